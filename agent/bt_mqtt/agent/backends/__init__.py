@@ -1,0 +1,3 @@
+"""Advertisement sources behind one interface (see ``base``)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The `bt-mqtt` command: decode, demo."""
+
+from __future__ import annotations

@@ -1,0 +1,103 @@
+"""MQTT connection settings shared by the agent, the subscriber and the console.
+
+``tls`` is ``false`` or a mapping ``{ca_file, cert_file, key_file}`` (``true`` means TLS with the
+system's CA store).  ``password_file`` is read at start; ``password`` and ``password_file`` are
+exclusive.  Topics are built from ``topic_prefix`` by the helpers below.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import cattrs
+from attrs import define, field
+
+from bt_mqtt.core.configfile import ConfigError
+
+SCANNER_ID_RE: Final = re.compile(r"[a-z0-9_-]{1,64}")
+PREFIX_RE: Final = re.compile(r"[^#+\s]+")
+
+
+@define(frozen=True)
+class TlsConfig:
+    """TLS material; all optional (empty means: verify the broker with the system CA store)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+def _port(_: Any, a: attrs.Attribute[int], value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"{a.name}: port {value} is outside 1..65535")
+
+
+def _prefix(_: Any, a: attrs.Attribute[str], value: str) -> None:
+    if not PREFIX_RE.fullmatch(value) or value.startswith("/") or value.endswith("/"):
+        raise ValueError(f"{a.name}: {value!r} is not a usable topic prefix")
+
+
+@define(frozen=True)
+class MqttConfig:
+    """Broker address, credentials, TLS and the topic prefix."""
+
+    host: str = "localhost"
+    port: int = field(default=1883, validator=_port)
+    username: str | None = None
+    password: str | None = None
+    password_file: str | None = None
+    tls: TlsConfig | None = None
+    topic_prefix: str = field(default="bt-mqtt", validator=_prefix)
+    keepalive_s: int = 30
+
+    def resolved_password(self, source: str) -> str | None:
+        """The password, read from ``password_file`` when that is set."""
+        if self.password is not None and self.password_file is not None:
+            raise ConfigError(f"{source}: mqtt.password and mqtt.password_file are exclusive")
+        if self.password_file is None:
+            return self.password
+        try:
+            return Path(self.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{source}: mqtt.password_file: cannot read {self.password_file}: {exc.strerror}"
+            ) from None
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """An SSL context for gmqtt, or False for plain TCP."""
+        if self.tls is None:
+            return False
+        ctx = ssl.create_default_context(cafile=self.tls.ca_file)
+        if self.tls.cert_file:
+            ctx.load_cert_chain(self.tls.cert_file, self.tls.key_file)
+        return ctx
+
+    def raw_topic(self, scanner_id: str) -> str:
+        return f"{self.topic_prefix}/raw/{scanner_id}"
+
+    def status_topic(self, scanner_id: str) -> str:
+        return f"{self.topic_prefix}/scanner/{scanner_id}/status"
+
+    def command_topic(self, scanner_id: str) -> str:
+        return f"{self.topic_prefix}/command/{scanner_id}"
+
+
+def register_tls_hook(conv: cattrs.Converter) -> None:
+    """Teach ``conv`` that ``tls`` is ``false``/``true``/``null`` or a ``TlsConfig`` mapping."""
+
+    def hook(value: Any, _: Any) -> TlsConfig | None:
+        if value is None or value is False:
+            return None
+        if value is True:
+            return TlsConfig()
+        if isinstance(value, dict):
+            return conv.structure(value, TlsConfig)
+        raise TypeError(
+            f"expected false, true or a mapping of ca_file/cert_file/key_file, got {value!r}"
+        )
+
+    conv.register_structure_hook(TlsConfig | None, hook)

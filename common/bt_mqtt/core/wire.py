@@ -1,0 +1,201 @@
+"""The v1 wire format: one advertisement per MQTT message, as a JSON object.
+
+``encode`` is on the agent's hot path and does no validation (its input comes from a backend).
+``decode`` is the subscriber's gate: it validates every field it reads and raises ``WireError``
+with a machine-readable ``reason`` and a human-readable detail.  Unknown fields are kept in
+``WireMessage.raw`` and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time as _time
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from bt_mqtt.core.advert import Advert, WireMessage
+
+VERSION: Final = 1
+DEFAULT_MAX_BYTES: Final = 16 * 1024
+BASE_UUID_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
+
+MAC_RE: Final = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
+UUID_RE: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ADDRESS_TYPES: Final = frozenset({"public", "random"})
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads = json.loads
+
+
+class WireError(ValueError):
+    """A payload that is not a valid v1 message.  ``reason`` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def uuid16(short: int) -> str:
+    """The 128-bit lower-case form of a 16-bit Bluetooth SIG UUID."""
+    return f"0000{short:04x}{BASE_UUID_SUFFIX}"
+
+
+def format_ts(epoch: float) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-27T07:49:52.123Z``."""
+    whole = int(epoch)
+    millis = int((epoch - whole) * 1000)
+    return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def advert_fields(advert: Advert) -> dict[str, Any]:
+    """The advertisement's wire fields (no envelope), JSON-ready."""
+    return {
+        "mac": advert.mac,
+        "address_type": advert.address_type,
+        "rssi": advert.rssi,
+        "tx_power": advert.tx_power,
+        "name": advert.name,
+        "manufacturer_data": {str(k): v.hex() for k, v in advert.manufacturer_data.items()},
+        "service_data": {k: v.hex() for k, v in advert.service_data.items()},
+        "service_uuids": advert.service_uuids,
+    }
+
+
+def encode(advert: Advert, scanner_id: str, boot: str, seq: int, ts: str) -> bytes:
+    """The v1 JSON payload for one advertisement."""
+    obj = {"v": VERSION, "scanner_id": scanner_id, "boot": boot, "seq": seq, "ts": ts}
+    obj.update(advert_fields(advert))
+    return _dumps(obj).encode()
+
+
+def _req(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    try:
+        value = obj[key]
+    except KeyError:
+        raise WireError("missing_field", f"field {key!r} is missing") from None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise WireError("wrong_type", f"field {key!r} has type {type(value).__name__}")
+    return value
+
+
+def _opt(obj: dict[str, Any], key: str, kind: type) -> Any:
+    value = obj.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise WireError("wrong_type", f"field {key!r} has type {type(value).__name__}")
+    return value
+
+
+def _hex_map(obj: dict[str, Any], key: str) -> dict[str, bytes]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WireError("wrong_type", f"field {key!r} has type {type(value).__name__}")
+    out: dict[str, bytes] = {}
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise WireError("wrong_type", f"{key}[{k!r}] is not a hex string")
+        try:
+            out[k] = bytes.fromhex(v)
+        except ValueError:
+            raise WireError("bad_value", f"{key}[{k!r}] is not valid hex") from None
+    return out
+
+
+def advert_from_obj(obj: dict[str, Any]) -> Advert:
+    """Validate and convert the advertisement fields of a JSON object."""
+    mac = _req(obj, "mac", str)
+    if not MAC_RE.fullmatch(mac):
+        mac = mac.upper()
+        if not MAC_RE.fullmatch(mac):
+            raise WireError("bad_value", f"field 'mac' is not a MAC address: {mac[:40]!r}")
+    rssi = obj.get("rssi")
+    if rssi is None:
+        rssi = 0
+    elif not isinstance(rssi, int) or isinstance(rssi, bool):
+        raise WireError("wrong_type", f"field 'rssi' has type {type(rssi).__name__}")
+    address_type = _opt(obj, "address_type", str)
+    if address_type is not None and address_type not in ADDRESS_TYPES:
+        raise WireError("bad_value", f"field 'address_type' is {address_type[:20]!r}")
+    mfr_raw = _hex_map(obj, "manufacturer_data")
+    mfr: dict[int, bytes] = {}
+    for k, v in mfr_raw.items():
+        if not k.isdigit() or int(k) > 0xFFFF:
+            raise WireError("bad_value", f"manufacturer_data key {k[:20]!r} is not a company id")
+        mfr[int(k)] = v
+    svc = _hex_map(obj, "service_data")
+    for k in svc:
+        if not UUID_RE.fullmatch(k):
+            raise WireError("bad_value", f"service_data key {k[:40]!r} is not a 128-bit UUID")
+    uuids = obj.get("service_uuids")
+    if uuids is None:
+        uuids = []
+    elif not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
+        raise WireError("wrong_type", "field 'service_uuids' is not a list of strings")
+    return Advert(
+        mac=mac,
+        rssi=rssi,
+        address_type=address_type,
+        tx_power=_opt(obj, "tx_power", int),
+        name=_opt(obj, "name", str),
+        manufacturer_data=mfr,
+        service_data=svc,
+        service_uuids=uuids,
+    )
+
+
+def parse_ts(ts: str) -> datetime:
+    """Parse an RFC 3339 timestamp; naive values are taken as UTC."""
+    try:
+        when = datetime.fromisoformat(ts)
+    except ValueError:
+        raise WireError("bad_value", f"field 'ts' is not an RFC 3339 time: {ts[:40]!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when
+
+
+def decode_obj(obj: Any, topic_scanner_id: str | None = None) -> WireMessage:
+    """Validate a parsed JSON value as a v1 message; check it against the topic's scanner id."""
+    if not isinstance(obj, dict):
+        raise WireError("not_object", f"payload is a JSON {type(obj).__name__}, not an object")
+    v = _req(obj, "v", int)
+    if v != VERSION:
+        raise WireError("bad_version", f"unsupported schema version {v}")
+    scanner_id = _req(obj, "scanner_id", str)
+    if topic_scanner_id is not None and scanner_id != topic_scanner_id:
+        raise WireError(
+            "scanner_mismatch",
+            f"payload scanner_id {scanner_id[:64]!r} differs from topic's {topic_scanner_id!r}",
+        )
+    boot = _req(obj, "boot", str)
+    seq = _req(obj, "seq", int)
+    ts = _req(obj, "ts", str)
+    return WireMessage(
+        scanner_id=scanner_id,
+        boot=boot,
+        seq=seq,
+        ts=ts,
+        time=parse_ts(ts),
+        advert=advert_from_obj(obj),
+        raw=obj,
+    )
+
+
+def decode(
+    payload: bytes, topic_scanner_id: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> WireMessage:
+    """Decode and validate one MQTT payload.  Raises ``WireError``."""
+    if len(payload) > max_bytes:
+        raise WireError("too_large", f"payload is {len(payload)} bytes, limit {max_bytes}")
+    try:
+        text = payload.decode()
+    except UnicodeDecodeError as exc:
+        raise WireError("invalid_utf8", f"payload is not UTF-8 at byte {exc.start}") from None
+    try:
+        obj = _loads(text)
+    except ValueError as exc:
+        raise WireError("invalid_json", f"payload is not JSON: {exc}") from None
+    return decode_obj(obj, topic_scanner_id)

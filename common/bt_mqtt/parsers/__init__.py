@@ -1,0 +1,3 @@
+"""Device parsers and their registry."""
+
+from __future__ import annotations

@@ -1,0 +1,48 @@
+"""The shared service fixtures start real services that clients can use."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from dbus_fast import BusType, Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from tests.fixtures.dbus import PrivateBus
+from tests.fixtures.mosquitto import Broker
+
+
+def test_mosquitto_accepts_mqtt_connect(mosquitto: Broker) -> None:
+    with socket.create_connection((mosquitto.host, mosquitto.port), timeout=5) as s:
+        # MQTT 3.1.1 CONNECT, clean session, keepalive 10, client id "t"
+        s.sendall(bytes.fromhex("100d00044d5154540402000a000174"))
+        assert s.recv(4) == bytes.fromhex("20020000")  # CONNACK, accepted
+
+
+def test_mosquitto_restart_keeps_port(mosquitto: Broker) -> None:
+    port = mosquitto.port
+    mosquitto.stop()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    mosquitto.start()
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+
+
+def test_private_bus_answers_hello(dbus_bus: PrivateBus) -> None:
+    async def go() -> list[str]:
+        bus = await MessageBus(bus_address=dbus_bus.address, bus_type=BusType.SESSION).connect()
+        reply = await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="ListNames",
+            )
+        )
+        bus.disconnect()
+        assert reply is not None and reply.message_type == MessageType.METHOD_RETURN
+        names: list[str] = reply.body[0]
+        return names
+
+    assert "org.freedesktop.DBus" in asyncio.run(go())
