@@ -6,13 +6,20 @@ Every problem is reported as ``FILE: KEY.PATH: PROBLEM``; unknown keys are error
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
 import yaml
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 
 T = TypeVar("T")
 
@@ -47,6 +54,18 @@ def make_converter() -> cattrs.Converter:
     return conv
 
 
+_KEYED_MESSAGE = re.compile(r"([A-Za-z_]\w*(?:\[\d+\])*): (.*)", re.DOTALL)
+
+
+def _child(path: str, note: Any) -> str:
+    name = getattr(note, "name", None)
+    if isinstance(note, AttributeValidationNote) and name is not None:
+        return f"{path}.{name}" if path else str(name)
+    if isinstance(note, IterableValidationNote):
+        return f"{path}[{note.index!r}]" if isinstance(note.index, str) else f"{path}[{note.index}]"
+    return path
+
+
 def _describe(exc: BaseException, path: str, out: list[str]) -> None:
     if isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields):
@@ -54,24 +73,23 @@ def _describe(exc: BaseException, path: str, out: list[str]) -> None:
         return
     if isinstance(exc, ClassValidationError | IterableValidationError):
         for sub in exc.exceptions:
-            note = ""
-            notes = getattr(sub, "__notes__", None) or []
-            for n in notes:
-                note = str(n)
-            name = getattr(note, "name", None)
-            idx = getattr(note, "index", None)
-            if name is not None:
-                child = f"{path}.{name}" if path else str(name)
-            elif idx is not None:
-                child = f"{path}[{idx}]"
-            else:
-                child = path
-            _describe(sub, child, out)
+            note: Any = None
+            for n in getattr(sub, "__notes__", None) or []:
+                if isinstance(n, AttributeValidationNote | IterableValidationNote):
+                    note = n
+            _describe(sub, _child(path, note), out)
         return
     if isinstance(exc, KeyError):
         out.append(f"{path}: required key is missing")
         return
-    out.append(f"{path or '(top level)'}: {exc}")
+    text = str(exc)
+    # Validators name their attribute first ("port: 70000 is outside ..."); when the error was
+    # raised by a nested class's constructor, join that name onto the path ("mqtt.port: ...").
+    m = _KEYED_MESSAGE.fullmatch(text)
+    if m is not None and isinstance(exc, ValueError):
+        path = f"{path}.{m.group(1)}" if path else m.group(1)
+        text = m.group(2)
+    out.append(f"{path or '(top level)'}: {text}")
 
 
 def describe_error(exc: BaseException) -> list[str]:

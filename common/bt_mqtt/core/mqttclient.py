@@ -1,6 +1,13 @@
 """A gmqtt client built from ``MqttConfig``, and a connect loop with capped exponential backoff.
 
 gmqtt is imported here only, so programs that never talk MQTT do not pay for it.
+
+Two gmqtt 0.8 behaviours are corrected here (relying on its internals, checked by
+tests/core/test_mqttclient.py): its automatic reconnect waits a fixed delay (``BackoffClient``
+doubles it per failed attempt up to a cap), and its QoS 1/2 resend queue is unbounded and, when a
+reconnect finds no session on the broker, is cleared without freeing the packet ids, which
+eventually makes every publish fail with OverflowError (``BoundedQosStorage`` caps the queue
+and frees the ids).
 """
 
 from __future__ import annotations
@@ -11,10 +18,58 @@ import logging
 from typing import Any
 
 import gmqtt
+from gmqtt.storage import PersistentStorage
 
 from bt_mqtt.core.mqttconfig import MqttConfig
 
 log = logging.getLogger(__name__)
+
+
+class BoundedQosStorage(PersistentStorage):  # type: ignore[misc]
+    """gmqtt's in-flight store with a size limit; frees packet ids when it is cleared.
+
+    gmqtt itself never refuses a message here: callers check ``full`` before publishing QoS > 0
+    and drop (and count) what does not fit.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.free_id: Any = None
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __bool__(self) -> bool:  # gmqtt picks ``persistent_storage or PersistentStorage()``
+        return True
+
+    @property
+    def full(self) -> bool:
+        return len(self._messages) >= self.limit
+
+    def clear(self) -> None:
+        if self.free_id is not None:
+            for mid in list(self._messages):
+                self.free_id(mid)
+        super().clear()
+
+
+class BackoffClient(gmqtt.Client):  # type: ignore[misc]
+    """A gmqtt client whose automatic reconnect backs off: initial * 2**failures, capped."""
+
+    backoff_initial_s: float = 0.5
+    backoff_cap_s: float = 30.0
+
+    async def reconnect(self, delay: bool = False) -> None:
+        failures = int(getattr(self._connection_state, "failed_connections", 0))
+        self.reconnect_delay = min(
+            self.backoff_initial_s * 2 ** min(failures, 16), self.backoff_cap_s
+        )
+        await super().reconnect(delay)
+
+    @property
+    def qos_storage(self) -> PersistentStorage:
+        return self._persistent_storage
 
 
 def build_client(
@@ -26,19 +81,27 @@ def build_client(
     clean_session: bool = True,
     optimistic_acks: bool = True,
     session_expiry_s: int | None = None,
-) -> gmqtt.Client:
-    """A configured, unconnected client.  ``will`` is (topic, payload), sent retained at QoS 1."""
+    qos_queue_limit: int | None = None,
+) -> BackoffClient:
+    """A configured, unconnected client.  ``will`` is (topic, payload), sent retained at QoS 1.
+
+    ``qos_queue_limit`` bounds gmqtt's in-flight QoS queue (see ``BoundedQosStorage``).
+    """
     kwargs: dict[str, Any] = {}
     if session_expiry_s is not None:
         kwargs["session_expiry_interval"] = session_expiry_s
+    storage = BoundedQosStorage(qos_queue_limit) if qos_queue_limit is not None else None
     will_message = gmqtt.Message(will[0], will[1], qos=1, retain=True) if will else None
-    client = gmqtt.Client(
+    client = BackoffClient(
         client_id,
         clean_session=clean_session,
         optimistic_acknowledgement=optimistic_acks,
         will_message=will_message,
+        persistent_storage=storage,
         **kwargs,
     )
+    if storage is not None:
+        storage.free_id = client._package_handler.id_generator.free_id
     if cfg.username is not None:
         client.set_auth_credentials(cfg.username, password)
     return client
@@ -79,5 +142,8 @@ async def connect_with_backoff(
             continue
         client.reconnect_retries = -1
         client.reconnect_delay = min(max(initial_s, 1.0), cap_s)
+        if isinstance(client, BackoffClient):
+            client.backoff_initial_s = initial_s
+            client.backoff_cap_s = cap_s
         return True
     return False

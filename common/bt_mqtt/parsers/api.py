@@ -38,6 +38,17 @@ class ParseResult:
     readings: dict[str, float] = field(factory=dict)
     facts: dict[str, Any] = field(factory=dict)
 
+    def add_event(self, kind: str, event: str, **extra: Any) -> None:
+        """Record a momentary event (button press, dimmer turn) in ``facts["events"]``.
+
+        Each event is ``{"type": kind, "event": event, **extra}``: e.g. ``{"type": "button",
+        "event": "press", "index": 0}`` or ``{"type": "dimmer", "event": "rotate_left",
+        "steps": 3}``.
+        """
+        ev: dict[str, Any] = {"type": kind, "event": event}
+        ev.update(extra)
+        self.facts.setdefault("events", []).append(ev)
+
 
 @define(slots=True)
 class ParseContext:
@@ -56,8 +67,33 @@ class ParseContext:
             return st
 
 
+def uuid128(uuid: str | int) -> str:
+    """A UUID given as 16-bit (``0xFCD2``, ``"fcd2"``) or 128-bit text, as 128-bit lower case."""
+    if isinstance(uuid, int):
+        return f"{uuid:08x}-0000-1000-8000-00805f9b34fb"
+    text = uuid.strip().lower()
+    if text.startswith("0x"):
+        text = text[2:]
+    if len(text) in (4, 8) and all(c in "0123456789abcdef" for c in text):
+        return f"{int(text, 16):08x}-0000-1000-8000-00805f9b34fb"
+    return text
+
+
+def mac_bytes(mac: str) -> bytes:
+    """The six address bytes of ``AA:BB:CC:DD:EE:FF`` in display (big-endian) order."""
+    return bytes.fromhex(mac.replace(":", ""))
+
+
 class Parser(Protocol):
-    """What a parser module or plugin provides."""
+    """What a parser module or plugin provides.
+
+    ``name`` is unique among registered parsers (it is stored with every reading).
+    ``company_ids`` are 16-bit manufacturer ids, ``service_uuids`` service-data UUIDs (128-bit
+    lower case, or 16-bit short forms which the registry expands), ``name_patterns`` regular
+    expressions matched with ``re.match`` against the local name.  A parser is asked only when
+    the advertisement carries one of these.  An optional integer class attribute ``priority``
+    (default 0; higher is asked first) settles adverts that carry several formats.
+    """
 
     name: ClassVar[str]
     company_ids: ClassVar[tuple[int, ...]]

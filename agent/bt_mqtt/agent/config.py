@@ -1,0 +1,187 @@
+"""The agent's YAML configuration (docs/configuration.md), as plain attrs classes.
+
+Every class has defaults and validators only (no converters), so a JSON schema can be generated
+from them.  ``load_config`` reads a file with ``bt_mqtt.core.configfile`` and raises
+``ConfigError`` naming the file, the key and the problem.  Validator messages start with the
+attribute name so the loader can report the full key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Final
+
+import attrs
+import cattrs
+from attrs import define, field
+
+from bt_mqtt.core import configfile
+from bt_mqtt.core.configfile import ConfigError
+from bt_mqtt.core.logs import FORMATS, LEVELS
+from bt_mqtt.core.mqttconfig import SCANNER_ID_RE, MqttConfig, register_tls_hook
+
+BACKENDS: Final = ("bluez", "bleak", "replay")
+MODES: Final = ("passive", "active")
+
+MAC_RE: Final = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+PREFIX_RE: Final = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){0,4}:?")
+UUID_FORMS: Final = re.compile(
+    r"(?:0x)?[0-9A-Fa-f]{4}|(?:0x)?[0-9A-Fa-f]{8}"
+    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+)
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    def check(_: Any, a: attrs.Attribute[str], value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{a.name}: {value!r} is not one of {', '.join(choices)}")
+
+    return check
+
+
+def _at_least(low: float, *, exclusive: bool = False) -> Any:
+    def check(_: Any, a: attrs.Attribute[float], value: float | None) -> None:
+        if value is None:
+            return
+        if value < low or (exclusive and value == low):
+            op = ">" if exclusive else ">="
+            raise ValueError(f"{a.name}: {value!r} must be {op} {low}")
+
+    return check
+
+
+def _scanner_id(_: Any, a: attrs.Attribute[str], value: str) -> None:
+    if not SCANNER_ID_RE.fullmatch(value):
+        raise ValueError(f"{a.name}: {value!r} must be 1 to 64 characters of a-z, 0-9, '_' and '-'")
+
+
+def _each(pattern: re.Pattern[str], what: str) -> Any:
+    def check(_: Any, a: attrs.Attribute[list[str]], value: list[str]) -> None:
+        for i, item in enumerate(value):
+            if not pattern.fullmatch(item):
+                raise ValueError(f"{a.name}[{i}]: {item!r} is not {what}")
+
+    return check
+
+
+def _company_ids(_: Any, a: attrs.Attribute[list[int]], value: list[int]) -> None:
+    for i, item in enumerate(value):
+        if not 0 <= item <= 0xFFFF:
+            raise ValueError(f"{a.name}[{i}]: {item!r} is not a 16-bit company id (0..65535)")
+
+
+@define(frozen=True)
+class MatchList:
+    """Devices to match: exact MACs, MAC prefixes, company ids, service UUIDs, name globs."""
+
+    macs: list[str] = field(factory=list, validator=_each(MAC_RE, "a MAC address"))
+    prefixes: list[str] = field(
+        factory=list, validator=_each(PREFIX_RE, "a MAC prefix such as 'A4:C1:38'")
+    )
+    company_ids: list[int] = field(factory=list, validator=_company_ids)
+    service_uuids: list[str] = field(
+        factory=list, validator=_each(UUID_FORMS, "a 16-, 32- or 128-bit UUID")
+    )
+    names: list[str] = field(factory=list)
+
+
+@define(frozen=True)
+class FiltersConfig:
+    """``blocklist`` drops matches; ``allowlist`` (when set) passes only matches."""
+
+    blocklist: MatchList = field(factory=MatchList)
+    allowlist: MatchList | None = None
+    min_rssi: int | None = None
+
+
+@define(frozen=True)
+class ReplayConfig:
+    """The replay backend's input: a file of wire-format JSON lines."""
+
+    file: str | None = None
+    speed: float = field(default=1.0, validator=_at_least(0.0))
+    loop: bool = False
+
+
+@define(frozen=True)
+class BluetoothConfig:
+    """Where advertisements come from.  ``watchdog_s`` 0 disables the watchdog."""
+
+    backend: str = field(default="bluez", validator=_one_of(BACKENDS))
+    adapter: str = "hci0"
+    mode: str = field(default="passive", validator=_one_of(MODES))
+    replay: ReplayConfig = field(factory=ReplayConfig)
+    watchdog_s: float = field(default=120.0, validator=_at_least(0.0))
+    prune_after_s: float = field(default=300.0, validator=_at_least(0.0, exclusive=True))
+
+
+@define(frozen=True)
+class DedupConfig:
+    """Repeat suppression; ``max_entries`` caps the remembered addresses (LRU)."""
+
+    window_s: float = field(default=10.0, validator=_at_least(0.0))
+    max_interval_s: float = field(default=300.0, validator=_at_least(0.0, exclusive=True))
+    max_entries: int = field(default=10000, validator=_at_least(1))
+
+
+@define(frozen=True)
+class HeartbeatConfig:
+    interval_s: float = field(default=60.0, validator=_at_least(0.0, exclusive=True))
+
+
+@define(frozen=True)
+class LogConfig:
+    level: str = field(default="info", validator=_one_of(LEVELS))
+    format: str = field(default="json", validator=_one_of(FORMATS))
+
+
+@define(frozen=True)
+class AgentConfig:
+    """The whole agent configuration file."""
+
+    scanner_id: str = field(validator=_scanner_id)
+    mqtt: MqttConfig = field(factory=MqttConfig)
+    bluetooth: BluetoothConfig = field(factory=BluetoothConfig)
+    dedup: DedupConfig = field(factory=DedupConfig)
+    filters: FiltersConfig = field(factory=FiltersConfig)
+    heartbeat: HeartbeatConfig = field(factory=HeartbeatConfig)
+    log: LogConfig = field(factory=LogConfig)
+
+
+def make_converter() -> cattrs.Converter:
+    """The strict converter for ``AgentConfig`` (unknown keys rejected, no type coercion)."""
+    conv = configfile.make_converter()
+    register_tls_hook(conv)
+    return conv
+
+
+def check_semantics(cfg: AgentConfig, source: str) -> None:
+    """Checks that span keys or touch the file system; raises ``ConfigError``."""
+    problems: list[str] = []
+    bt = cfg.bluetooth
+    if bt.backend == "replay":
+        if bt.replay.file is None:
+            problems.append("bluetooth.replay.file: required when bluetooth.backend is replay")
+        elif not os.access(bt.replay.file, os.R_OK):
+            problems.append(f"bluetooth.replay.file: cannot read {bt.replay.file!r}")
+    if cfg.mqtt.password is not None and cfg.mqtt.password_file is not None:
+        problems.append("mqtt.password, mqtt.password_file: set only one of them")
+    if cfg.mqtt.password_file is not None and not os.access(cfg.mqtt.password_file, os.R_OK):
+        problems.append(f"mqtt.password_file: cannot read {cfg.mqtt.password_file!r}")
+    if cfg.mqtt.tls is not None:
+        for key in ("ca_file", "cert_file", "key_file"):
+            path = getattr(cfg.mqtt.tls, key)
+            if path is not None and not os.access(path, os.R_OK):
+                problems.append(f"mqtt.tls.{key}: cannot read {path!r}")
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
+
+
+def load_config(path: str | os.PathLike[str]) -> AgentConfig:
+    """Read, validate and cross-check an agent configuration file."""
+    source = os.fspath(path)
+    data = configfile.load_yaml(path)
+    cfg = configfile.structure(make_converter(), data, AgentConfig, source)
+    check_semantics(cfg, source)
+    return cfg

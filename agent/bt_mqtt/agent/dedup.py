@@ -1,0 +1,94 @@
+"""Repeat suppression: drop an advertisement whose content equals the address's last one.
+
+Pure code; ``now`` is a monotonic time in seconds passed in by the caller.
+
+Per address the table keeps the last *published* content, when it was last seen and when it
+was last published.  An advert is a duplicate when its content equals that content, the address
+was seen less than ``window_s`` ago (a sliding window: steady repeats keep it open) and it was
+published less than ``max_interval_s`` ago.  So a device that keeps repeating itself is
+re-published every ``max_interval_s``; one that was silent for ``window_s`` is published as soon
+as it is heard again; every change of content is published.
+
+Content is everything but RSSI: address type, TX power, name, manufacturer data, service data
+and service UUIDs (see docs/decisions/0003-content-dedup.md).  The table is an LRU capped at
+``max_entries`` addresses; an evicted address is simply treated as new when heard again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from bt_mqtt.core.advert import Advert
+
+log = logging.getLogger(__name__)
+
+Content = tuple[Any, ...]
+
+
+def content_of(advert: Advert) -> Content:
+    """The part of an advert that dedup compares (everything but RSSI and the MAC)."""
+    return (
+        advert.address_type,
+        advert.tx_power,
+        advert.name,
+        tuple(advert.manufacturer_data.items()),
+        tuple(advert.service_data.items()),
+        tuple(advert.service_uuids),
+    )
+
+
+class Dedup:
+    """The per-address table.  ``offer`` decides; ``devices_since`` counts recent addresses."""
+
+    __slots__ = ("_max", "_max_interval", "_table", "_window", "evictions")
+
+    def __init__(self, window_s: float, max_interval_s: float, max_entries: int) -> None:
+        self._window = window_s
+        self._max_interval = max_interval_s
+        self._max = max_entries
+        # mac -> [content, last_seen, last_published]; ordered by last_seen (oldest first)
+        self._table: OrderedDict[str, list[Any]] = OrderedDict()
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def offer(self, mac: str, content: Content, now: float, commit: bool = True) -> bool:
+        """True when the advert should be published.
+
+        With ``commit`` False (the publisher is offline) nothing about a publishable advert is
+        recorded, so the same content is published once the connection is back.
+        """
+        entry = self._table.get(mac)
+        if entry is not None:
+            if (
+                now - entry[1] < self._window
+                and now - entry[2] < self._max_interval
+                and entry[0] == content
+            ):
+                entry[1] = now
+                self._table.move_to_end(mac)
+                return False
+            if commit:
+                entry[0] = content
+                entry[1] = now
+                entry[2] = now
+                self._table.move_to_end(mac)
+            return True
+        if commit:
+            self._table[mac] = [content, now, now]
+            if len(self._table) > self._max:
+                self._table.popitem(last=False)
+                self.evictions += 1
+        return True
+
+    def devices_since(self, since: float) -> int:
+        """How many addresses were seen at or after ``since`` (walks only those)."""
+        n = 0
+        for entry in reversed(self._table.values()):
+            if entry[1] < since:
+                break
+            n += 1
+        return n

@@ -1,0 +1,53 @@
+"""``bt-mqtt-agent --config FILE [--check-config]``: the scanner agent's command line.
+
+Exit codes: 0 on success (also after SIGTERM), 2 on bad usage or configuration (the message
+names the file, key and problem), 1 when scanning fails, 3 when the watchdog gives up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import NoReturn
+
+from bt_mqtt.agent.config import load_config
+from bt_mqtt.core.cli import ArgumentParser, fail_config
+from bt_mqtt.core.configfile import ConfigError
+from bt_mqtt.core.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+PROG = "bt-mqtt-agent"
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Parse arguments, load the configuration, run the agent; exits the process."""
+    parser = ArgumentParser(
+        PROG, "Scan Bluetooth LE advertisements and publish them to MQTT (docs/configuration.md)."
+    )
+    parser.add_argument("--config", required=True, metavar="FILE", help="agent YAML file")
+    parser.add_argument(
+        "--check-config", action="store_true", help="validate the configuration and exit"
+    )
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        password = cfg.mqtt.resolved_password(args.config)
+    except ConfigError as exc:
+        fail_config(PROG, str(exc))
+    if args.check_config:
+        sys.stdout.write(f"{args.config}: configuration OK (scanner_id {cfg.scanner_id})\n")
+        raise SystemExit(0)
+    setup_logging(cfg.log.level, cfg.log.format)
+
+    from bt_mqtt.agent.runner import Agent  # noqa: PLC0415 - gmqtt and the backends load only when running
+
+    async def run() -> int:
+        return await Agent(cfg, password=password).run()
+
+    raise SystemExit(asyncio.run(run()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""The agent's MQTT side: advertisements at QoS 1, retained status, last will, clean shutdown.
+
+No buffering while disconnected (seed ADR-0009): the caller checks ``online`` and drops (and
+counts) what arrives meanwhile.  gmqtt's own in-flight QoS queue is bounded by
+``inflight_limit`` (``BoundedQosStorage``); a payload that does not fit is refused and the
+caller counts it.  Reconnects back off exponentially up to ``reconnect_cap_s``; on every
+(re)connect ``connect_signal`` is set so the heartbeat replaces the will's offline status at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from typing import Any
+
+import gmqtt
+
+from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
+from bt_mqtt.core.mqttconfig import MqttConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INFLIGHT_LIMIT = 256
+
+
+def offline_status(scanner_id: str, boot: str, reason: str, ts: str | None = None) -> bytes:
+    """The retained offline status: the last will (``reason`` "connection lost") or shutdown."""
+    obj: dict[str, Any] = {
+        "status": "offline",
+        "scanner_id": scanner_id,
+        "boot": boot,
+        "hostname": socket.gethostname(),
+        "reason": reason,
+    }
+    if ts is not None:
+        obj["ts"] = ts
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class Publisher:
+    """One gmqtt connection for one agent process."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        scanner_id: str,
+        boot: str,
+        *,
+        password: str | None = None,
+        inflight_limit: int = DEFAULT_INFLIGHT_LIMIT,
+        reconnect_initial_s: float = 0.5,
+        reconnect_cap_s: float = 30.0,
+    ) -> None:
+        self.cfg = cfg
+        self.scanner_id = scanner_id
+        self.boot = boot
+        self.raw_topic = cfg.raw_topic(scanner_id)
+        self.status_topic = cfg.status_topic(scanner_id)
+        self._raw_topic_b = self.raw_topic.encode()
+        self._initial_s = reconnect_initial_s
+        self._cap_s = reconnect_cap_s
+        self.client = build_client(
+            cfg,
+            f"bt-mqtt-agent-{scanner_id}-{boot}",
+            password=password,
+            will=(self.status_topic, offline_status(scanner_id, boot, "connection lost")),
+            qos_queue_limit=inflight_limit,
+        )
+        self._storage: Any = self.client.qos_storage
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.connect_signal = asyncio.Event()
+        self.connects = 0
+        self.disconnects = 0
+        self._closing = False
+
+    # gmqtt callbacks -----------------------------------------------------------------------
+    def _on_connect(self, _client: Any, _flags: Any, _rc: Any, _props: Any) -> None:
+        self.connects += 1
+        log.info(
+            "connected to mqtt %s:%s",
+            self.cfg.host,
+            self.cfg.port,
+            extra={"event": "mqtt_connected", "connects": self.connects},
+        )
+        self.connect_signal.set()
+
+    def _on_disconnect(self, _client: Any, _packet: Any, _exc: Any = None) -> None:
+        if self._closing:
+            return
+        self.disconnects += 1
+        log.warning(
+            "lost mqtt connection to %s:%s; dropping adverts until it is back",
+            self.cfg.host,
+            self.cfg.port,
+            extra={"event": "mqtt_disconnected", "disconnects": self.disconnects},
+        )
+
+    # ---------------------------------------------------------------------------------------
+    @property
+    def online(self) -> bool:
+        """Connected and acknowledged by the broker."""
+        return bool(self.client.is_connected)
+
+    @property
+    def inflight(self) -> int:
+        """QoS 1 messages sent and not yet acknowledged."""
+        return len(self._storage)
+
+    async def connect(self, stop: asyncio.Event | None = None) -> bool:
+        """Connect with capped backoff (gmqtt reconnects on its own afterwards)."""
+        ok = await connect_with_backoff(
+            self.client, self.cfg, initial_s=self._initial_s, cap_s=self._cap_s, stop=stop
+        )
+        return bool(ok)
+
+    def publish_raw(self, payload: bytes) -> bool:
+        """Send one advertisement (QoS 1); False when offline or the in-flight queue is full."""
+        if self._storage.full or not self.client.is_connected:
+            return False
+        try:
+            self.client.publish(gmqtt.Message(self._raw_topic_b, payload, qos=1))
+        except (OverflowError, OSError, AttributeError) as exc:
+            # OverflowError: gmqtt ran out of packet ids (broker's receive maximum reached).
+            log.debug("publish refused: %s", exc)
+            return False
+        return True
+
+    def publish_status(self, payload: bytes) -> bool:
+        """Send a retained status message (QoS 1); False when it could not be sent."""
+        if not self.client.is_connected:
+            return False
+        try:
+            self.client.publish(self.status_topic, payload, qos=1, retain=True)
+        except (OverflowError, OSError, AttributeError) as exc:
+            log.warning("status publish refused: %s", exc, extra={"event": "status_refused"})
+            return False
+        return True
+
+    async def wait_room(self) -> None:
+        """Return once the in-flight queue is at most half full (or we are offline).
+
+        Only for sources that can wait (a replay at full speed); a radio never waits.
+        """
+        await asyncio.sleep(0)
+        while self.client.is_connected and len(self._storage) * 2 > self._storage.limit:
+            await asyncio.sleep(0.001)
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until every sent QoS 1 message is acknowledged; False on timeout."""
+        try:
+            await asyncio.wait_for(self._storage.wait_empty(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, offline_payload: bytes | None, timeout_s: float = 5.0) -> None:
+        """Publish the offline status (retained) if connected, wait for acks, disconnect."""
+        self._closing = True
+        if self.client.is_connected:
+            if offline_payload is not None:
+                self.publish_status(offline_payload)
+            if not await self.drain(timeout_s):
+                log.warning(
+                    "%d message(s) unacknowledged at shutdown",
+                    self.inflight,
+                    extra={"event": "mqtt_unacked_at_shutdown"},
+                )
+        self.client.stop_reconnect()
+        if self.client._connection is not None:  # never connected: nothing to close
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.disconnect(), timeout_s)

@@ -1,0 +1,171 @@
+"""``bt-mqtt decode``: wire-format advertisements on stdin, one decoded JSON object per line out.
+
+Each input line is a JSON object: a full v1 message or just its advertisement fields.  Each
+output line is ``{"mac": ..., "parser": <name or null>, "readings": {...}}``, plus ``"error"``
+when the line could not be read or the claiming parser failed (bad input never stops the run),
+and ``"facts"`` with ``--facts``.  ``--format text`` prints one human-readable line instead.
+Exit status: 0, or 2 for bad usage (unknown option, unreadable or malformed bind-key file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from bt_mqtt.core.cli import EXIT_OK, EXIT_USAGE
+from bt_mqtt.core.wire import MAC_RE, WireError, advert_from_obj
+from bt_mqtt.parsers.api import ParseContext
+from bt_mqtt.parsers.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(ValueError):
+    """A bad option value: reported on stderr with exit status 2."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``bt-mqtt decode``."""
+    parser.add_argument(
+        "--bindkey",
+        action="append",
+        default=[],
+        metavar="MAC=HEX",
+        help="AES key for an encrypted device (repeatable)",
+    )
+    parser.add_argument(
+        "--bindkeys",
+        type=Path,
+        metavar="FILE",
+        help='YAML/JSON mapping "MAC": "hex key" (or a subscriber config with parsers.bindkeys)',
+    )
+    parser.add_argument("--format", choices=("json", "text"), default="json")
+    parser.add_argument("--facts", action="store_true", help="include device facts in JSON")
+    parser.add_argument(
+        "--no-plugins", action="store_true", help="only built-in parsers, no entry points"
+    )
+
+
+def parse_key(mac: str, hexkey: Any, where: str) -> tuple[str, bytes]:
+    """Validate one MAC/key pair; ``where`` names its origin for the error message."""
+    norm = str(mac).strip().upper()
+    if not MAC_RE.fullmatch(norm):
+        raise UsageError(f"{where}: {mac!r} is not a MAC address (AA:BB:CC:DD:EE:FF)")
+    try:
+        key = bytes.fromhex(str(hexkey).strip())
+    except ValueError:
+        raise UsageError(f"{where}: key for {norm} is not hex: {hexkey!r}") from None
+    if len(key) not in (12, 16):
+        raise UsageError(f"{where}: key for {norm} has {len(key)} bytes, expected 12 or 16")
+    return norm, key
+
+
+def load_bindkeys(args: argparse.Namespace) -> dict[str, bytes]:
+    """Bind keys from ``--bindkeys FILE`` then ``--bindkey`` options (later ones win)."""
+    keys: dict[str, bytes] = {}
+    if args.bindkeys is not None:
+        try:
+            doc = yaml.safe_load(args.bindkeys.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--bindkeys {args.bindkeys}: {exc}") from None
+        if isinstance(doc, dict) and isinstance(doc.get("parsers"), dict):
+            doc = doc["parsers"].get("bindkeys") or {}
+        if not isinstance(doc, dict):
+            raise UsageError(f"--bindkeys {args.bindkeys}: expected a mapping of MAC to key")
+        for mac, hexkey in doc.items():
+            norm, key = parse_key(mac, hexkey, f"--bindkeys {args.bindkeys}")
+            keys[norm] = key
+    for item in args.bindkey:
+        mac, sep, hexkey = item.partition("=")
+        if not sep:
+            raise UsageError(f"--bindkey {item!r}: expected MAC=HEX")
+        norm, key = parse_key(mac, hexkey, "--bindkey")
+        keys[norm] = key
+    return keys
+
+
+def decode_line(line: str, registry: Registry, ctx: ParseContext) -> dict[str, Any]:
+    """The output object for one input line (never raises)."""
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        return {"mac": None, "parser": None, "readings": {}, "error": f"invalid JSON: {exc}"}
+    if not isinstance(obj, dict):
+        kind = type(obj).__name__
+        return {"mac": None, "parser": None, "readings": {}, "error": f"not an object: {kind}"}
+    try:
+        advert = advert_from_obj(obj)
+    except WireError as exc:
+        mac = obj.get("mac") if isinstance(obj.get("mac"), str) else None
+        return {"mac": mac, "parser": None, "readings": {}, "error": str(exc)}
+    outcome = registry.decode(advert, ctx)
+    result = outcome.result
+    out: dict[str, Any] = {
+        "mac": advert.mac,
+        "parser": outcome.parser,
+        "readings": dict(result.readings) if result is not None else {},
+    }
+    if outcome.error is not None:
+        out["error"] = outcome.error
+    if result is not None and ctx.state.get("_decode_facts"):
+        out["facts"] = result.facts
+    return out
+
+
+def as_text(out: dict[str, Any]) -> str:
+    """One human-readable line for an output object."""
+    mac = out.get("mac") or "?"
+    parser = out.get("parser") or "-"
+    parts = [f"{mac}  {parser:<10}"]
+    parts.extend(f"{k}={v:g}" for k, v in sorted(out["readings"].items()))
+    if "facts" in out:
+        parts.extend(f"{k}={v}" for k, v in sorted(out["facts"].items()))
+    if "error" in out:
+        parts.append(f"error: {out['error']}")
+    elif parser == "-":
+        parts.append("(no parser claims this advertisement)")
+    return "  ".join(parts)
+
+
+def stream(src: IO[bytes], dst: IO[str], registry: Registry, ctx: ParseContext, fmt: str) -> int:
+    """Decode every line of ``src`` into ``dst``; returns the number of lines."""
+    n = 0
+    for raw in src:
+        n += 1
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            out: dict[str, Any] = {"mac": None, "parser": None, "readings": {}}
+            out["error"] = f"line is not UTF-8: {exc}"
+        else:
+            out = decode_line(line, registry, ctx)
+        if fmt == "text":
+            dst.write(as_text(out) + "\n")
+        else:
+            dst.write(json.dumps(out, separators=(",", ":"), default=str) + "\n")
+        dst.flush()
+    return n
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bt-mqtt decode`` with parsed arguments."""
+    try:
+        keys = load_bindkeys(args)
+    except UsageError as exc:
+        sys.stderr.write(f"bt-mqtt decode: error: {exc}\n")
+        return EXIT_USAGE
+    registry = Registry.default(plugins=not args.no_plugins)
+    ctx = ParseContext(bindkeys=keys)
+    if args.facts:
+        ctx.state["_decode_facts"] = {"on": True}
+    try:
+        stream(sys.stdin.buffer, sys.stdout, registry, ctx, args.format)
+    except BrokenPipeError:  # e.g. piped into head
+        return EXIT_OK
+    return EXIT_OK

@@ -1,0 +1,179 @@
+"""Local service processes on free ports: Mosquitto, dbus-daemon and a PostgreSQL cluster.
+
+Used by ``bt-mqtt demo`` and by the test fixtures, so both start the real binaries the same way.
+A missing binary raises ``MissingBinary`` with the package to install.  PostgreSQL refuses to
+run as root: when we are root the cluster runs as the ``postgres`` user (``runuser``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from attrs import define, field
+
+SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+
+
+class MissingBinary(RuntimeError):
+    """A program the service needs is not installed; the message says what to install."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def find_binary(name: str, package: str, extra_dirs: tuple[str, ...] = ()) -> str:
+    """The path of ``name`` on PATH, the sbin dirs or ``extra_dirs``; else ``MissingBinary``."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS, *extra_dirs])
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise MissingBinary(
+            f"{name!r} is not installed; install it with: apt-get install {package}"
+        )
+    return found
+
+
+def postgres_bin_dirs() -> tuple[str, ...]:
+    """Debian keeps PostgreSQL's server programs off PATH, in /usr/lib/postgresql/N/bin."""
+    return tuple(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True))
+
+
+def wait_for_port(
+    port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before port {port} opened")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; reaps the process."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _spawn(
+    argv: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+@define
+class Mosquitto:
+    """A broker in ``directory`` on ``port`` (persistent, so queued sessions survive restarts)."""
+
+    directory: Path
+    port: int = field(factory=free_port)
+    host: str = "127.0.0.1"
+    extra_conf: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "mosquitto.log"
+
+    def start(self) -> None:
+        exe = find_binary("mosquitto", "mosquitto")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conf = self.directory / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} {self.host}\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.directory}/\n"
+            "max_queued_messages 0\n"
+            "max_inflight_messages 0\n"
+            "log_type error\nlog_type warning\n" + self.extra_conf
+        )
+        self.proc = _spawn([exe, "-c", str(conf)], self.log)
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+    <allow user="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+@define
+class DBusDaemon:
+    """A private message bus on a unix socket in ``directory``; ``address`` is for clients."""
+
+    directory: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.directory / "bus.sock"
+
+    @property
+    def address(self) -> str:
+        return f"unix:path={self.socket}"
+
+    def start(self) -> None:
+        exe = find_binary("dbus-daemon", "dbus-daemon")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conf = self.directory / "bus.conf"
+        conf.write_text(_BUS_CONFIG.format(socket=self.socket))
+        self.proc = _spawn(
+            [exe, "--nofork", "--nopidfile", f"--config-file={conf}"], self.directory / "dbus.log"
+        )
+        deadline = time.monotonic() + 10
+        while not self.socket.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"dbus-daemon did not start; see {self.directory}/dbus.log")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None

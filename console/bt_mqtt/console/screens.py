@@ -1,0 +1,336 @@
+"""The four live screens: Live devices, Scanners, Parsers and the raw Tail.
+
+Each screen renders from the shared ``ConsoleState`` in ``refresh_view(now)``, which the app
+calls a few times a second (never per message) for the active screen only, and immediately after
+a key changes what the screen shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from bt_mqtt.console import views
+from bt_mqtt.console.views import DeviceFilter
+from bt_mqtt.console.widgets import Column, RowTable, StatusLine
+
+if TYPE_CHECKING:
+    from bt_mqtt.console.app import ConsoleApp
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleScreen(Screen[None]):
+    """Common parts: the status line, access to the app and its state."""
+
+    TITLE = ""
+
+    @property
+    def capp(self) -> ConsoleApp:
+        from bt_mqtt.console.app import ConsoleApp  # noqa: PLC0415 - import cycle
+
+        assert isinstance(self.app, ConsoleApp)
+        return self.app
+
+    def status_text(self, now: float, extra: str = "") -> str:
+        app = self.capp
+        s = views.summary(app.state, now, app.thresholds)
+        problems = f" ({s.problems}!)" if s.problems else ""
+        parts = [
+            f"[b]{self.TITLE}[/]",
+            f"{s.devices} dev",
+            f"{views.fmt_rate(s.rate)} adv/s",
+            f"{s.scanners} scn{problems}",
+        ]
+        if s.rejected:
+            parts.append(f"{s.rejected} rej")
+        if extra:
+            parts.append(extra)
+        if app.paused:
+            parts.append("[reverse]PAUSED[/]")
+        parts.append("mqtt ok" if app.connected else "[reverse]mqtt down[/]")
+        return " │ ".join(parts)
+
+    ready = False
+
+    def refresh_view(self, now: float) -> None:
+        """Redraw from the state (ignored until the screen's widgets are mounted)."""
+        if not self.ready:
+            return
+        try:
+            self.render_view(now)
+        except NoMatches:  # widgets are being removed (shutdown)
+            log.debug("screen %s is not drawable", self)
+
+    def render_view(self, now: float) -> None:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self.ready = True
+
+    def on_unmount(self) -> None:
+        self.ready = False
+
+    def on_screen_resume(self) -> None:
+        self.refresh_view(self.capp.clock())
+
+
+class LiveScreen(ConsoleScreen):
+    """One row per address; sortable, filterable, pausable."""
+
+    TITLE = "Live"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("r", "reverse", "Reverse"),
+        Binding("u", "known", "Known/unknown"),
+        Binding("escape", "clear_filter", "Clear", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = DeviceFilter()
+        self.sort = "seen"
+        self.reverse = False
+        self.shown = 0
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield Input(
+            placeholder="filter: words parser:NAME scanner:ID is:known|unknown", id="filter"
+        )
+        yield RowTable(
+            [
+                Column("MAC", 17),
+                Column("Name", 10),
+                Column("Parser", 8),
+                Column("Values", 18, flex=True),
+                Column("RSSI", 5, right=True),
+                Column("/s", 4, right=True),
+                Column("Seen", 4, right=True),
+                Column("Scanners", 7, flex=True),
+            ],
+            id="table",
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RowTable).focus()
+
+    def render_view(self, now: float) -> None:
+        state = self.capp.state
+        devices = views.select_devices(
+            state.devices.values(), self.filter, self.sort, self.reverse, now
+        )
+        self.shown = len(devices)
+        table = self.query_one(RowTable)
+        start = max(0, table.top - 50)
+        # Format only a window around what is visible; rows outside it are cheap placeholders.
+        rows = views.live_rows(devices[start : table.top + table.visible_rows + 50], now)
+        table.set_rows(
+            [views.Row(d.mac, ()) for d in devices[:start]]
+            + rows
+            + [views.Row(d.mac, ()) for d in devices[start + len(rows) :]]
+        )
+        arrow = "▲" if self.reverse else "▼"
+        desc = self.filter.describe()
+        extra = f"{self.shown} shown │ sort {self.sort}{arrow}" + (f" │ /{desc}" if desc else "")
+        self.query_one(StatusLine).update(self.status_text(now, extra))
+
+    def _changed(self) -> None:
+        self.refresh_view(self.capp.clock())
+
+    def action_filter(self) -> None:
+        self.query_one(Input).focus()
+
+    def action_clear_filter(self) -> None:
+        inp = self.query_one(Input)
+        inp.value = ""
+        self.query_one(RowTable).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.filter = DeviceFilter.parse(event.value)
+        self._changed()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(RowTable).focus()
+
+    def set_filter(self, text: str) -> None:
+        self.query_one(Input).value = text
+        self.filter = DeviceFilter.parse(text)
+        self._changed()
+
+    def action_sort(self) -> None:
+        keys = views.SORT_KEYS
+        self.sort = keys[(keys.index(self.sort) + 1) % len(keys)]
+        self._changed()
+
+    def set_sort(self, key: str) -> None:
+        self.sort = key
+        self._changed()
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self._changed()
+
+    def action_known(self) -> None:
+        cycle = {None: True, True: False, False: None}
+        known = cycle[self.filter.known]
+        words = [w for w in self.query_one(Input).value.split() if not w.startswith("is:")]
+        if known is not None:
+            words.append("is:known" if known else "is:unknown")
+        self.set_filter(" ".join(words))
+
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
+        self.capp.open_device(event.key)
+
+    def on_row_table_moved(self) -> None:
+        self._changed()
+
+
+class ScannersScreen(ConsoleScreen):
+    """Each scanner's health from its heartbeats; offline, stale and silent ones stand out."""
+
+    TITLE = "Scanners"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "devices", "Its devices")]
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield RowTable(
+            [
+                Column("Scanner", 12, flex=True),
+                Column("State", 9),
+                Column("HB", 4, right=True),
+                Column("Recv/s", 6, right=True),
+                Column("Pub/s", 6, right=True),
+                Column("Seen/s", 6, right=True),
+                Column("Drops", 5, right=True),
+                Column("Adapter", 8, flex=True),
+                Column("CPU%", 5, right=True),
+                Column("MB", 4, right=True),
+            ],
+            id="table",
+        )
+        yield Static(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RowTable).focus()
+
+    def render_view(self, now: float) -> None:
+        app = self.capp
+        table = self.query_one(RowTable)
+        table.set_rows(views.scanner_rows(app.state, now, app.thresholds))
+        self.query_one(StatusLine).update(self.status_text(now))
+        key = table.current_key
+        sc = app.state.scanners.get(key) if key else None
+        self.query_one("#detail", Static).update(views.scanner_detail(sc))
+
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
+        self.capp.show_live_filtered(f"scanner:{event.key}")
+
+
+class ParsersScreen(ConsoleScreen):
+    """Hits per parser over time, and unknown adverts grouped so the next parser is obvious."""
+
+    TITLE = "Parsers"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "focus_next", "Next table", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield RowTable(
+            [
+                Column("Parser", 14),
+                Column("Hits", 8, right=True),
+                Column("/s", 5, right=True),
+                Column("Devs", 5, right=True),
+                Column("Errors", 6, right=True),
+                Column("DB 24h", 8, right=True),
+                Column("Last 10 min", 12, flex=True),
+            ],
+            id="parsers",
+        )
+        with Vertical(id="unknown-box"):
+            yield Static("Unknown adverts by company id / service UUID", id="unknown-title")
+            yield RowTable(
+                [
+                    Column("Kind", 7),
+                    Column("Key", 10, flex=True),
+                    Column("Company", 10),
+                    Column("Adverts", 8, right=True),
+                    Column("Devs", 5, right=True),
+                    Column("Example name", 12, flex=True),
+                ],
+                id="unknown",
+            )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#parsers", RowTable).focus()
+        self.stored: dict[str, int] | None = None
+        if self.capp.db is not None:
+            self.run_worker(self._load_totals(), exclusive=True)
+            self.set_interval(60.0, lambda: self.run_worker(self._load_totals(), exclusive=True))
+
+    async def _load_totals(self) -> None:
+        db = self.capp.db
+        assert db is not None
+        try:
+            self.stored = await db.parser_totals(24)
+        except Exception as exc:  # optional database: keep the live view going
+            log.warning("parser totals query failed: %s", exc)
+
+    def render_view(self, now: float) -> None:
+        app = self.capp
+        parsers = self.query_one("#parsers", RowTable)
+        width = max(10, parsers._layout(parsers.size.width)[-1])
+        stored = getattr(self, "stored", None)
+        parsers.set_rows(views.parser_rows(app.state, now, width, app.parser_errors(), stored))
+        cap = app.state.limits.unknown_macs_cap
+        self.query_one("#unknown", RowTable).set_rows(views.unknown_rows(app.state, cap))
+        self.query_one(StatusLine).update(self.status_text(now))
+
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
+        if event.table.id == "parsers":
+            name = event.key
+            self.capp.show_live_filtered("is:unknown" if name == "(unknown)" else f"parser:{name}")
+        else:
+            self.capp.show_live_filtered(event.key)
+
+
+class TailScreen(ConsoleScreen):
+    """The newest raw messages (adverts, heartbeats, rejected payloads), newest first."""
+
+    TITLE = "Tail"
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield RowTable(
+            [Column("Age", 4, right=True), Column("Topic", 22), Column("Message", 40, flex=True)],
+            id="table",
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RowTable).focus()
+
+    def render_view(self, now: float) -> None:
+        app = self.capp
+        self.query_one(RowTable).set_rows(
+            views.tail_rows(app.state, now, app.state.limits.tail_size)
+        )
+        self.query_one(StatusLine).update(self.status_text(now))
+
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
+        mac = event.key.partition(":")[2]
+        if mac:
+            self.capp.open_device(mac)

@@ -1,0 +1,450 @@
+"""Pure view logic: filtering, sorting and formatting the state into table rows.
+
+A ``Row`` is a key (what the cursor remembers), cell texts, and a row class (``""``, ``"unknown"``,
+``"offline"``, ``"silent"``, ``"error"`` ...) that the widgets map to styles from the ``.tcss``.
+Nothing here draws or reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, Final
+
+from attrs import define, field
+
+from bt_mqtt.console.rates import sparkline
+from bt_mqtt.console.state import ConsoleState, DeviceState, ScannerState
+from bt_mqtt.core.wire import BASE_UUID_SUFFIX
+
+# A few assigned company identifiers (Bluetooth SIG assigned numbers) so unknown groups read well.
+COMPANIES: Final[dict[int, str]] = {
+    0x0006: "Microsoft",
+    0x004C: "Apple",
+    0x0059: "Nordic",
+    0x0075: "Samsung",
+    0x0087: "Garmin",
+    0x00E0: "Google",
+    0x0157: "Huami",
+    0x0171: "Amazon",
+    0x038F: "Xiaomi",
+    0x0499: "Ruuvi",
+    0x0822: "adafruit",
+    0x0969: "Woan (SwitchBot)",
+    0xEC88: "Govee",
+}
+
+SORT_KEYS: Final = ("seen", "rssi", "rate", "name", "mac", "parser", "count")
+
+
+@define(frozen=True)
+class Row:
+    key: str
+    cells: tuple[str, ...]
+    cls: str = ""
+
+
+@define(frozen=True)
+class DeviceFilter:
+    """A parsed filter: free words (AND, substring of mac/name/parser) and field terms."""
+
+    words: tuple[str, ...] = ()
+    parsers: tuple[str, ...] = ()
+    scanners: tuple[str, ...] = ()
+    known: bool | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DeviceFilter:
+        """``temp parser:bthome scanner:kitchen is:unknown`` -> a filter (case-insensitive)."""
+        words: list[str] = []
+        parsers: list[str] = []
+        scanners: list[str] = []
+        known: bool | None = None
+        for token in text.lower().split():
+            name, sep, value = token.partition(":")
+            if sep and name in ("parser", "p") and value:
+                parsers.append(value)
+            elif sep and name in ("scanner", "s") and value:
+                scanners.append(value)
+            elif sep and name == "is" and value in ("known", "unknown"):
+                known = value == "known"
+            else:
+                words.append(token)
+        return cls(tuple(words), tuple(parsers), tuple(scanners), known)
+
+    def matches(self, dev: DeviceState) -> bool:
+        if self.known is not None and (dev.parser is not None) != self.known:
+            return False
+        parser = (dev.parser or "unknown").lower()
+        if self.parsers and not any(p in parser for p in self.parsers):
+            return False
+        if self.scanners and not any(
+            s in sid.lower() for s in self.scanners for sid in dev.scanners
+        ):
+            return False
+        if self.words:
+            hay = f"{dev.mac.lower()} {(dev.name or '').lower()} {parser}"
+            return all(w in hay for w in self.words)
+        return True
+
+    def describe(self) -> str:
+        parts = list(self.words)
+        parts += [f"parser:{p}" for p in self.parsers]
+        parts += [f"scanner:{s}" for s in self.scanners]
+        if self.known is not None:
+            parts.append("is:known" if self.known else "is:unknown")
+        return " ".join(parts)
+
+
+def _sort_key(key: str, now: float) -> Any:
+    if key == "seen":
+        return lambda d: -d.last_seen
+    if key == "rssi":
+        return lambda d: -d.best().rssi
+    if key == "rate":
+        return lambda d: -d.rate.per_s(now)
+    if key == "name":
+        return lambda d: ((d.name or "\uffff").lower(), d.mac)
+    if key == "parser":
+        return lambda d: (d.parser or "\uffff", d.mac)
+    if key == "count":
+        return lambda d: -d.count
+    return lambda d: d.mac
+
+
+def select_devices(
+    devices: Iterable[DeviceState], flt: DeviceFilter, sort: str, reverse: bool, now: float
+) -> list[DeviceState]:
+    """The devices passing ``flt``, ordered by ``sort`` (ties by MAC; newest first by default)."""
+    chosen = [d for d in devices if flt.matches(d)]
+    chosen.sort(key=lambda d: d.mac)
+    chosen.sort(key=_sort_key(sort, now), reverse=reverse)
+    return chosen
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def fmt_age(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "-"
+    s = max(0.0, seconds)
+    if s < 1:
+        return "now"
+    if s < 100:
+        return f"{int(s)}s"
+    if s < 6000:
+        return f"{int(s // 60)}m"
+    if s < 172800:
+        return f"{int(s // 3600)}h"
+    return f"{int(s // 86400)}d"
+
+
+def fmt_rate(per_s: float) -> str:
+    if per_s <= 0:
+        return "0"
+    if per_s < 10:
+        return f"{per_s:.1f}"
+    return f"{per_s:.0f}"
+
+
+_UNITS: Final = (
+    ("temperature_c", "", "°C", 1),
+    ("humidity_pct", "", "%RH", 0),
+    ("battery_pct", "bat ", "%", 0),
+    ("voltage_v", "", "V", 2),
+    ("pressure_hpa", "", "hPa", 0),
+    ("illuminance_lux", "", "lx", 0),
+    ("co2_ppm", "", "ppm CO2", 0),
+    ("moisture_pct", "moist ", "%", 0),
+)
+
+
+def fmt_value(value: float) -> str:
+    return f"{value:.6g}" if value != int(value) or abs(value) >= 1e6 else str(int(value))
+
+
+def fmt_readings(readings: dict[str, float]) -> str:
+    """Readings as a compact line, well-known metrics first: ``21.3°C 45%RH bat 87%``."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for metric, prefix, unit, digits in _UNITS:
+        if metric in readings:
+            out.append(f"{prefix}{readings[metric]:.{digits}f}{unit}")
+            seen.add(metric)
+    out.extend(f"{m}={fmt_value(v)}" for m, v in sorted(readings.items()) if m not in seen)
+    return " ".join(out)
+
+
+def fmt_rssi(dev: DeviceState) -> str:
+    best = dev.best()
+    trend = best.trend()
+    return f"{best.rssi}{'↑' if trend > 0 else '↓' if trend < 0 else ' '}"
+
+
+def short_uuid(uuid: str) -> str:
+    """``0000fcd2-0000-1000-8000-00805f9b34fb`` -> ``0xFCD2``; other UUIDs unchanged."""
+    if uuid.endswith(BASE_UUID_SUFFIX) and uuid.startswith("0000"):
+        return "0x" + uuid[4:8].upper()
+    return uuid
+
+
+def company_label(key: str) -> str:
+    try:
+        return COMPANIES.get(int(key, 16), "")
+    except ValueError:
+        return ""
+
+
+# -- rows per screen ----------------------------------------------------------------------------
+
+LIVE_COLUMNS: Final = ("MAC", "Name", "Parser", "Values", "RSSI", "/s", "Seen", "Scanners")
+
+
+def live_rows(devices: list[DeviceState], now: float) -> list[Row]:
+    rows = []
+    for d in devices:
+        scanners = sorted(d.scanners)
+        heard = scanners[0] if len(scanners) == 1 else f"{len(scanners)}:" + ",".join(scanners)
+        rows.append(
+            Row(
+                d.mac,
+                (
+                    d.mac,
+                    d.name or "",
+                    d.parser or "unknown",
+                    fmt_readings(d.readings),
+                    fmt_rssi(d),
+                    fmt_rate(d.rate.per_s(now)),
+                    fmt_age(now - d.last_seen),
+                    heard,
+                ),
+                "" if d.parser else "unknown",
+            )
+        )
+    return rows
+
+
+@define(frozen=True)
+class Thresholds:
+    """When a scanner counts as silent (no adverts) or its heartbeat as stale."""
+
+    silent_after_s: float = 120.0
+    stale_heartbeats: float = 3.0
+    default_interval_s: float = 60.0
+
+
+def _num(obj: dict[str, Any] | None, *path: str) -> float | None:
+    cur: Any = obj
+    for p in path:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(p)
+    return float(cur) if isinstance(cur, int | float) and not isinstance(cur, bool) else None
+
+
+def scanner_health(sc: ScannerState, now: float, th: Thresholds) -> tuple[str, float | None]:
+    """(``online`` | ``offline`` | ``stale`` | ``silent`` | ``no status``, heartbeat age)."""
+    st = sc.status
+    hb_at = sc.status_time if sc.status_time is not None else sc.status_at
+    hb_age = None if hb_at is None else max(0.0, now - hb_at)
+    if st is None:
+        return "no status", None
+    if st.get("status") == "offline":
+        return "offline", hb_age
+    interval = _num(st, "interval_s") or th.default_interval_s
+    if hb_age is not None and hb_age > th.stale_heartbeats * interval:
+        return "stale", hb_age
+    advert_age = None if sc.last_advert_at is None else now - sc.last_advert_at
+    reported = _num(st, "last_advert_age_s")
+    if reported is not None and hb_age is not None:
+        reported += hb_age
+        advert_age = reported if advert_age is None else min(advert_age, reported)
+    if advert_age is not None and advert_age > th.silent_after_s:
+        return "silent", hb_age
+    return "online", hb_age
+
+
+SCANNER_COLUMNS: Final = (
+    "Scanner", "State", "HB age", "Recv/s", "Pub/s", "Seen/s", "Drops", "Adapter", "CPU%", "MB",
+)  # fmt: skip
+
+
+def _fmt_num(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def scanner_rows(state: ConsoleState, now: float, th: Thresholds) -> list[Row]:
+    rows = []
+    for sid in sorted(state.scanners):
+        sc = state.scanners[sid]
+        health, hb_age = scanner_health(sc, now, th)
+        st = sc.status
+        counters = st.get("counters") if st else None
+        drops = sum(
+            int(v)
+            for k, v in (counters or {}).items()
+            if (k.startswith("dropped") or k == "bluez_errors") and isinstance(v, int)
+        )
+        adapter = st.get("adapter") if st else None
+        if isinstance(adapter, dict):
+            flags = ("" if adapter.get("powered", True) else " off") + (
+                "" if adapter.get("discovering", True) else " idle"
+            )
+            adapter_txt = f"{adapter.get('name', '?')} {adapter.get('scan_mode', '')}{flags}"
+        else:
+            adapter_txt = "-"
+        rates = st.get("rates") if st else None
+        recv = _num(rates, "received_per_s") if isinstance(rates, dict) else None
+        pub = _num(rates, "published_per_s") if isinstance(rates, dict) else None
+        recv = recv if recv is not None else _num(st, "received_per_s")
+        pub = pub if pub is not None else _num(st, "published_per_s")
+        rows.append(
+            Row(
+                sid,
+                (
+                    sid,
+                    health,
+                    fmt_age(hb_age),
+                    _fmt_num(recv),
+                    _fmt_num(pub),
+                    fmt_rate(sc.rate.per_s(now)),
+                    str(drops) if counters else "-",
+                    adapter_txt.strip(),
+                    _fmt_num(_num(st, "cpu_pct")),
+                    _fmt_num(_num(st, "rss_mb"), 0),
+                ),
+                "" if health == "online" else health.replace(" ", "-"),
+            )
+        )
+    return rows
+
+
+PARSER_COLUMNS: Final = ("Parser", "Hits", "/s", "Devices", "Errors", "DB 24h", "Last 10 min")
+UNKNOWN_COLUMNS: Final = ("Kind", "Key", "Label", "Adverts", "Devices", "Example")
+
+
+def parser_rows(
+    state: ConsoleState,
+    now: float,
+    spark_width: int = 30,
+    errors: dict[str, int] | None = None,
+    stored: dict[str, int] | None = None,
+) -> list[Row]:
+    """One row per parser with hits (plus ``(unknown)``); ``stored`` are the database's totals."""
+
+    def db(name: str) -> str:
+        return "-" if stored is None else str(stored.get(name, 0))
+
+    per_parser: dict[str, int] = {}
+    for d in state.devices.values():
+        if d.parser:
+            per_parser[d.parser] = per_parser.get(d.parser, 0) + 1
+    rows = []
+    for ps in sorted(state.parsers.values(), key=lambda p: (-p.hits, p.name)):
+        rows.append(
+            Row(
+                ps.name,
+                (
+                    ps.name,
+                    str(ps.hits),
+                    fmt_rate(ps.rate.per_s(now)),
+                    str(per_parser.get(ps.name, 0)),
+                    str((errors or {}).get(ps.name, 0)),
+                    db(ps.name),
+                    sparkline(ps.series.values(now), spark_width, zero_based=True),
+                ),
+            )
+        )
+    unknown = state.counters["unknown"]
+    unknown_devs = sum(1 for d in state.devices.values() if d.parser is None)
+    rows.append(
+        Row(
+            "(unknown)",
+            ("(unknown)", str(unknown), "", str(unknown_devs), "", db("(unknown)"), ""),
+            "unknown",
+        )
+    )
+    return rows
+
+
+def unknown_rows(state: ConsoleState, cap: int) -> list[Row]:
+    groups = sorted(state.unknown.values(), key=lambda g: (-len(g.macs), -g.adverts, g.key))
+    rows = []
+    for g in groups:
+        label = company_label(g.key) if g.kind == "company" else ""
+        key = short_uuid(g.key) if g.kind in ("service", "uuid") else g.key
+        devices = f"{len(g.macs)}+" if len(g.macs) >= cap else str(len(g.macs))
+        rows.append(
+            Row(
+                f"{g.kind}:{g.key}",
+                (g.kind, key, label, str(g.adverts), devices, g.example_name or ""),
+            )
+        )
+    return rows
+
+
+TAIL_COLUMNS: Final = ("Received", "Topic", "Message")
+
+
+def tail_rows(state: ConsoleState, now: float, limit: int) -> list[Row]:
+    """The newest ``limit`` messages, newest first."""
+    rows = []
+    entries = list(state.tail)[-limit:]
+    for i, e in enumerate(reversed(entries)):
+        age = fmt_age(now - e.at)
+        if e.message is not None:
+            a = e.message.advert
+            parts = [a.mac, f"rssi={a.rssi}"]
+            if a.name:
+                parts.append(f"name={a.name!r}")
+            parts += [f"mfr[0x{k:04X}]={v.hex()}" for k, v in a.manufacturer_data.items()]
+            parts += [f"svc[{short_uuid(k)}]={v.hex()}" for k, v in a.service_data.items()]
+            text = " ".join(parts)
+        else:
+            text = e.text if e.error is None else f"REJECTED {e.error}: {e.text}"
+        cls = "error" if e.error else ("status" if e.message is None else "")
+        mac = e.message.advert.mac if e.message is not None else ""
+        rows.append(Row(f"{i}:{mac}", (age, e.topic, text), cls))
+    return rows
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out.append((prefix, str(value)))
+
+
+def scanner_detail(sc: ScannerState | None) -> str:
+    """The selected scanner's last heartbeat, flattened to ``key=value`` pairs."""
+    if sc is None:
+        return ""
+    if sc.status is None:
+        return f"{sc.scanner_id}: no heartbeat received (adverts seen: {sc.adverts})"
+    pairs: list[tuple[str, str]] = []
+    _flatten("", sc.status, pairs)
+    return f"[b]{sc.scanner_id}[/b]  " + "  ".join(f"{k}=[b]{v}[/b]" for k, v in pairs)
+
+
+@define
+class Summary:
+    """The status line's figures."""
+
+    devices: int = 0
+    rate: float = 0.0
+    scanners: int = 0
+    problems: int = 0
+    rejected: int = 0
+    extra: dict[str, int] = field(factory=dict)
+
+
+def summary(state: ConsoleState, now: float, th: Thresholds) -> Summary:
+    problems = sum(
+        1 for sc in state.scanners.values() if scanner_health(sc, now, th)[0] != "online"
+    )
+    rejected = sum(v for k, v in state.counters.items() if k.startswith("rejected:"))
+    return Summary(
+        len(state.devices), state.total_rate.per_s(now), len(state.scanners), problems, rejected
+    )

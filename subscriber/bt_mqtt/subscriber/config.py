@@ -1,0 +1,235 @@
+"""The subscriber's configuration file (the console reads the same file).
+
+Keys beyond DESIGN.md have defaults, so a file with only the documented keys works.  The
+environment overrides secrets: ``BT_MQTT_DATABASE_URL`` replaces ``database.url``,
+``BT_MQTT_DATABASE_PASSWORD`` and ``BT_MQTT_MQTT_PASSWORD`` supply passwords.  Every problem is a
+``ConfigError`` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import cattrs
+from attrs import define, field
+
+from bt_mqtt.core import configfile
+from bt_mqtt.core.configfile import ConfigError
+from bt_mqtt.core.logs import FORMATS, LEVELS
+from bt_mqtt.core.mqttconfig import MqttConfig, register_tls_hook
+from bt_mqtt.core.wire import MAC_RE
+
+ENV_DATABASE_URL: Final = "BT_MQTT_DATABASE_URL"
+ENV_DATABASE_PASSWORD: Final = "BT_MQTT_DATABASE_PASSWORD"  # noqa: S105 - a variable name
+ENV_MQTT_PASSWORD: Final = "BT_MQTT_MQTT_PASSWORD"  # noqa: S105 - a variable name
+CLIENT_ID_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+GROUP_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _at_least(low: float) -> Any:
+    def check(_: Any, a: attrs.Attribute[Any], value: float) -> None:
+        if value < low:
+            raise ValueError(f"{a.name}: {value!r} is below the minimum {low!r}")
+
+    return check
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> Any:
+    def check(_: Any, a: attrs.Attribute[Any], value: str | None) -> None:
+        if value is not None and not pattern.fullmatch(value):
+            raise ValueError(f"{a.name}: {value!r} is not a valid {what}")
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    def check(_: Any, a: attrs.Attribute[Any], value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{a.name}: {value!r} is not one of {', '.join(choices)}")
+
+    return check
+
+
+@define(frozen=True)
+class SubscriberMqttConfig(MqttConfig):
+    """Broker settings plus the subscriber's session identity and optional share group.
+
+    ``receive_maximum`` is how many unacknowledged messages the broker may have in flight to us
+    (acks wait for the database commit, so it bounds memory and must exceed ``batch_size``).
+    """
+
+    client_id: str = field(default="bt-mqtt-subscriber", validator=_matches(CLIENT_ID_RE, "id"))
+    share_group: str | None = field(default=None, validator=_matches(GROUP_RE, "group name"))
+    session_expiry_s: int = field(default=7 * 24 * 3600, validator=_at_least(0))
+    receive_maximum: int = field(default=20000, validator=_at_least(2))
+
+
+@define(frozen=True)
+class DatabaseConfig:
+    """Where PostgreSQL is.  ``password``/``password_file`` complete a URL without one."""
+
+    url: str = "postgresql://localhost/btmqtt"
+    password: str | None = None
+    password_file: str | None = None
+    connect_timeout_s: float = field(default=10.0, validator=_at_least(0.1))
+
+
+@define(frozen=True)
+class ParsersConfig:
+    bindkeys: dict[str, str] = field(factory=dict)
+    plugins: bool = True
+
+
+@define(frozen=True)
+class RetentionConfig:
+    """Days of history kept; ``readings_days``/``rejected_days`` default to ``raw_days``."""
+
+    raw_days: int = field(default=90, validator=_at_least(1))
+    readings_days: int | None = field(
+        default=None, validator=attrs.validators.optional(_at_least(1))
+    )
+    rejected_days: int | None = field(
+        default=None, validator=attrs.validators.optional(_at_least(1))
+    )
+    future_days: int = field(default=7, validator=_at_least(1))
+
+
+@define(frozen=True)
+class IngestConfig:
+    """Batching and validation limits of ``run``."""
+
+    batch_size: int = field(default=2000, validator=_at_least(1))
+    batch_ms: int = field(default=50, validator=_at_least(1))
+    max_payload_bytes: int = field(default=16 * 1024, validator=_at_least(64))
+    clock_skew_s: float = field(default=300.0, validator=_at_least(1.0))
+    missed_heartbeats: int = field(default=3, validator=_at_least(1))
+    db_retry_cap_s: float = field(default=30.0, validator=_at_least(0.1))
+    sweep_s: float = field(default=5.0, validator=_at_least(0.1))
+
+
+@define(frozen=True)
+class MetricsConfig:
+    """The Prometheus text endpoint; off when ``port`` is null."""
+
+    port: int | None = None
+    host: str = "127.0.0.1"
+
+
+@define(frozen=True)
+class LogConfig:
+    level: str = field(default="info", validator=_one_of(LEVELS))
+    format: str = field(default="json", validator=_one_of(FORMATS))
+
+
+@define(frozen=True)
+class SubscriberConfig:
+    """The whole subscriber configuration file."""
+
+    mqtt: SubscriberMqttConfig = field(factory=SubscriberMqttConfig)
+    database: DatabaseConfig = field(factory=DatabaseConfig)
+    parsers: ParsersConfig = field(factory=ParsersConfig)
+    retention: RetentionConfig = field(factory=RetentionConfig)
+    ingest: IngestConfig = field(factory=IngestConfig)
+    metrics: MetricsConfig = field(factory=MetricsConfig)
+    log: LogConfig = field(factory=LogConfig)
+
+    @property
+    def readings_days(self) -> int:
+        return self.retention.readings_days or self.retention.raw_days
+
+    @property
+    def rejected_days(self) -> int:
+        return self.retention.rejected_days or self.retention.raw_days
+
+
+def make_converter() -> cattrs.Converter:
+    conv = configfile.make_converter()
+    register_tls_hook(conv)
+    return conv
+
+
+def _read_secret(path: str, key: str, source: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{source}: {key}: cannot read {path!r}: {exc.strerror}") from None
+
+
+def bindkeys(cfg: SubscriberConfig) -> dict[str, bytes]:
+    """The bind keys as bytes by upper-case MAC (validated by ``load_config``)."""
+    return {mac.upper(): bytes.fromhex(key) for mac, key in cfg.parsers.bindkeys.items()}
+
+
+def check_semantics(cfg: SubscriberConfig, source: str) -> None:
+    problems: list[str] = []
+    for mac, key in cfg.parsers.bindkeys.items():
+        if not MAC_RE.fullmatch(mac.upper()):
+            problems.append(f"parsers.bindkeys: {mac!r} is not a MAC address")
+        try:
+            raw = bytes.fromhex(key)
+        except ValueError:
+            problems.append(f"parsers.bindkeys.{mac}: the key is not hex")
+            continue
+        if len(raw) not in (16, 32):
+            problems.append(f"parsers.bindkeys.{mac}: a key is 16 bytes (32 hex digits)")
+    for sect, obj in (("mqtt", cfg.mqtt), ("database", cfg.database)):
+        if obj.password is not None and obj.password_file is not None:
+            problems.append(f"{sect}.password, {sect}.password_file: set only one of them")
+    if cfg.ingest.batch_size * 2 > cfg.mqtt.receive_maximum:
+        problems.append("mqtt.receive_maximum: must be at least twice ingest.batch_size")
+    if cfg.metrics.port is not None and not 0 <= cfg.metrics.port <= 65535:
+        problems.append(f"metrics.port: {cfg.metrics.port} is outside 0..65535")
+    if not cfg.database.url.startswith(("postgresql://", "postgres://")):
+        problems.append(f"database.url: {cfg.database.url!r} is not a postgresql:// URL")
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
+
+
+def load_config(
+    path: str | os.PathLike[str] | None, env: dict[str, str] | None = None
+) -> SubscriberConfig:
+    """Read and validate a configuration file (``None``: defaults), then apply the environment."""
+    env = dict(os.environ) if env is None else env
+    source = os.fspath(path) if path is not None else "(defaults)"
+    data = configfile.load_yaml(path) if path is not None else {}
+    cfg = configfile.structure(make_converter(), data, SubscriberConfig, source)
+    if env.get(ENV_DATABASE_URL):
+        cfg = attrs.evolve(cfg, database=attrs.evolve(cfg.database, url=env[ENV_DATABASE_URL]))
+        source_url = ENV_DATABASE_URL
+    else:
+        source_url = "database.url"
+    try:
+        check_semantics(cfg, source)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("database.url", source_url)) from None
+    return cfg
+
+
+def database_password(cfg: SubscriberConfig, source: str, env: dict[str, str]) -> str | None:
+    """The database password from the environment, ``password_file`` or ``password``."""
+    if env.get(ENV_DATABASE_PASSWORD):
+        return env[ENV_DATABASE_PASSWORD]
+    if cfg.database.password_file is not None:
+        return _read_secret(cfg.database.password_file, "database.password_file", source)
+    return cfg.database.password
+
+
+def mqtt_password(cfg: SubscriberConfig, source: str, env: dict[str, str]) -> str | None:
+    """The broker password from the environment, ``password_file`` or ``password``."""
+    if env.get(ENV_MQTT_PASSWORD):
+        return env[ENV_MQTT_PASSWORD]
+    return cfg.mqtt.resolved_password(source)
+
+
+def conninfo(cfg: SubscriberConfig, password: str | None) -> dict[str, Any]:
+    """Keyword arguments for ``psycopg.connect`` (the URL plus the password, if any)."""
+    kw: dict[str, Any] = {"conninfo": cfg.database.url}
+    if password is not None:
+        kw["password"] = password
+    kw["connect_timeout"] = max(1, int(cfg.database.connect_timeout_s))
+    kw["application_name"] = "bt-mqtt-subscriber"
+    return kw

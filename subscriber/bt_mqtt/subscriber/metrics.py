@@ -1,0 +1,119 @@
+"""Counters and a latency histogram in the Prometheus text format, served over plain HTTP.
+
+``Metrics`` is plain data updated by the ingest loop; ``render`` is pure; ``serve`` is a tiny
+asyncio HTTP server answering ``GET /metrics`` (any path, in fact) with the text format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from bisect import bisect_left
+from collections import Counter
+from typing import Final
+
+from attrs import define, field
+
+log = logging.getLogger(__name__)
+
+BUCKETS_S: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+PREFIX: Final = "btmqtt_subscriber_"
+
+
+@define(slots=True)
+class Histogram:
+    buckets: tuple[float, ...] = BUCKETS_S
+    counts: list[int] = field(factory=lambda: [0] * (len(BUCKETS_S) + 1))
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.buckets, value)] += 1
+        self.total += value
+        self.n += 1
+
+
+@define(slots=True)
+class Metrics:
+    """Everything the subscriber counts since it started."""
+
+    received: int = 0
+    archived: int = 0
+    redelivered: int = 0
+    duplicates: int = 0
+    readings: int = 0
+    heartbeats: int = 0
+    ignored: int = 0
+    clock_skew: int = 0
+    batches: int = 0
+    db_errors: int = 0
+    transitions: int = 0
+    rejected: Counter[str] = field(factory=Counter)
+    parsed: Counter[str] = field(factory=Counter)
+    batch_latency: Histogram = field(factory=Histogram)
+    pending: int = 0
+
+
+_COUNTERS: Final = (
+    ("received", "MQTT messages received (adverts and status)"),
+    ("archived", "adverts newly written to raw_advertisements"),
+    ("redelivered", "adverts already stored (broker redeliveries), not written again"),
+    ("duplicates", "adverts repeated within one batch, not written again"),
+    ("readings", "rows written to sensor_readings"),
+    ("heartbeats", "scanner status messages applied"),
+    ("ignored", "messages ignored (cleared retained status)"),
+    ("clock_skew", "adverts whose agent time differs from the received time by > the limit"),
+    ("batches", "batches committed"),
+    ("db_errors", "failed database attempts (each is retried)"),
+    ("transitions", "scanner online/offline transitions"),
+)
+
+
+def render(m: Metrics) -> str:
+    """The Prometheus text exposition of ``m``."""
+    out: list[str] = []
+    for name, text in _COUNTERS:
+        full = f"{PREFIX}{name}_total"
+        out += [f"# HELP {full} {text}", f"# TYPE {full} counter", f"{full} {getattr(m, name)}"]
+    full = f"{PREFIX}rejected_total"
+    out += [f"# HELP {full} messages rejected, by reason", f"# TYPE {full} counter"]
+    out += [f'{full}{{reason="{r}"}} {n}' for r, n in sorted(m.rejected.items())]
+    full = f"{PREFIX}parsed_total"
+    out += [f"# HELP {full} adverts claimed by a parser", f"# TYPE {full} counter"]
+    out += [f'{full}{{parser="{p}"}} {n}' for p, n in sorted(m.parsed.items())]
+    full = f"{PREFIX}pending_messages"
+    out += [f"# HELP {full} messages received, not yet acknowledged", f"# TYPE {full} gauge"]
+    out.append(f"{full} {m.pending}")
+    h = m.batch_latency
+    full = f"{PREFIX}batch_seconds"
+    out += [f"# HELP {full} time to write and commit one batch", f"# TYPE {full} histogram"]
+    acc = 0
+    for bound, count in zip(h.buckets, h.counts, strict=False):
+        acc += count
+        out.append(f'{full}_bucket{{le="{bound}"}} {acc}')
+    out.append(f'{full}_bucket{{le="+Inf"}} {h.n}')
+    out += [f"{full}_sum {h.total:.6f}", f"{full}_count {h.n}"]
+    return "\n".join(out) + "\n"
+
+
+async def serve(m: Metrics, host: str, port: int) -> asyncio.Server:
+    """Start the HTTP endpoint; the caller closes the returned server."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            body = render(m).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, host, port)
+    log.info("metrics on http://%s:%s/metrics", host, port, extra={"event": "metrics_listening"})
+    return server

@@ -1,0 +1,55 @@
+"""``retention``: drop whole daily partitions past their table's retention, create future ones.
+
+Raw adverts keep ``retention.raw_days``, readings ``retention.readings_days`` and rejected
+messages ``retention.rejected_days`` (both default to ``raw_days``).  Nothing is deleted row by
+row except rows in a ``*_default`` partition (adverts whose agent clock was far off) older than
+the cut-off.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from bt_mqtt.subscriber import partitions
+from bt_mqtt.subscriber.config import SubscriberConfig
+
+log = logging.getLogger(__name__)
+
+
+def cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, Any]:
+    """The first day each partitioned table keeps."""
+    today = partitions.day_of(now)
+    return {
+        "raw_advertisements": today - timedelta(days=cfg.retention.raw_days),
+        "sensor_readings": today - timedelta(days=cfg.readings_days),
+        "rejected_messages": today - timedelta(days=cfg.rejected_days),
+    }
+
+
+def run_retention(
+    cfg: SubscriberConfig, conninfo: dict[str, Any], now: datetime, *, dry_run: bool = False
+) -> dict[str, list[str]]:
+    """Drop expired partitions (or list them with ``dry_run``); returns names by table."""
+    out: dict[str, list[str]] = {}
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        for table, cutoff in cutoffs(cfg, now).items():
+            if dry_run:
+                out[table] = partitions.droppable(partitions.existing(conn, table), table, cutoff)
+                for name in out[table]:
+                    log.info("would drop %s", name, extra={"event": "partition_would_drop"})
+            else:
+                out[table] = partitions.drop_before(conn, table, cutoff)
+        if not dry_run:
+            partitions.ensure_ahead(conn, partitions.day_of(now), cfg.retention.future_days)
+    total = sum(len(v) for v in out.values())
+    log.info(
+        "retention: %s %d partitions",
+        "would drop" if dry_run else "dropped",
+        total,
+        extra={"event": "retention_done", "dropped": out},
+    )
+    return out

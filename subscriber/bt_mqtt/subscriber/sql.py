@@ -1,0 +1,155 @@
+"""The SQL the ingest path runs, in one place so the schema's users can see it."""
+
+from __future__ import annotations
+
+from typing import Final
+
+STAGE_TABLES: Final = """
+CREATE TEMP TABLE IF NOT EXISTS stage_raw (
+    k            integer,
+    time         timestamptz,
+    received_at  timestamptz,
+    scanner_id   text,
+    boot         text,
+    seq          bigint,
+    mac          text,
+    rssi         smallint,
+    address_type text,
+    name         text,
+    parser       text,
+    clock_skew   boolean,
+    facts        jsonb,
+    payload      jsonb
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_readings (
+    k      integer,
+    metric text,
+    value  double precision
+) ON COMMIT DELETE ROWS;
+"""
+
+COPY_STAGE_RAW: Final = (
+    "COPY stage_raw (k, time, received_at, scanner_id, boot, seq, mac, rssi, address_type, "
+    "name, parser, clock_skew, facts, payload) FROM STDIN"
+)
+COPY_STAGE_READINGS: Final = "COPY stage_readings (k, metric, value) FROM STDIN"
+COPY_REJECTED: Final = (
+    "COPY rejected_messages (received_at, topic, payload, reason, detail) FROM STDIN"
+)
+
+# One statement: new adverts, their readings, device and scanner upserts (sorted by key so
+# concurrent subscribers lock rows in the same order).  Returns (adverts, readings, devices).
+INGEST: Final = """
+WITH ins AS (
+    INSERT INTO raw_advertisements
+        (time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, payload)
+    SELECT time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, payload
+    FROM stage_raw
+    ON CONFLICT DO NOTHING
+    RETURNING id, scanner_id, boot, seq, time
+), new AS (
+    SELECT s.*, ins.id FROM ins JOIN stage_raw s USING (scanner_id, boot, seq, time)
+), rd AS (
+    INSERT INTO sensor_readings (time, mac, scanner_id, parser, metric, value, advert_id)
+    SELECT n.time, n.mac, n.scanner_id, n.parser, r.metric, r.value, n.id
+    FROM new n JOIN stage_readings r ON r.k = n.k
+    RETURNING 1
+), last_rd AS (
+    SELECT DISTINCT ON (n.mac) n.mac, n.time AS at,
+        (SELECT jsonb_object_agg(r.metric, r.value) FROM stage_readings r WHERE r.k = n.k) AS vals
+    FROM new n
+    WHERE EXISTS (SELECT 1 FROM stage_readings r WHERE r.k = n.k)
+    ORDER BY n.mac, n.time DESC
+), dev AS (
+    INSERT INTO devices AS d (mac, first_seen, last_seen, last_rssi, address_type, name, parser,
+        manufacturer, model, last_scanner_id, advert_count, facts, last_readings,
+        last_readings_at, updated_at)
+    SELECT g.mac, g.first_seen, g.last_seen, g.last_rssi, g.address_type, g.name, g.parser,
+        g.facts->>'manufacturer', g.facts->>'model', g.last_scanner_id, g.n,
+        coalesce(g.facts, '{}'::jsonb), coalesce(l.vals, '{}'::jsonb), l.at, now()
+    FROM (
+        SELECT mac, min(time) AS first_seen, max(time) AS last_seen, count(*) AS n,
+            (array_agg(rssi ORDER BY time DESC))[1] AS last_rssi,
+            (array_agg(address_type ORDER BY time DESC)
+                FILTER (WHERE address_type IS NOT NULL))[1] AS address_type,
+            (array_agg(name ORDER BY time DESC) FILTER (WHERE name IS NOT NULL))[1] AS name,
+            (array_agg(parser ORDER BY time DESC) FILTER (WHERE parser IS NOT NULL))[1]
+                AS parser,
+            (array_agg(facts ORDER BY time DESC) FILTER (WHERE facts <> '{}'::jsonb))[1]
+                AS facts,
+            (array_agg(scanner_id ORDER BY time DESC))[1] AS last_scanner_id
+        FROM new GROUP BY mac
+    ) g LEFT JOIN last_rd l ON l.mac = g.mac
+    ORDER BY g.mac
+    ON CONFLICT (mac) DO UPDATE SET
+        first_seen = least(d.first_seen, EXCLUDED.first_seen),
+        last_seen = greatest(d.last_seen, EXCLUDED.last_seen),
+        last_rssi = CASE WHEN EXCLUDED.last_seen >= d.last_seen
+                         THEN EXCLUDED.last_rssi ELSE d.last_rssi END,
+        address_type = coalesce(EXCLUDED.address_type, d.address_type),
+        name = coalesce(EXCLUDED.name, d.name),
+        parser = coalesce(EXCLUDED.parser, d.parser),
+        manufacturer = coalesce(EXCLUDED.manufacturer, d.manufacturer),
+        model = coalesce(EXCLUDED.model, d.model),
+        last_scanner_id = CASE WHEN EXCLUDED.last_seen >= d.last_seen
+                               THEN EXCLUDED.last_scanner_id ELSE d.last_scanner_id END,
+        advert_count = d.advert_count + EXCLUDED.advert_count,
+        facts = d.facts || EXCLUDED.facts,
+        last_readings = CASE
+            WHEN EXCLUDED.last_readings_at IS NOT NULL
+                 AND (d.last_readings_at IS NULL OR EXCLUDED.last_readings_at >= d.last_readings_at)
+            THEN d.last_readings || EXCLUDED.last_readings ELSE d.last_readings END,
+        last_readings_at = greatest(d.last_readings_at, EXCLUDED.last_readings_at),
+        updated_at = now()
+    RETURNING 1
+), sc AS (
+    INSERT INTO scanners AS s (scanner_id, first_seen, last_seen, last_advert_at, advert_count,
+        clock_skew)
+    SELECT scanner_id, min(received_at), max(received_at), max(received_at), count(*),
+        (array_agg(clock_skew ORDER BY received_at DESC, seq DESC))[1]
+    FROM new GROUP BY scanner_id ORDER BY scanner_id
+    ON CONFLICT (scanner_id) DO UPDATE SET
+        last_seen = greatest(s.last_seen, EXCLUDED.last_seen),
+        last_advert_at = greatest(s.last_advert_at, EXCLUDED.last_advert_at),
+        advert_count = s.advert_count + EXCLUDED.advert_count,
+        clock_skew = EXCLUDED.clock_skew
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM rd), (SELECT count(*) FROM dev)
+"""
+
+LOCK_SCANNER: Final = (
+    "SELECT status, last_heartbeat = %s::jsonb FROM scanners WHERE scanner_id = %s FOR UPDATE"
+)
+
+UPSERT_HEARTBEAT: Final = """
+INSERT INTO scanners AS s (scanner_id, status, status_since, last_heartbeat, last_heartbeat_at,
+    heartbeat_interval_s, first_seen, last_seen)
+VALUES (%(sid)s, %(status)s, %(at)s, %(body)s::jsonb, %(at)s, %(interval)s, %(at)s, %(at)s)
+ON CONFLICT (scanner_id) DO UPDATE SET
+    status_since = CASE WHEN s.status <> EXCLUDED.status THEN EXCLUDED.status_since
+                        ELSE s.status_since END,
+    status = EXCLUDED.status,
+    last_heartbeat = EXCLUDED.last_heartbeat,
+    last_heartbeat_at = EXCLUDED.last_heartbeat_at,
+    heartbeat_interval_s = coalesce(EXCLUDED.heartbeat_interval_s, s.heartbeat_interval_s),
+    last_seen = greatest(s.last_seen, EXCLUDED.last_seen)
+"""
+
+INSERT_TRANSITION: Final = (
+    "INSERT INTO scanner_transitions (scanner_id, time, from_status, to_status, reason, heartbeat)"
+    " VALUES (%s, %s, %s, %s, %s, %s::jsonb)"
+)
+
+SWEEP_OFFLINE: Final = """
+WITH overdue AS (
+    UPDATE scanners SET status = 'offline', status_since = %(now)s
+    WHERE status = 'online'
+      AND last_heartbeat_at < %(now)s::timestamptz - make_interval(
+            secs => coalesce(heartbeat_interval_s, %(default)s) * %(missed)s)
+    RETURNING scanner_id, last_heartbeat
+)
+INSERT INTO scanner_transitions (scanner_id, time, from_status, to_status, reason, heartbeat)
+SELECT scanner_id, %(now)s, 'online', 'offline', 'missed_heartbeats', last_heartbeat FROM overdue
+RETURNING scanner_id
+"""

@@ -1,0 +1,250 @@
+"""Writing batch plans to PostgreSQL in one transaction each (psycopg 3, async).
+
+Adverts and their readings are COPYed into temporary staging tables, then one statement inserts
+the new adverts (``ON CONFLICT DO NOTHING``: a redelivered message adds nothing), the readings of
+exactly the adverts that were new, one upsert per device and one per scanner.  Rejected messages
+are COPYed; heartbeats update ``scanners`` and record transitions.  A batch the database refuses
+for its data (an unsupported JSON escape, an out-of-range number) is written again advert by
+advert under savepoints, and the adverts it refuses become ``db_rejected`` rejections.
+
+Connection failures surface as ``DatabaseUnavailable``; the caller retries the same plan.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+
+import psycopg
+from attrs import define
+
+from bt_mqtt.subscriber import partitions, sql
+from bt_mqtt.subscriber.batch import BatchPlan, Heartbeat, Rejected
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S: Final = 60.0
+
+
+class DatabaseUnavailable(Exception):
+    """The connection failed or was lost; nothing of the batch was committed."""
+
+
+@define(slots=True)
+class WriteResult:
+    archived: int = 0
+    readings: int = 0
+    devices: int = 0
+    redelivered: int = 0
+    heartbeats: int = 0
+    rejected: int = 0
+    transitions: int = 0
+
+
+@define(slots=True)
+class Transition:
+    scanner_id: str
+    from_status: str
+    to_status: str
+    reason: str
+
+
+class Store:
+    """One database connection plus the partition cache.  Not safe for concurrent use."""
+
+    def __init__(self, conninfo: dict[str, Any], *, keep_days: int, future_days: int) -> None:
+        self._conninfo = conninfo
+        self._keep_days = keep_days
+        self._future_days = future_days
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._known: dict[str, set[date]] = {t: set() for t in partitions.PARTITIONED}
+        self.transitions: list[Transition] = []
+
+    async def connect(self) -> None:
+        """(Re)connect and prepare the staging tables; raises ``DatabaseUnavailable``."""
+        await self.close()
+        try:
+            conn = await psycopg.AsyncConnection.connect(**self._conninfo, autocommit=True)
+            await conn.execute(sql.STAGE_TABLES)
+            for table in partitions.PARTITIONED:
+                cur = await conn.execute(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = %s::regclass",
+                    (table,),
+                )
+                names = [str(r[0]) for r in await cur.fetchall()]
+                self._known[table] = {
+                    d for n in names if (d := partitions.partition_day(n, table)) is not None
+                }
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.close()
+            except psycopg.Error:
+                log.debug("error while closing the database connection", exc_info=True)
+            self._conn = None
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    def _need(self, table: str, days: set[date], today: date) -> list[date]:
+        lo, hi = partitions.window(today, self._keep_days, self._future_days)
+        return partitions.needed(days, lo, hi, self._known[table])
+
+    async def ensure_partitions(self, plan: BatchPlan, now: datetime) -> None:
+        """Create the partitions the plan's rows need (each in its own transaction)."""
+        conn = self._require()
+        today = partitions.day_of(now)
+        want = {
+            "raw_advertisements": {partitions.day_of(r[1]) for r in plan.adverts},
+            "rejected_messages": {partitions.day_of(r.received_at) for r in plan.rejected},
+        }
+        want["sensor_readings"] = want["raw_advertisements"]
+        ahead = set(partitions.days_ahead(today, self._future_days))
+        want = {table: days | ahead for table, days in want.items()}
+        for table, days in want.items():
+            for day in self._need(table, days, today):
+                await conn.execute(
+                    "SELECT bt_mqtt_ensure_partition(%s, %s, %s)",
+                    (table, partitions.PARTITIONED[table], day),
+                )
+                self._known[table].add(day)
+
+    def _require(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            raise DatabaseUnavailable("not connected")
+        return self._conn
+
+    async def write(self, plan: BatchPlan, now: datetime) -> WriteResult:
+        """Commit the whole plan; see the module docstring."""
+        try:
+            await self.ensure_partitions(plan, now)
+            try:
+                return await self._write(plan, careful=False)
+            except (psycopg.DataError, UnicodeError) as exc:
+                log.warning(
+                    "batch refused by the database, retrying advert by advert: %s",
+                    exc,
+                    extra={"event": "batch_data_error"},
+                )
+                return await self._write(plan, careful=True)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            await self.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+
+    async def _write(self, plan: BatchPlan, *, careful: bool) -> WriteResult:
+        conn = self._require()
+        res = WriteResult()
+        self.transitions = []
+        rejected = list(plan.rejected)
+        async with conn.transaction():
+            cur = conn.cursor()
+            if not careful:
+                await self._adverts(cur, plan.adverts, plan.readings, res)
+            else:
+                for row in plan.adverts:
+                    k = row[0]
+                    rd = [r for r in plan.readings if r[0] == k]
+                    try:
+                        async with conn.transaction():
+                            await cur.execute("DELETE FROM stage_raw; DELETE FROM stage_readings")
+                            await self._adverts(cur, [row], rd, res)
+                    except (psycopg.DataError, UnicodeError) as e:
+                        payload = str(row[-1]).encode("utf-8", "surrogateescape")
+                        topic = f"(raw advert from {row[3]})"
+                        rejected.append(Rejected(row[2], topic, payload, "db_rejected", str(e)))
+            for hb in plan.heartbeats:
+                try:
+                    async with conn.transaction():
+                        await self._heartbeat(cur, hb, res)
+                except (psycopg.DataError, UnicodeError) as exc:
+                    payload = hb.text.encode("utf-8", "surrogateescape")
+                    topic = f"(status of {hb.scanner_id})"
+                    rejected.append(
+                        Rejected(hb.received_at, topic, payload, "db_rejected", str(exc))
+                    )
+            if rejected:
+                async with cur.copy(sql.COPY_REJECTED) as copy:
+                    for r in rejected:
+                        await copy.write_row(
+                            (r.received_at, r.topic, r.payload, r.reason, r.detail)
+                        )
+                res.rejected = len(rejected)
+        return res
+
+    async def _adverts(
+        self,
+        cur: psycopg.AsyncCursor[Any],
+        rows: Sequence[tuple[Any, ...]],
+        readings: Sequence[tuple[int, str, float]],
+        res: WriteResult,
+    ) -> None:
+        if not rows:
+            return
+        async with cur.copy(sql.COPY_STAGE_RAW) as copy:
+            for row in rows:
+                await copy.write_row(row)
+        if readings:
+            async with cur.copy(sql.COPY_STAGE_READINGS) as copy:
+                for reading in readings:
+                    await copy.write_row(reading)
+        await cur.execute(sql.INGEST)
+        got = await cur.fetchone()
+        assert got is not None
+        archived, n_readings, n_devices = (int(x) for x in got)
+        res.archived += archived
+        res.readings += n_readings
+        res.devices += n_devices
+        res.redelivered += len(rows) - archived
+
+    async def _heartbeat(
+        self, cur: psycopg.AsyncCursor[Any], hb: Heartbeat, res: WriteResult
+    ) -> None:
+        await cur.execute(sql.LOCK_SCANNER, (hb.text, hb.scanner_id))
+        row = await cur.fetchone()
+        if row is not None and row[1]:
+            return  # the retained heartbeat we already have, delivered again on subscribe
+        prev = str(row[0]) if row is not None else "unknown"
+        await cur.execute(
+            sql.UPSERT_HEARTBEAT,
+            {
+                "sid": hb.scanner_id,
+                "status": hb.status,
+                "at": hb.received_at,
+                "body": hb.text,
+                "interval": hb.interval_s,
+            },
+        )
+        res.heartbeats += 1
+        if prev != hb.status:
+            reason = "last_will" if hb.status == "offline" else "heartbeat"
+            await cur.execute(
+                sql.INSERT_TRANSITION,
+                (hb.scanner_id, hb.received_at, prev, hb.status, reason, hb.text),
+            )
+            res.transitions += 1
+            self.transitions.append(Transition(hb.scanner_id, prev, hb.status, reason))
+
+    async def sweep_offline(self, now: datetime, missed: int) -> list[Transition]:
+        """Mark scanners offline whose last heartbeat is ``missed`` intervals old."""
+        conn = self._require()
+        try:
+            cur = await conn.execute(
+                sql.SWEEP_OFFLINE, {"now": now, "missed": missed, "default": DEFAULT_INTERVAL_S}
+            )
+            rows = await cur.fetchall()
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            await self.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        return [Transition(str(r[0]), "online", "offline", "missed_heartbeats") for r in rows]
+
+    async def prepare_partitions(self, now: datetime | None = None) -> None:
+        """Create partitions from yesterday to ``future_days`` ahead (call at start and daily)."""
+        await self.ensure_partitions(BatchPlan(), now or datetime.now(UTC) + timedelta(0))

@@ -1,0 +1,78 @@
+"""The hot path: counters, seq, encoding identical to the wire codec, timestamps."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bt_mqtt.agent.config import FiltersConfig, MatchList
+from bt_mqtt.agent.dedup import Dedup
+from bt_mqtt.agent.filters import Filter
+from bt_mqtt.agent.pipeline import Encoder, Pipeline, TsFormatter, new_boot_id
+from bt_mqtt.core import wire
+from bt_mqtt.core.advert import Advert
+
+uuids = st.uuids().map(str)
+adverts = st.builds(
+    Advert,
+    mac=st.from_regex(wire.MAC_RE, fullmatch=True),
+    rssi=st.integers(-127, 20),
+    address_type=st.sampled_from([None, "public", "random"]),
+    tx_power=st.none() | st.integers(-100, 20),
+    name=st.none() | st.text(max_size=30),
+    manufacturer_data=st.dictionaries(st.integers(0, 0xFFFF), st.binary(max_size=27), max_size=3),
+    service_data=st.dictionaries(uuids, st.binary(max_size=20), max_size=3),
+    service_uuids=st.lists(uuids, max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(adverts, st.integers(1, 2**40), st.text(min_size=1, max_size=64))
+def test_encoder_matches_wire_encode(a: Advert, seq: int, sid: str) -> None:
+    ts = "2026-11-27T07:49:52.123Z"
+    fast = Encoder(sid, "0123456789abcdef").encode(a, seq, ts)
+    assert fast == wire.encode(a, sid, "0123456789abcdef", seq, ts)
+    assert json.loads(fast)["name"] == a.name
+
+
+@given(st.floats(0, 4e9, allow_nan=False))
+def test_ts_formatter_matches_format_ts(epoch: float) -> None:
+    f = TsFormatter()
+    assert f(epoch) == wire.format_ts(epoch)
+    assert f(epoch) == wire.format_ts(epoch)  # cached second
+
+
+def make(filters: FiltersConfig | None = None) -> Pipeline:
+    return Pipeline("pi", new_boot_id(), Filter(filters or FiltersConfig()), Dedup(10, 300, 100))
+
+
+def test_counters_seq_and_payload() -> None:
+    p = make(FiltersConfig(blocklist=MatchList(macs=["BB:00:00:00:00:01"])))
+    a = Advert(mac="AA:00:00:00:00:01", rssi=-50, manufacturer_data={76: b"\x01"})
+    out = p.offer(a, 0.0, 1_800_000_000.5, True)
+    assert out is not None
+    msg = wire.decode(out, "pi")
+    assert (msg.seq, msg.boot, msg.ts) == (1, p.boot, "2027-01-15T08:00:00.500Z")
+    assert p.offer(a, 1.0, 1_800_000_001.0, True) is None  # repeat
+    assert p.offer(Advert(mac="BB:00:00:00:00:01", rssi=-50), 1.0, 0, True) is None
+    b = Advert(mac="AA:00:00:00:00:02", rssi=-50)
+    assert p.offer(b, 2.0, 0, False) is None  # offline
+    out2 = p.offer(b, 3.0, 0, True)  # not remembered while offline: published now
+    assert out2 is not None and wire.decode(out2).seq == 2
+    c = p.counters
+    assert (c.received, c.filtered, c.deduplicated, c.published, c.dropped_offline) == (
+        5,
+        1,
+        1,
+        2,
+        1,
+    )
+    assert p.last_advert_mono == 3.0 and p.seq == 2
+    p.publish_failed()
+    assert (c.published, c.dropped_backlog) == (1, 1)
+
+
+def test_boot_ids_are_random() -> None:
+    assert len({new_boot_id() for _ in range(50)}) == 50

@@ -1,0 +1,66 @@
+"""gmqtt as configured by bt_mqtt.core.mqttclient: bounded QoS queue, ids freed, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+from bt_mqtt.core.mqttclient import BackoffClient, build_client, connect_with_backoff
+from bt_mqtt.core.mqttconfig import MqttConfig
+from tests.fixtures.mosquitto import Broker
+
+
+async def _until(cond: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def test_qos_queue_is_bounded_and_ids_are_freed_when_session_is_gone(mosquitto: Broker) -> None:
+    cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port)
+
+    async def go() -> None:
+        client = build_client(cfg, "bounded", qos_queue_limit=5)
+        assert isinstance(client, BackoffClient)
+        assert await connect_with_backoff(client, cfg, initial_s=0.1, cap_s=0.5)
+        assert mosquitto.proc is not None
+        os.kill(mosquitto.proc.pid, signal.SIGSTOP)  # a hung broker: nothing is acknowledged
+        for _ in range(5):
+            client.publish("t/x", b"x", qos=1)
+        storage = client.qos_storage
+        assert storage.full and len(storage) == 5
+        mosquitto.kill()  # the broker dies; its restart has no session for us
+        mosquitto.start()
+        await _until(lambda: client.is_connected, 15, "reconnect")
+        await _until(lambda: len(storage) == 0, 5, "queue cleared")
+        # gmqtt alone would keep those 5 packet ids reserved for ever
+        assert not client._package_handler.id_generator._used_ids
+        client.publish("t/x", b"after", qos=1)
+        await _until(lambda: len(storage) == 0, 5, "PUBACK")
+        await client.disconnect()
+
+    asyncio.run(go())
+
+
+def test_reconnect_backs_off_up_to_the_cap(mosquitto: Broker) -> None:
+    cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port)
+
+    async def go() -> None:
+        client = build_client(cfg, "backoff")
+        assert await connect_with_backoff(client, cfg, initial_s=0.05, cap_s=0.4)
+        mosquitto.stop()
+        delays: set[float] = set()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            delays.add(client.reconnect_delay)
+            await asyncio.sleep(0.01)
+        assert {0.05, 0.1, 0.2, 0.4} <= delays and max(delays) == 0.4
+        mosquitto.start()
+        await _until(lambda: client.is_connected, 10, "reconnect")
+        await client.disconnect()
+
+    asyncio.run(go())

@@ -1,0 +1,41 @@
+"""What the Nix tests share: the repository root, nix/contract.json and pyproject.toml."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def contract() -> dict[str, Any]:
+    """nix/contract.json: the names the Nix code takes from the Python side."""
+    data: dict[str, Any] = json.loads((ROOT / "nix" / "contract.json").read_text())
+    return data
+
+
+@cache
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def requirement_name(req: str) -> str:
+    """The normalised distribution name of a PEP 508 requirement (no extras, no versions)."""
+    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+    assert m, f"unparsable requirement {req!r}"
+    return re.sub(r"[-_.]+", "-", m.group(1)).lower()
+
+
+def nix_files() -> list[Path]:
+    """Every .nix file of the repository (outside virtualenvs and caches)."""
+    skip = {".venv", ".git", "node_modules", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+    return sorted(p for p in ROOT.rglob("*.nix") if not skip & set(p.relative_to(ROOT).parts))
+
+
+def substitute(argv: list[str], config: str) -> list[str]:
+    return [config if a == "@CONFIG@" else a for a in argv]

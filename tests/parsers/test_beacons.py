@@ -1,0 +1,158 @@
+"""iBeacon, AltBeacon and Eddystone: spec examples, distance model, bad input, round trips."""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bt_mqtt.core.advert import Advert
+from bt_mqtt.parsers.altbeacon import AltBeaconParser
+from bt_mqtt.parsers.api import ParseContext, ParseError
+from bt_mqtt.parsers.beaconmath import distance_m
+from bt_mqtt.parsers.eddystone import EDDYSTONE_UUID, EddystoneParser, decode_url
+from bt_mqtt.parsers.ibeacon import IBeaconParser
+from bt_mqtt.parsers.registry import Registry
+from tests.parsers.vectors import vectors_dir
+
+REG = Registry.default(plugins=False)
+CTX = ParseContext()
+
+
+def test_distance_model() -> None:
+    assert distance_m(-59, -59) == 1.0
+    assert distance_m(-59, -79) == 10.0  # 20 dB more loss = 10x the distance (n = 2)
+    assert distance_m(-59, -65) == pytest.approx(1.995, abs=0.01)
+    assert distance_m(0, -60) is None
+    assert distance_m(-59, 0) is None
+    assert distance_m(-59, 127) is None
+
+
+def test_ibeacon_example() -> None:
+    data = bytes.fromhex("0215f7826da64fa24e988024bc5b71e0893e01020304b3")
+    res = IBeaconParser().parse(Advert("AA:BB:CC:DD:EE:FF", -77, manufacturer_data={76: data}), CTX)
+    assert res is not None
+    assert res.facts["uuid"] == "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
+    assert (res.facts["major"], res.facts["minor"]) == (0x0102, 0x0304)
+    assert res.readings == {"tx_power_dbm": -77, "distance_m": 1.0}
+
+
+def test_ibeacon_rejects() -> None:
+    p = IBeaconParser()
+    short = Advert("AA:BB:CC:DD:EE:FF", -60, manufacturer_data={76: bytes.fromhex("0215aabb")})
+    with pytest.raises(ParseError):
+        p.parse(short, CTX)
+    other = Advert("AA:BB:CC:DD:EE:FF", -60, manufacturer_data={76: bytes.fromhex("1005aabb")})
+    assert p.parse(other, CTX) is None
+
+
+def test_altbeacon_with_and_without_reserved_byte() -> None:
+    body = bytes.fromhex("beac2f234454cf6d4a0fadf2f4911ba9ffa600010002c5")
+    for data, reserved in ((body, 0), (body + b"\x09", 9)):
+        res = AltBeaconParser().parse(
+            Advert("AA:BB:CC:DD:EE:FF", -55, manufacturer_data={280: data}), CTX
+        )
+        assert res is not None
+        assert res.facts["uuid"] == "2f234454-cf6d-4a0f-adf2-f4911ba9ffa6"
+        assert res.facts["mfg_reserved"] == reserved
+        assert res.readings["tx_power_dbm"] == -59
+    with pytest.raises(ParseError):
+        AltBeaconParser().parse(
+            Advert("AA:BB:CC:DD:EE:FF", -55, manufacturer_data={280: body[:19]}), CTX
+        )
+
+
+def _url_vectors() -> list[tuple[str, str]]:
+    path = vectors_dir() / "android-beacon-library_tests.jsonl"
+    out = []
+    for line in path.read_text().splitlines():
+        obj = json.loads(line)
+        if obj["format"] == "eddystone_url_encoding":
+            out.append((obj["eddystone_url_body_hex"], obj["expected"]["url"]))
+    return out
+
+
+@pytest.mark.parametrize("body, url", _url_vectors())
+def test_eddystone_url_vectors(body: str, url: str) -> None:
+    assert decode_url(bytes.fromhex(body)) == url
+
+
+def test_eddystone_url_bad_bytes() -> None:
+    with pytest.raises(ParseError):
+        decode_url(b"\x07abc")
+    with pytest.raises(ParseError):
+        decode_url(b"\x00ab\x19c")
+
+
+def eddy(data: bytes, rssi: int = -70) -> Advert:
+    return Advert("AA:BB:CC:DD:EE:FF", rssi, service_data={EDDYSTONE_UUID: data})
+
+
+def test_eddystone_uid_and_distance() -> None:
+    res = EddystoneParser().parse(
+        eddy(bytes.fromhex("00e3123456789012346789010000000000010000"), -70), CTX
+    )
+    assert res is not None
+    assert res.facts["namespace"] == "12345678901234678901"
+    assert res.facts["instance"] == "000000000001"
+    # 0 m power -29 dBm -> -70 dBm at 1 m; RSSI -70 -> 1 m
+    assert res.readings == {"tx_power_dbm": -29, "distance_m": 1.0}
+
+
+@pytest.mark.parametrize(
+    "hexdata", ["00e31234", "20000b18", "2005" + "00" * 12, "10f8", "30e34549"]
+)
+def test_eddystone_truncated_or_broken_raises(hexdata: str) -> None:
+    with pytest.raises(ParseError):
+        EddystoneParser().parse(eddy(bytes.fromhex(hexdata)), CTX)
+
+
+def test_eddystone_unknown_frame_not_claimed() -> None:
+    assert EddystoneParser().parse(eddy(bytes.fromhex("01e3123456")), CTX) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mv=st.integers(0, 65535),
+    temp=st.integers(-32767, 32767),
+    count=st.integers(0, 2**32 - 1),
+    secs=st.integers(0, 2**32 - 1),
+)
+def test_tlm_round_trip_through_registry(mv: int, temp: int, count: int, secs: int) -> None:
+    frame = struct.pack(">BBHhII", 0x20, 0, mv, temp, count, secs)
+    res = REG.parse(eddy(frame), ParseContext())
+    assert res is not None
+    assert res.parser == "eddystone"
+    r = res.readings
+    assert r["adv_count"] == count
+    assert r["uptime_s"] == pytest.approx(secs / 10)
+    assert r["temperature_c"] == pytest.approx(temp / 256)
+    if mv:
+        assert r["voltage_v"] == pytest.approx(mv / 1000)
+    else:
+        assert "voltage_v" not in r
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.binary(min_size=16, max_size=16),
+    major=st.integers(0, 65535),
+    minor=st.integers(0, 65535),
+    power=st.integers(-100, -1),
+    rssi=st.integers(-110, -20),
+)
+def test_ibeacon_round_trip_through_registry(
+    raw: bytes, major: int, minor: int, power: int, rssi: int
+) -> None:
+    data = b"\x02\x15" + raw + struct.pack(">HHb", major, minor, power)
+    res = REG.parse(Advert("11:22:33:44:55:66", rssi, manufacturer_data={76: data}), ParseContext())
+    assert res is not None
+    assert res.parser == "ibeacon"
+    assert res.facts["uuid"] == str(uuid.UUID(bytes=raw))
+    assert (res.facts["major"], res.facts["minor"]) == (major, minor)
+    assert res.readings["tx_power_dbm"] == power
+    assert res.readings["distance_m"] == pytest.approx(10 ** ((power - rssi) / 20), abs=0.0051)

@@ -1,0 +1,185 @@
+"""Ruuvi formats 3/5/C5/6/E1: spec examples, bad input, random round trips, ruuvitag-ble diff."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ruuvitag_ble.df5_decoder import DataFormat5Decoder
+
+from bt_mqtt.core.advert import Advert
+from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
+from bt_mqtt.parsers.registry import Registry
+from bt_mqtt.parsers.ruuvi import RuuviParser
+
+RUUVI = 0x0499
+REG = Registry.default(plugins=False)
+
+
+def adv(payload: bytes) -> Advert:
+    return Advert(mac="CB:B8:33:4C:88:4F", rssi=-60, manufacturer_data={RUUVI: payload})
+
+
+def parse(payload: bytes) -> ParseResult | None:  # direct, so ParseError is visible
+    return RuuviParser().parse(adv(payload), ParseContext())
+
+
+def test_df5_docs_valid_example() -> None:
+    res = parse(bytes.fromhex("0512fc5394c37c0004fffc040cac364200cdcbb8334c884f"))
+    assert res is not None
+    assert res.readings == {
+        "temperature_c": 24.3,
+        "humidity_pct": 53.49,
+        "pressure_hpa": 1000.44,
+        "acceleration_x_g": 0.004,
+        "acceleration_y_g": -0.004,
+        "acceleration_z_g": 1.036,
+        "voltage_v": 2.977,
+        "tx_power_dbm": 4,
+        "movement_count": 66,
+        "measurement_sequence": 205,
+    }
+    assert res.facts["mac"] == "CB:B8:33:4C:88:4F"
+
+
+def test_df5_invalid_values_are_absent() -> None:
+    res = parse(bytes.fromhex("058000ffffffff800080008000ffffffffffffffffffffff"))
+    assert res is not None
+    assert res.readings == {}
+    assert "mac" not in res.facts
+
+
+def test_df3_docs_example() -> None:
+    res = parse(bytes.fromhex("03291a1ece1efc18f94202ca0b53"))
+    assert res is not None
+    assert res.readings["temperature_c"] == 26.3
+    assert res.readings["pressure_hpa"] == 1027.66
+    assert res.readings["acceleration_y_g"] == -1.726
+    low = parse(bytes.fromhex("0300ff6300008001800180010000"))
+    assert low is not None
+    assert low.readings["temperature_c"] == -127.99
+
+
+def test_c5_with_its_own_format_byte() -> None:
+    res = parse(bytes.fromhex("c512fc5394c37cac364200cdcbb8334c884f"))
+    assert res is not None
+    assert res.readings["temperature_c"] == 24.3
+    assert res.readings["voltage_v"] == 2.977
+    assert res.facts["data_format"] == "C5"
+
+
+def test_df6_and_e1_docs_examples() -> None:
+    df6 = parse(bytes.fromhex("06170c5668c79e007000c90501d900cd004c884f"))
+    assert df6 is not None
+    assert df6.readings["pm25_ugm3"] == 11.2
+    assert df6.readings["co2_ppm"] == 201
+    assert (df6.readings["voc_index"], df6.readings["nox_index"]) == (10, 2)
+    assert df6.readings["illuminance_lux"] == 13027  # whole lux; docs print 13026.67
+    e1 = parse(
+        bytes.fromhex(
+            "e1170c5668c79e0065007004bd11ca00c90a0213e0ac000000decdee010000000000cbb8334c884f"
+        )
+    )
+    assert e1 is not None
+    assert e1.readings["pm10_ugm3"] == 455.4
+    assert e1.readings["illuminance_lux"] == 13027.0
+    assert e1.readings["measurement_sequence"] == 14601710
+    assert e1.facts["calibration_in_progress"] is True
+
+
+@pytest.mark.parametrize("fmt, size", [(0x03, 14), (0x05, 24), (0x06, 20), (0xE1, 40), (0xC5, 18)])
+def test_truncated_raises_parse_error(fmt: int, size: int) -> None:
+    for n in range(1, size):
+        if fmt == 0x05 and n == 18:
+            continue  # an 18-byte 0x05 frame is the docs' C5 layout
+        with pytest.raises(ParseError):
+            parse(bytes([fmt]) + bytes(n - 1))
+
+
+def test_unknown_format_not_claimed_and_registry_never_raises() -> None:
+    assert parse(b"\x08" + bytes(30)) is None
+    out = REG.decode(adv(b"\x05\x01"), ParseContext())
+    assert out.result is None
+    assert out.parser == "ruuvi"
+    assert out.error is not None
+
+
+# --- random round trips: an independent encoder -------------------------------------------
+
+df5_values = st.fixed_dictionaries(
+    {
+        "t": st.integers(-32767, 32767),
+        "h": st.integers(0, 65534),
+        "p": st.integers(0, 65534),
+        "ax": st.integers(-32767, 32767),
+        "ay": st.integers(-32767, 32767),
+        "az": st.integers(-32767, 32767),
+        "mv": st.integers(1600, 1600 + 2046),
+        "tx": st.integers(-40, 20).map(lambda x: x - x % 2),
+        "move": st.integers(0, 254),
+        "seq": st.integers(0, 65534),
+        "mac": st.binary(min_size=6, max_size=6).filter(lambda b: b != b"\xff" * 6),
+    }
+)
+
+
+def encode_df5(v: dict[str, Any]) -> bytes:
+    power = ((v["mv"] - 1600) << 5) | ((v["tx"] + 40) // 2)
+    head: bytes = struct.pack(
+        ">BhHHhhhHBH",
+        5,
+        v["t"],
+        v["h"],
+        v["p"],
+        v["ax"],
+        v["ay"],
+        v["az"],
+        power,
+        v["move"],
+        v["seq"],
+    )
+    return head + bytes(v["mac"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(df5_values)
+def test_df5_round_trip_through_registry(v: dict[str, Any]) -> None:
+    res = REG.parse(adv(encode_df5(v)), ParseContext())
+    assert res is not None
+    assert res.parser == "ruuvi"
+    r = res.readings
+    assert r["temperature_c"] == pytest.approx(v["t"] * 0.005, abs=1e-9)
+    assert r["humidity_pct"] == pytest.approx(v["h"] * 0.0025, abs=1e-9)
+    assert r["pressure_hpa"] == pytest.approx((v["p"] + 50000) / 100, abs=1e-9)
+    assert r["acceleration_x_g"] == pytest.approx(v["ax"] / 1000)
+    assert r["acceleration_z_g"] == pytest.approx(v["az"] / 1000)
+    assert r["voltage_v"] == pytest.approx(v["mv"] / 1000)
+    assert r["tx_power_dbm"] == v["tx"]
+    assert r["movement_count"] == v["move"]
+    assert r["measurement_sequence"] == v["seq"]
+    assert res.facts["mac"] == ":".join(f"{b:02X}" for b in v["mac"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(df5_values)
+def test_df5_agrees_with_ruuvitag_ble(v: dict[str, Any]) -> None:
+    payload = encode_df5(v)
+    ref = DataFormat5Decoder(payload)
+    ours = parse(payload)
+    assert ours is not None
+    r = ours.readings
+    assert r["temperature_c"] == pytest.approx(ref.temperature_celsius, abs=0.0051)
+    assert r["humidity_pct"] == pytest.approx(ref.humidity_percentage, abs=0.0051)
+    assert r["pressure_hpa"] == pytest.approx(ref.pressure_hpa, abs=0.0051)
+    assert r["voltage_v"] * 1000 == pytest.approx(ref.battery_voltage_mv)
+    assert r["tx_power_dbm"] == ref.tx_power_dbm
+    assert r["movement_count"] == ref.movement_counter
+    assert r["measurement_sequence"] == ref.measurement_sequence_number
+    ax, ay, az = ref.acceleration_vector_mg
+    assert ax is not None and ay is not None and az is not None
+    assert r["acceleration_x_g"] == pytest.approx(ax / 1000)
+    assert r["acceleration_y_g"] == pytest.approx(ay / 1000)
+    assert r["acceleration_z_g"] == pytest.approx(az / 1000)

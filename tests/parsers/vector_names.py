@@ -1,0 +1,152 @@
+"""How the vectors' field names map to ours, and which vector formats form which family.
+
+Add a row to ``ALIASES`` when a source names a metric differently from us; a suffix rule in
+``map_key`` handles unit changes (``_pa`` -> ``_hpa``, ``_mv`` -> ``_v``, ``_lx`` -> ``_lux``).
+``NOT_PAYLOAD`` lists keys that are the source library's bookkeeping, not payload data.
+``FAMILIES`` (regex on the vector's ``format``, family name, supported?) groups the docs table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Source-library naming, not payload data (README caveats), and spec walk-through intermediates.
+NOT_PAYLOAD: frozenset[str] = frozenset(
+    {
+        "device",
+        "title",
+        "firmware",
+        "device_type",
+        "model",
+        "modelName",
+        "modelFriendlyName",
+        "rssi_dbm",
+        "_result_text",
+        "_state_text",
+        "counter_bytes_le",
+        "nonce_hex",
+        "ciphertext_hex",
+        "mic_hex",
+    }
+)
+
+# (vector format, expected key) -> why the published value is not payload data and is not compared.
+# Each use is listed in the docs table, so nothing is skipped silently.
+DERIVED: dict[tuple[str, str], str] = {
+    ("atc_custom_encrypted", "voltage_v"): (
+        "ble_monitor estimates voltage from battery % (the encrypted pvvx frame has no voltage)"
+    ),
+}
+
+# expected key -> (our key, factor applied to the expected value)
+ALIASES: dict[str, tuple[str, float]] = {
+    "pressure_pa": ("pressure_hpa", 0.01),
+    "dew_point_c": ("dewpoint_c", 1.0),
+    "voc_ugm3": ("tvoc_ugm3", 1.0),
+    "generic": ("generic_boolean", 1.0),
+    "binary": ("generic_boolean", 1.0),
+    "switch": ("power", 1.0),
+    "battery low": ("battery_low", 1.0),
+    "gas detected": ("gas_detected", 1.0),
+    "moisture detected": ("moisture_detected", 1.0),
+    "garage door": ("garage_door", 1.0),
+    "battery charging": ("battery_charging", 1.0),
+    "carbon monoxide": ("carbon_monoxide", 1.0),
+    "weight": ("mass_kg", 1.0),
+    "energy": ("energy_kwh", 1.0),
+    "uv index": ("uv_index", 1.0),
+    "volume": ("volume_l", 1.0),
+    "volume mL": ("volume_ml", 1.0),
+    "volume flow rate": ("volume_flow_rate_m3_h", 1.0),
+    "water": ("water_l", 1.0),
+    "acceleration": ("acceleration_ms2", 1.0),
+    "gyroscope": ("gyroscope_deg_s", 1.0),
+    "rotation": ("rotation_deg", 1.0),
+    "distance mm": ("distance_mm", 1.0),
+    "distance": ("distance_m", 1.0),
+    "duration": ("duration_s", 1.0),
+    "current": ("current_a", 1.0),
+    "speed": ("speed_m_s", 1.0),
+    "timestamp_epoch_s": ("timestamp_s", 1.0),
+    "counter": ("encryption_counter", 1.0),
+    "formaldehyde_mgm3": ("formaldehyde_mg_m3", 1.0),
+    "movement_counter": ("movement_count", 1.0),
+    "sec_cnt_raw": ("uptime_s", 0.1),
+    "battery_voltage_mv": ("voltage_v", 0.001),
+    "measured power": ("tx_power_dbm", 1.0),
+}
+
+# Keys whose meaning depends on the value's type: a boolean is a binary sensor.
+_BOOL_ALIASES: dict[str, str] = {
+    "battery": "battery_low",
+    "gas": "gas_detected",
+    "moisture": "moisture_detected",
+    "power": "power",
+}
+_NUM_ALIASES: dict[str, str] = {"power": "power_w", "gas": "gas_m3", "moisture": "moisture_pct"}
+
+_FIRST_INDEX = re.compile(r"^(.*)_1_([a-z0-9]+)$")
+
+FAMILIES: list[tuple[re.Pattern[str], str, bool]] = [
+    (re.compile(p), name, supported)
+    for p, name, supported in [
+        (r"^bthome_v1", "BTHome v1", True),
+        (r"^bthome_v2", "BTHome v2", True),
+        (r"^atc_", "ATC1441 / pvvx", True),
+        (r"^xiaomi_mibeacon", "Xiaomi MiBeacon", True),
+        (r"^xiaomi_other", "Xiaomi scales / other UUIDs", False),
+        (r"^ruuvi", "Ruuvi", False),
+        (r"^(ibeacon|ble_monitor_ibeacon)", "iBeacon", False),
+        (r"^altbeacon", "AltBeacon", False),
+        (r"^eddystone", "Eddystone", False),
+        (r"^govee", "Govee", False),
+        (r"^inkbird", "Inkbird", False),
+        (r"^sensorpush", "SensorPush", False),
+        (r"^qingping", "Qingping", False),
+        (r"^switchbot", "SwitchBot", False),
+        (r"^thermobeacon", "ThermoBeacon", False),
+        (r"^bluemaestro", "BlueMaestro", False),
+        (r"^mopeka", "Mopeka", False),
+        (r"^negative$", "Negative (must not decode)", True),
+    ]
+]
+
+
+def family_of(fmt: str) -> str:
+    """The docs-table family of a vector ``format`` (the format itself if none matches)."""
+    for pattern, name, _ in FAMILIES:
+        if pattern.search(fmt):
+            return name
+    return fmt
+
+
+def family_supported(family: str) -> bool:
+    """Whether a built-in parser is meant to cover the family (the 97% target applies)."""
+    return any(name == family and supported for _, name, supported in FAMILIES)
+
+
+def norm_event(text: str) -> str:
+    """Event and state names compared case- and separator-insensitively."""
+    return text.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def map_key(key: str, value: Any) -> tuple[str, float]:
+    """Our metric/fact name for an expected key, and the factor for the expected value."""
+    if key in ALIASES:
+        return ALIASES[key]
+    if isinstance(value, bool) and key in _BOOL_ALIASES:
+        return _BOOL_ALIASES[key], 1.0
+    if key in _NUM_ALIASES and not isinstance(value, bool) and value is not None:
+        return _NUM_ALIASES[key], 1.0
+    m = _FIRST_INDEX.match(key)
+    if m and "probe" not in key:  # numbered probes keep their index (temperature_probe_1_c)
+        key = f"{m.group(1)}_{m.group(2)}"
+    key = key.replace(" ", "_")
+    if key.endswith("_lx"):
+        return key[:-3] + "_lux", 1.0
+    if key.endswith("_mv"):
+        return key[:-3] + "_v", 0.001
+    if key.endswith("_pa"):
+        return key[:-3] + "_hpa", 0.01
+    return key, 1.0

@@ -1,0 +1,343 @@
+"""The shared test vectors (``../shared/vectors/*.jsonl``) as ``Advert`` + expected values.
+
+``load_vectors`` reads every line; ``groups`` bundles ``sequence`` vectors (one test feeding
+several packets to one parser instance) in order; ``check_group`` runs a group through a
+``Registry`` with a fresh ``ParseContext`` and compares every published value by the rules of
+the vectors' README (see ``compare``).  ``BT_MQTT_VECTORS`` overrides the directory.
+
+The mapping of the sources' field names to our metric names lives in ``ALIASES``/``_map_key``
+(``vector_names.py``); keys that are not payload data are listed in ``NOT_PAYLOAD`` so that
+nothing is skipped silently: every vector yields a ``Check`` with a reason for each mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from bt_mqtt.core.advert import Advert
+from bt_mqtt.parsers.api import ParseContext, ParseResult
+from bt_mqtt.parsers.registry import Outcome, Registry
+from tests.parsers.vector_names import DERIVED, NOT_PAYLOAD, family_of, map_key, norm_event
+
+ENV_VAR = "BT_MQTT_VECTORS"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MAC = "00:00:00:00:00:00"
+_MAC_RE = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
+
+
+def vectors_dir() -> Path:
+    """``$BT_MQTT_VECTORS`` or ``<repo>/../shared/vectors``."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "vectors"
+
+
+@define(slots=True)
+class Vector:
+    """One line of a vectors file."""
+
+    file: str
+    line: int
+    format: str
+    source: str
+    advert: Advert
+    expected: dict[str, Any]
+    complete: bool
+    bindkey: bytes | None
+    sequence: tuple[int, int] | None
+    raw: dict[str, Any]
+
+    @property
+    def ident(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def wrong_key(self) -> bool:
+        """A ``*bindkey_wrong*`` test: decryption must fail."""
+        return "bindkey_wrong" in self.source
+
+    @property
+    def negative(self) -> bool:
+        return self.format == "negative"
+
+
+def _ad_structures(raw_hex: str) -> tuple[dict[int, bytes], dict[str, bytes], str | None]:
+    """Manufacturer data, service data and name from raw AD structures (best effort)."""
+    data = bytes.fromhex(raw_hex)
+    mfr: dict[int, bytes] = {}
+    svc: dict[str, bytes] = {}
+    name = None
+    i = 0
+    while i < len(data):
+        ln = data[i]
+        if ln == 0 or i + 1 + ln > len(data):
+            break
+        kind, body = data[i + 1], data[i + 2 : i + 1 + ln]
+        if kind == 0xFF and len(body) >= 2:
+            mfr[int.from_bytes(body[:2], "little")] = body[2:]
+        elif kind == 0x16 and len(body) >= 2:
+            svc[f"{int.from_bytes(body[:2], 'little'):08x}-0000-1000-8000-00805f9b34fb"] = body[2:]
+        elif kind in (0x08, 0x09):
+            name = body.decode("utf-8", "replace")
+        i += 1 + ln
+    return mfr, svc, name
+
+
+def _advert(obj: dict[str, Any]) -> Advert:
+    mac = str(obj.get("mac") or DEFAULT_MAC).upper()
+    if not _MAC_RE.fullmatch(mac):
+        mac = DEFAULT_MAC
+    mfr: dict[int, bytes] = {}
+    for k, v in (obj.get("manufacturer_data") or {}).items():
+        # Several AD structures with one company id: an Advert holds one, the last (as BlueZ).
+        mfr[int(k)] = bytes.fromhex(v[-1] if isinstance(v, list) else v)
+    svc = {k.lower(): bytes.fromhex(v) for k, v in (obj.get("service_data") or {}).items()}
+    name = obj.get("name")
+    if not mfr and not svc and obj.get("raw_advertisement_hex"):
+        mfr, svc, raw_name = _ad_structures(obj["raw_advertisement_hex"])
+        name = name or raw_name
+    return Advert(
+        mac=mac,
+        rssi=int(obj.get("rssi") or 0),
+        name=name,
+        manufacturer_data=mfr,
+        service_data=svc,
+        service_uuids=list(obj.get("service_uuids") or []),
+    )
+
+
+def load_vectors(directory: Path | None = None) -> list[Vector]:
+    """Every vector of every ``*.jsonl`` file, in file and line order."""
+    directory = directory or vectors_dir()
+    out: list[Vector] = []
+    for path in sorted(directory.glob("*.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            for lineno, text in enumerate(fh, 1):
+                if not text.strip():
+                    continue
+                obj = json.loads(text)
+                seq = obj.get("sequence")
+                key = obj.get("bindkey")
+                out.append(
+                    Vector(
+                        file=path.name,
+                        line=lineno,
+                        format=obj["format"],
+                        source=obj.get("source", ""),
+                        advert=_advert(obj),
+                        expected=obj.get("expected") or {},
+                        complete=bool(obj.get("expected_complete")),
+                        bindkey=bytes.fromhex(key) if key else None,
+                        sequence=(seq["index"], seq["of"]) if seq else None,
+                        raw=obj,
+                    )
+                )
+    return out
+
+
+def groups(vectors: Iterable[Vector]) -> list[list[Vector]]:
+    """Singletons, and each ``sequence`` (same file and source) ordered by index."""
+    out: list[list[Vector]] = []
+    seqs: dict[tuple[str, str], list[Vector]] = {}
+    for v in vectors:
+        if v.sequence is None:
+            out.append([v])
+        else:
+            key = (v.file, v.source)
+            if key not in seqs:
+                seqs[key] = []
+                out.append(seqs[key])
+            seqs[key].append(v)
+    for g in seqs.values():
+        g.sort(key=lambda v: v.sequence[0] if v.sequence else 0)
+    return out
+
+
+@define(slots=True)
+class Check:
+    """The verdict on one vector."""
+
+    vector: Vector
+    parser: str | None
+    ok: bool
+    compared: int = 0
+    reasons: list[str] = field(factory=list)
+    not_compared: list[str] = field(factory=list)
+
+    @property
+    def family(self) -> str:
+        return family_of(self.vector.format)
+
+
+def _num_equal(actual: Any, want: float, tol: float | None) -> bool:
+    if isinstance(actual, bool):
+        actual = int(actual)
+    if not isinstance(actual, int | float):
+        return False
+    if tol is not None:
+        return abs(actual - want) <= tol + 1e-9
+    return math.isclose(actual, want, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _lookup(result: ParseResult, key: str) -> Any:
+    if key in result.readings:
+        return result.readings[key]
+    return result.facts.get(key)
+
+
+def _event_pairs(result: ParseResult) -> list[tuple[str, str]]:
+    return sorted(
+        (str(ev.get("key", ev.get("type"))), norm_event(str(ev.get("event"))))
+        for ev in result.facts.get("events", [])
+    )
+
+
+def _expected_events(value: Any) -> list[tuple[str, str]]:
+    items = value if isinstance(value, list) else [value]
+    pairs = []
+    for i, ev in enumerate(items):
+        kind = ev.get("key") or ev.get("device_type")
+        if "key" not in ev and len(items) > 1:  # spec style: the position is the button index
+            kind = f"{kind}_{i + 1}"
+        etype = ev.get("event_type")
+        if etype in (None, "None"):
+            continue
+        pairs.append((str(kind), norm_event(str(etype))))
+    return sorted(pairs)
+
+
+def compare(vector: Vector, outcome: Outcome) -> Check:
+    """Compare one outcome with the vector's published values (README rules)."""
+    chk = Check(vector, outcome.parser, ok=True)
+    result = outcome.result
+    if vector.negative:
+        if result is not None:
+            chk.ok = False
+            chk.reasons.append(f"negative vector decoded by {outcome.parser}")
+        return chk
+    if vector.wrong_key:
+        if not outcome.decrypt_failed or (result is not None and result.readings):
+            chk.ok = False
+            chk.reasons.append("wrong bind key was not reported as a decryption failure")
+        chk.compared = 1
+        return chk
+    if result is None:
+        chk.ok = False
+        chk.reasons.append(outcome.error or "no parser claimed the advertisement")
+        return chk
+    expected_metrics: set[str] = set()
+    exp = vector.expected
+    for key, want in exp.items():
+        if key in NOT_PAYLOAD:
+            continue
+        why = DERIVED.get((vector.format, key))
+        if why is not None:
+            chk.not_compared.append(f"{key}: {why}")
+            continue
+        chk.compared += 1
+        reason = _compare_one(vector, result, key, want, exp, expected_metrics)
+        if reason:
+            chk.ok = False
+            chk.reasons.append(reason)
+    if vector.complete:
+        extra = sorted(set(result.readings) - expected_metrics)
+        if extra:
+            chk.ok = False
+            chk.reasons.append(f"readings the complete expectation lacks: {', '.join(extra)}")
+    return chk
+
+
+def _compare_one(
+    vector: Vector,
+    result: ParseResult,
+    key: str,
+    want: Any,
+    exp: dict[str, Any],
+    seen: set[str],
+) -> str | None:
+    if key in ("events", "event"):
+        got = _event_pairs(result)
+        wanted = _expected_events(want)
+        return None if got == wanted else f"events: want {wanted}, got {got}"
+    if key in ("button", "dimmer") and isinstance(want, str):  # ble_monitor's event keys
+        pairs = _event_pairs(result)
+        if (key, norm_event(want)) not in pairs:
+            return f"{key} event: want {want!r}, got {pairs}"
+        return None
+    if key == "steps" and "dimmer" in exp:
+        steps = [ev.get("steps") for ev in result.facts.get("events", [])]
+        return None if want in steps else f"steps: want {want}, got {steps}"
+    if key == "mac":
+        got_mac = result.facts.get("mac") or vector.advert.mac
+        same = str(got_mac).replace(":", "").upper() == str(want).replace(":", "").upper()
+        return None if same else f"mac: want {want}, got {got_mac}"
+    if key == "decrypted_payload_hex":
+        seen.update(result.readings)
+        return _compare_plaintext(vector, result, want)
+    if want == "no packet id":  # ble_monitor's way of saying the payload carries none
+        want = None
+    if key == "timestamp" and isinstance(want, str):
+        want = datetime.fromisoformat(want).timestamp()
+        key = "timestamp_s"
+    ours, scale = map_key(key, want)
+    seen.add(ours)
+    got = _lookup(result, ours)
+    if want is None:
+        return None if got is None else f"{key}: want not available, got {ours}={got!r}"
+    if got is None:
+        return f"{key}: want {want!r}, {ours} missing"
+    if isinstance(want, dict) and "approx" in want:
+        ok = _num_equal(got, want["approx"] * scale, want.get("abs", 0) * scale)
+        return None if ok else f"{key}: want {want['approx']}±{want.get('abs')}, got {got!r}"
+    if isinstance(want, bool):
+        return None if got in (want, int(want)) else f"{key}: want {want}, got {got!r}"
+    if isinstance(want, int | float):
+        ok = _num_equal(got, want * scale, None)
+        return None if ok else f"{key}: want {want} (x{scale:g}), got {ours}={got!r}"
+    if isinstance(want, str):
+        ok = norm_event(want) == norm_event(str(got))
+        return None if ok else f"{key}: want {want!r}, got {got!r}"
+    return None if got == want else f"{key}: want {want!r}, got {got!r}"
+
+
+def _compare_plaintext(vector: Vector, result: ParseResult, plain_hex: str) -> str | None:
+    """The spec walk-through publishes the plaintext: decode it unencrypted and compare."""
+    reg = Registry.default(plugins=False)
+    uuid = next(iter(vector.advert.service_data))
+    plain = Advert(
+        mac=vector.advert.mac,
+        rssi=0,
+        service_data={uuid: bytes([0x40]) + bytes.fromhex(plain_hex)},
+    )
+    ref = reg.parse(plain, ParseContext())
+    if ref is None or ref.readings != result.readings:
+        return f"decrypted readings {result.readings} differ from plaintext {plain_hex}"
+    return None
+
+
+def check_group(registry: Registry, group: list[Vector]) -> list[Check]:
+    """Feed a group to the registry with one fresh context; one ``Check`` per vector."""
+    ctx = ParseContext()
+    out = []
+    for vector in group:
+        if vector.bindkey is not None:
+            ctx.bindkeys[vector.advert.mac] = vector.bindkey
+        out.append(compare(vector, registry.decode(vector.advert, ctx)))
+    return out
+
+
+def check_all(registry: Registry | None = None, directory: Path | None = None) -> list[Check]:
+    """Every vector checked against ``registry`` (default: the built-in parsers)."""
+    registry = registry or Registry.default(plugins=False)
+    checks: list[Check] = []
+    for group in groups(load_vectors(directory)):
+        checks.extend(check_group(registry, group))
+    return checks

@@ -1,0 +1,136 @@
+"""Running the real subscriber against real Mosquitto and PostgreSQL in tests and the benchmark."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+from tests.fixtures.procs import require_binary
+from tests.subscriber.streams import Msg
+
+
+def write_config(
+    path: Path,
+    mqtt_port: int,
+    db_url: str,
+    *,
+    client_id: str = "bt-mqtt-subscriber-test",
+    ingest: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Path:
+    data: dict[str, Any] = {
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": client_id},
+        "database": {"url": db_url},
+        "ingest": {"batch_ms": 20, **(ingest or {})},
+        "log": {"level": "info", "format": "json"},
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def start_subscriber(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``bt-mqtt-subscriber --config CONFIG run --migrate`` (or ``args``) in the background."""
+    argv = [sys.executable, "-m", "bt_mqtt.subscriber.main", "--config", str(config)]
+    argv += list(args) or ["run", "--migrate"]
+    with open(log, "ab") as fh:
+        return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
+
+
+def publish(port: int, msgs: Iterable[Msg], *, background: bool = False) -> list[Any]:
+    """Publish with ``mosquitto_pub -l -q 1`` (one process per topic, order kept per topic)."""
+    exe = require_binary("mosquitto_pub", "apt-get install mosquitto-clients")
+    by_topic: dict[str, list[bytes]] = defaultdict(list)
+    for m in msgs:
+        by_topic[m.topic].append(m.payload)
+    procs = []
+    for topic, payloads in by_topic.items():
+        argv = [exe, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic, "-l"]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        procs.append((proc, b"\n".join(payloads) + b"\n"))
+    if background:
+        return procs
+    for proc, data in procs:
+        _, err = proc.communicate(data, timeout=120)
+        assert proc.returncode == 0, err
+    return []
+
+
+def publish_raw(port: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
+    """One message with arbitrary bytes (``mosquitto_pub -s`` reads the payload from stdin)."""
+    exe = require_binary("mosquitto_pub", "apt-get install mosquitto-clients")
+    argv = [exe, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic, "-s"]
+    if retain:
+        argv.append("-r")
+    res = subprocess.run(argv, input=payload, capture_output=True, timeout=30, check=False)
+    assert res.returncode == 0, res.stderr
+
+
+def count(db_url: str, query: str, params: Any = None) -> int:
+    try:
+        with psycopg.connect(db_url, connect_timeout=3) as conn:
+            row = conn.execute(query, params).fetchone()
+    except psycopg.OperationalError:
+        return -1
+    except psycopg.errors.UndefinedTable:
+        return 0
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Poll ``predicate`` until true; fail with the subscriber's log tail otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-3000:] if log else ""
+            raise AssertionError(
+                f"subscriber exited ({proc.returncode}) waiting for {what}\n{tail}"
+            )
+        time.sleep(0.1)
+    tail = log.read_text()[-3000:] if log else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The subscriber's metrics without the common prefix; {} when not reachable."""
+    import urllib.request  # noqa: PLC0415
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        out[name.removeprefix("btmqtt_subscriber_")] = float(value)
+    return out

@@ -1,0 +1,247 @@
+"""Faults: SIGKILL, PostgreSQL and broker restarts, malformed payloads, scanner transitions."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from tests.fixtures.mosquitto import Broker
+from tests.fixtures.postgres import PgCluster
+from tests.subscriber.harness import (
+    count,
+    publish,
+    publish_raw,
+    start_subscriber,
+    stop,
+    wait_until,
+    write_config,
+)
+from tests.subscriber.streams import expected_readings, stream
+
+RAW = "SELECT count(*) FROM raw_advertisements"
+READINGS = "SELECT count(*) FROM sensor_readings"
+
+
+def _started(log: Path, proc: object, times: int = 1) -> None:
+    wait_until(
+        lambda: log.read_text().count("mqtt_connected") >= times,
+        30,
+        "subscription",
+        proc,  # type: ignore[arg-type]
+        log,
+    )
+
+
+def _exact(db: str, msgs: list, n: int) -> None:  # type: ignore[type-arg]
+    assert count(db, RAW) == n
+    assert count(db, READINGS) == expected_readings(msgs)
+    assert count(db, "SELECT sum(advert_count) FROM devices") == n
+    assert count(db, "SELECT count(*) FROM rejected_messages") == 0
+
+
+def test_sigkill_mid_stream_then_restart_exact_counts(
+    mosquitto: Broker, pg_database: str, tmp_path: Path
+) -> None:
+    n = 12000
+    cfg = write_config(
+        tmp_path / "sub.yaml", mosquitto.port, pg_database, ingest={"batch_size": 500}
+    )
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    _started(log, proc)
+    msgs = list(stream(n, seed=3))
+    pubs = publish(mosquitto.port, msgs, background=True)
+    for p, data in pubs:
+        assert p.stdin is not None
+        p.stdin.write(data)
+        p.stdin.close()
+    wait_until(lambda: count(pg_database, RAW) >= 2000, 60, "2000 adverts", proc, log)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = count(pg_database, RAW)
+    assert partial < n, "the stream finished before the kill; make it longer"
+    proc = start_subscriber(cfg, log)
+    try:
+        wait_until(lambda: count(pg_database, RAW) == n, 120, f"{n} adverts", proc, log)
+        for p, _ in pubs:
+            assert p.wait(60) == 0
+        time.sleep(0.5)  # anything extra (a duplicate) would be committed by now
+    finally:
+        assert stop(proc) == 0
+    _exact(pg_database, msgs, n)
+
+
+def test_postgres_stopped_mid_stream_exact_counts(
+    mosquitto: Broker, pg_cluster_factory: Callable[[], PgCluster], tmp_path: Path
+) -> None:
+    n = 12000
+    cluster = pg_cluster_factory()
+    db = cluster.create_database("ingest")
+    cfg = write_config(
+        tmp_path / "sub.yaml",
+        mosquitto.port,
+        db,
+        ingest={"batch_size": 500, "db_retry_cap_s": 0.5},
+    )
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    try:
+        _started(log, proc)
+        msgs = list(stream(n, seed=4))
+        pubs = publish(mosquitto.port, msgs, background=True)
+        for p, data in pubs:
+            assert p.stdin is not None
+            p.stdin.write(data)
+            p.stdin.close()
+        wait_until(lambda: count(db, RAW) >= 2000, 60, "2000 adverts", proc, log)
+        cluster.stop("fast")
+        wait_until(lambda: "db_write_failed" in log.read_text(), 30, "a failed write", proc, log)
+        time.sleep(1.0)
+        cluster.start()
+        wait_until(lambda: count(db, RAW) == n, 120, f"{n} adverts", proc, log)
+        for p, _ in pubs:
+            assert p.wait(60) == 0
+        time.sleep(0.5)
+    finally:
+        assert stop(proc) == 0
+    _exact(db, msgs, n)
+
+
+def test_broker_restart_reconnects_and_resubscribes(
+    mosquitto: Broker, pg_database: str, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database)
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    try:
+        _started(log, proc)
+        msgs = list(stream(400, seed=5))
+        publish(mosquitto.port, msgs[:200])
+        wait_until(lambda: count(pg_database, RAW) == 200, 60, "200 adverts", proc, log)
+        mosquitto.stop()
+        mosquitto.start()
+        _started(log, proc, times=2)
+        publish(mosquitto.port, msgs[200:])
+        wait_until(lambda: count(pg_database, RAW) == 400, 60, "400 adverts", proc, log)
+    finally:
+        assert stop(proc) == 0
+    _exact(pg_database, msgs, 400)
+
+
+BAD = {
+    "invalid_json": b'{"v": 1, "scanner_id": ',
+    "not_object": b"[1, 2, 3]",
+    "missing_field": json.dumps({"v": 1, "scanner_id": "s1", "boot": "b", "ts": "x"}).encode(),
+    "wrong_type": json.dumps(
+        {
+            "v": 1,
+            "scanner_id": "s1",
+            "boot": "b",
+            "seq": "7",
+            "ts": "2026-01-01T00:00:00.000Z",
+            "mac": "AA:BB:CC:DD:EE:FF",
+            "rssi": -50,
+        }
+    ).encode(),
+    "scanner_mismatch": json.dumps(
+        {
+            "v": 1,
+            "scanner_id": "other",
+            "boot": "b",
+            "seq": 1,
+            "ts": "2026-01-01T00:00:00.000Z",
+            "mac": "AA:BB:CC:DD:EE:FF",
+            "rssi": -50,
+        }
+    ).encode(),
+    "bad_version": json.dumps({"v": 2, "scanner_id": "s1"}).encode(),
+    "invalid_utf8": b'{"v": 1, "name": "\xff\xfe"}',
+    "too_large": b'{"pad": "' + b"x" * 20000 + b'"}',
+}
+
+
+def test_malformed_payloads_rejected_with_reason(
+    mosquitto: Broker, pg_database: str, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database)
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    try:
+        _started(log, proc)
+        msgs = list(stream(200, scanners=("s1",), seed=6))
+        publish(mosquitto.port, msgs[:100])
+        for payload in BAD.values():
+            publish_raw(mosquitto.port, "bt-mqtt/raw/s1", payload)
+        publish_raw(mosquitto.port, "bt-mqtt/scanner/s1/status", b'{"status": "sleepy"}')
+        publish(mosquitto.port, msgs[100:])
+        want = len(BAD) + 1
+        wait_until(
+            lambda: (
+                count(pg_database, "SELECT count(*) FROM rejected_messages") == want
+                and count(pg_database, RAW) == 200
+            ),
+            60,
+            "rejections",
+            proc,
+            log,
+        )
+    finally:
+        assert stop(proc) == 0
+    _ok = count(pg_database, RAW) == 200
+    assert _ok
+    assert count(pg_database, READINGS) == expected_readings(msgs)
+    with psycopg.connect(pg_database) as conn:
+        rows = conn.execute("SELECT reason, topic, payload FROM rejected_messages").fetchall()
+    got = {r[0]: bytes(r[2]) for r in rows}
+    assert set(got) == {*BAD, "bad_heartbeat"}
+    for reason, payload in BAD.items():
+        assert got[reason] == payload, reason
+    assert {r[1] for r in rows} == {"bt-mqtt/raw/s1", "bt-mqtt/scanner/s1/status"}
+
+
+def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database, ingest={"sweep_s": 0.2})
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    topic = "bt-mqtt/scanner/pi1/status"
+
+    def transitions() -> list[tuple[str, str, str]]:
+        with psycopg.connect(pg_database) as conn:
+            rows = conn.execute(
+                "SELECT from_status, to_status, reason FROM scanner_transitions ORDER BY id"
+            ).fetchall()
+        return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+    try:
+        _started(log, proc)
+        hb = {"status": "online", "boot": "b1", "uptime_s": 1, "interval_s": 0.5, "version": "x"}
+        publish_raw(mosquitto.port, topic, json.dumps(hb).encode(), retain=True)
+        wait_until(lambda: len(transitions()) == 1, 20, "online", proc, log)
+        publish_raw(mosquitto.port, topic, b'{"status": "offline", "boot": "b1"}', retain=True)
+        wait_until(lambda: len(transitions()) == 2, 20, "last will", proc, log)
+        hb["uptime_s"] = 2
+        publish_raw(mosquitto.port, topic, json.dumps(hb).encode(), retain=True)
+        # no more heartbeats: offline after three intervals (1.5 s)
+        wait_until(lambda: len(transitions()) == 4, 20, "missed heartbeats", proc, log)
+    finally:
+        assert stop(proc) == 0
+    assert transitions() == [
+        ("unknown", "online", "heartbeat"),
+        ("online", "offline", "last_will"),
+        ("offline", "online", "heartbeat"),
+        ("online", "offline", "missed_heartbeats"),
+    ]
+    assert "scanner_transition" in log.read_text()
+    # a restart gets the retained heartbeat again: it is not taken as a new one
+    proc = start_subscriber(cfg, log)
+    try:
+        _started(log, proc, times=2)
+        time.sleep(1.0)
+    finally:
+        assert stop(proc) == 0
+    assert len(transitions()) == 4
