@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from bt_mqtt.core import wire
 from tests.agent.helpers import (
     agent_config,
+    log_events,
     start_agent,
     wait_until,
     write_config,
@@ -19,7 +21,7 @@ from tests.agent.helpers import (
 )
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector, read_retained
-from tests.fixtures.procs import stop_process
+from tests.fixtures.procs import require_binary, stop_process
 
 SID = "test-scanner"
 RAW = f"bt-mqtt/raw/{SID}"
@@ -188,3 +190,49 @@ def test_keeps_publishing_after_broker_restart(
         stop_process(proc)
     wait_until(lambda: proc.poll() is not None, what="agent exit")
     assert proc.returncode == 0
+
+
+def test_username_and_password_file(
+    tmp_path: Path,
+    mosquitto_factory: Callable[..., Broker],
+    mqtt_collect: Callable[..., MqttCollector],
+) -> None:
+    pwfile = tmp_path / "passwd"
+    exe = require_binary("mosquitto_passwd", "apt-get install mosquitto")
+    subprocess.run([exe, "-c", "-b", str(pwfile), "agent", "s3cret"], check=True)
+    acl = tmp_path / "acl"
+    acl.write_text("user agent\ntopic readwrite #\n")
+    broker = mosquitto_factory(
+        # "user root": mosquitto started as root otherwise drops to a user who cannot read tmp
+        extra_conf=f"allow_anonymous false\npassword_file {pwfile}\nuser root\n"
+    )
+    secret = tmp_path / "agent-password"
+    secret.write_text("s3cret\n")
+    replay = write_replay(tmp_path / "r.jsonl", [_adv("AA:00:00:00:00:01", 0)])
+    cfg = agent_config(broker, replay)
+    cfg["mqtt"].update(username="agent", password_file=str(secret))
+    conf = write_config(tmp_path / "agent.yaml", cfg)
+    # the collector must log in too: reuse the agent's account
+    col = MqttCollector(broker.host, broker.port, RAW)
+    col.username, col.password = "agent", "s3cret"
+    col.start()
+    try:
+        proc = start_agent(conf, tmp_path / "agent.log")
+        assert proc.wait(30) == 0, (tmp_path / "agent.log").read_text()
+        assert col.wait_for(1)[0].json()["mac"] == "AA:00:00:00:00:01"
+    finally:
+        col.stop()
+    # a wrong password is refused: the agent says so and keeps retrying until stopped
+    secret.write_text("wrong\n")
+    log2 = tmp_path / "agent2.log"
+    proc = start_agent(conf, log2)
+    try:
+        wait_until(
+            lambda: any(e.get("event") == "mqtt_connect_failed" for e in log_events(log2)),
+            what="a logged connect failure",
+        )
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        stop_process(proc)

@@ -157,8 +157,8 @@ def test_survives_bluetoothd_restart(bluez_sim: SimFactory, mode: str) -> None:
             sim.advertise(full_advert(0))
             await wait_until(lambda: len(got) == 1)
             await sim.restart()
+            await wait_until(lambda: backend.stats.bluez_errors >= 1, what="owner change seen")
             await wait_until(lambda: backend.adapter_state().scan_mode == mode, what="rescan")
-            assert backend.stats.bluez_errors >= 1
             assert sim.advertise(full_advert(1))
             await wait_until(lambda: len(got) == 2)
             assert got[1].rssi == -62

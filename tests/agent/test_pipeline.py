@@ -71,7 +71,9 @@ def test_counters_seq_and_payload() -> None:
     )
     assert p.last_advert_mono == 3.0 and p.seq == 2
     p.publish_failed()
-    assert (c.published, c.dropped_backlog) == (1, 1)
+    assert (c.published, c.dropped_backlog, p.seq) == (1, 1, 1)
+    out3 = p.offer(Advert(mac="AA:00:00:00:00:03", rssi=-50), 4.0, 0, True)
+    assert out3 is not None and wire.decode(out3).seq == 2  # the refused seq is reused
 
 
 def test_boot_ids_are_random() -> None:

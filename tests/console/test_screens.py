@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.console import Console
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -42,8 +43,11 @@ def macs(app: ConsoleApp) -> list[str]:
 
 
 def text_of(screen: Any, selector: str) -> str:
-    """The plain text a Static shows (Rich renderables rendered at 100 columns)."""
-    content = screen.query_one(selector, Static).content
+    """The plain text a Static shows (Rich renderables rendered at 100 columns); "" if absent."""
+    try:
+        content = screen.query_one(selector, Static).content
+    except NoMatches:
+        return ""
     console = Console(width=100, record=True, file=io.StringIO())
     console.print(content)
     return console.export_text()

@@ -9,7 +9,11 @@ Add a row to ``ALIASES`` when a source names a metric differently from us; a suf
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
+
+from bt_mqtt.parsers import mopeka, switchbot
+from bt_mqtt.parsers.api import ParseContext
 
 # Source-library naming, not payload data (README caveats), and spec walk-through intermediates.
 NOT_PAYLOAD: frozenset[str] = frozenset(
@@ -28,6 +32,7 @@ NOT_PAYLOAD: frozenset[str] = frozenset(
         "nonce_hex",
         "ciphertext_hex",
         "mic_hex",
+        "active",  # pySwitchbot: whether the advert came with a scan response (active scan)
     }
 )
 
@@ -38,6 +43,14 @@ DERIVED: dict[tuple[str, str], str] = {
         "ble_monitor estimates voltage from battery % (the encrypted pvvx frame has no voltage)"
     ),
 }
+_SWITCHBOT_WITH_F: tuple[str, ...] = ("WoSensorTH", "WoHub2", "WoIOSensorTH", "WoTHP", "WoTHPc")
+_SWITCHBOT_WITH_F += ("HubMini_Matter", "Hub3", "Weather_Station")
+DERIVED.update(
+    {
+        (f"switchbot_{model}", "temperature_f"): "pySwitchbot converts temperature_c to °F"
+        for model in _SWITCHBOT_WITH_F
+    }
+)
 
 # expected key -> (our key, factor applied to the expected value)
 ALIASES: dict[str, tuple[str, float]] = {
@@ -75,6 +88,15 @@ ALIASES: dict[str, tuple[str, float]] = {
     "sec_cnt_raw": ("uptime_s", 0.1),
     "battery_voltage_mv": ("voltage_v", 0.001),
     "measured power": ("tx_power_dbm", 1.0),
+    "battery_voltage_v": ("voltage_v", 1.0),
+    "isEncrypted": ("encrypted", 1.0),
+    "lightLevel": ("light_level", 1.0),
+    "illuminance": ("illuminance_lux", 1.0),
+    "sequence_number": ("measurement_sequence", 1.0),
+    "motion_detected": ("motion", 1.0),
+    "isOn": ("power", 1.0),
+    "is_light": ("light", 1.0),
+    "temp_alarm": ("temperature_alarm", 1.0),
 }
 
 # Keys whose meaning depends on the value's type: a boolean is a binary sensor.
@@ -102,12 +124,12 @@ FAMILIES: list[tuple[re.Pattern[str], str, bool]] = [
         (r"^eddystone", "Eddystone", False),
         (r"^govee", "Govee", False),
         (r"^inkbird", "Inkbird", False),
-        (r"^sensorpush", "SensorPush", False),
+        (r"^sensorpush", "SensorPush", True),
         (r"^qingping", "Qingping", False),
-        (r"^switchbot", "SwitchBot", False),
+        (r"^switchbot", "SwitchBot", True),
         (r"^thermobeacon", "ThermoBeacon", False),
         (r"^bluemaestro", "BlueMaestro", False),
-        (r"^mopeka", "Mopeka", False),
+        (r"^mopeka", "Mopeka", True),
         (r"^negative$", "Negative (must not decode)", True),
     ]
 ]
@@ -150,3 +172,20 @@ def map_key(key: str, value: Any) -> tuple[str, float]:
     if key.endswith("_pa"):
         return key[:-3] + "_hpa", 0.01
     return key, 1.0
+
+
+def _switchbot_model_hint(ctx: ParseContext, mac: str, raw: dict[str, Any]) -> None:
+    if raw.get("model_hint"):
+        switchbot.set_model(ctx, mac, raw["model_hint"])
+
+
+def _mopeka_air(ctx: ParseContext, mac: str, raw: dict[str, Any]) -> None:
+    mopeka.set_medium(ctx, mac, "air")
+
+
+# Configuration a source test handed its decoder, re-created in our ParseContext before the
+# vector is decoded: (regex on the vector's ``source``, setup(ctx, mac, raw vector)).
+CONTEXT_SETUP: list[tuple[re.Pattern[str], Callable[[ParseContext, str, dict[str, Any]], None]]] = [
+    (re.compile(r"pySwitchbot/"), _switchbot_model_hint),  # parse_advertisement_data(model=...)
+    (re.compile(r"mopeka-iot-ble/.*::test_tdr40_air"), _mopeka_air),  # MediumType.AIR
+]

@@ -26,7 +26,14 @@ from attrs import define, field
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.registry import Outcome, Registry
-from tests.parsers.vector_names import DERIVED, NOT_PAYLOAD, family_of, map_key, norm_event
+from tests.parsers.vector_names import (
+    CONTEXT_SETUP,
+    DERIVED,
+    NOT_PAYLOAD,
+    family_of,
+    map_key,
+    norm_event,
+)
 
 ENV_VAR = "BT_MQTT_VECTORS"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -330,6 +337,9 @@ def check_group(registry: Registry, group: list[Vector]) -> list[Check]:
     for vector in group:
         if vector.bindkey is not None:
             ctx.bindkeys[vector.advert.mac] = vector.bindkey
+        for pattern, setup in CONTEXT_SETUP:
+            if pattern.search(vector.source):
+                setup(ctx, vector.advert.mac, vector.raw)
         out.append(compare(vector, registry.decode(vector.advert, ctx)))
     return out
 

@@ -146,7 +146,16 @@ class Pipeline:
         c.published += 1
         return self._encoder.encode(advert, self._seq, self._ts(wall))
 
+    def lost_after_publish(self, n: int) -> None:
+        """``n`` payloads ``offer`` returned were accepted by the publisher but never sent (the
+        connection dropped before its write): count them as dropped offline.  Their seqs are
+        gone, which readers see as a gap (messages lost in flight)."""
+        self.counters.published -= n
+        self.counters.dropped_offline += n
+
     def publish_failed(self) -> None:
-        """The publisher could not take the last payload (its in-flight queue was full)."""
+        """The publisher could not take the payload ``offer`` just returned (its in-flight queue
+        was full): count it as dropped and give its seq back, so seq stays gap-free."""
+        self._seq -= 1
         self.counters.published -= 1
         self.counters.dropped_backlog += 1

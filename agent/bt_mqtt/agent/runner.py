@@ -55,6 +55,7 @@ class Agent:
         )
         self.backend = backend if backend is not None else make_backend(cfg.bluetooth)
         self.publisher = Publisher(cfg.mqtt, cfg.scanner_id, self.boot, password=password)
+        self.publisher.on_lost = self.pipeline.lost_after_publish
         if isinstance(self.backend, ReplayBackend) and self.backend.speed == 0:
             self.backend.throttle = self.publisher.wait_room
         self.start_mono = time.monotonic()

@@ -4,7 +4,8 @@ gmqtt is imported here only, so programs that never talk MQTT do not pay for it.
 
 Two gmqtt 0.8 behaviours are corrected here (relying on its internals, checked by
 tests/core/test_mqttclient.py): its automatic reconnect waits a fixed delay (``BackoffClient``
-doubles it per failed attempt up to a cap), and its QoS 1/2 resend queue is unbounded and, when a
+doubles it per failed attempt up to a cap; its ``publish_many`` also sends a batch in one
+write instead of one system call per message), and its QoS 1/2 resend queue is unbounded and, when a
 reconnect finds no session on the broker, is cleared without freeing the packet ids, which
 eventually makes every publish fail with OverflowError (``BoundedQosStorage`` caps the queue
 and frees the ids).
@@ -18,6 +19,7 @@ import logging
 from typing import Any
 
 import gmqtt
+from gmqtt.mqtt.package import PublishPacket
 from gmqtt.storage import PersistentStorage
 
 from bt_mqtt.core.mqttconfig import MqttConfig
@@ -70,6 +72,23 @@ class BackoffClient(gmqtt.Client):  # type: ignore[misc]
     @property
     def qos_storage(self) -> PersistentStorage:
         return self._persistent_storage
+
+    def publish_many(self, messages: list[gmqtt.Message]) -> int:
+        """Publish ``messages`` with one socket write (gmqtt writes, and so sends, each one
+        separately).  Returns how many were sent: fewer when the packet ids ran out."""
+        protocol = self._connection._protocol
+        packets: list[bytes] = []
+        for message in messages:
+            try:
+                mid, packet = PublishPacket.build_package(message, protocol)
+            except OverflowError:
+                break
+            packets.append(packet)
+            if message.qos > 0:
+                self._persistent_storage.push_message(mid, packet)
+        if packets:
+            protocol.write_data(b"".join(packets))
+        return len(packets)
 
 
 def build_client(

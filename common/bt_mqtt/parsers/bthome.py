@@ -168,6 +168,25 @@ OBJECTS: Final[dict[int, tuple[str, int, Struct | None, bool, float, int, str, s
     for oid, (base, unit, fmt, factor, kind) in _TABLE.items()
 }
 
+
+def _fast_entry(
+    obj: tuple[str, int, Struct | None, bool, float, int, str, str, int],
+) -> tuple[int, Any, str, int, bool] | None:
+    """(size, unpack_from, name, divisor or 0, into facts) for the hot loop, if applicable."""
+    name, size, st, _, factor, kind, _, _, nd = obj
+    if st is None or kind not in (NUM, FACT):
+        return None
+    if factor == 1.0:
+        return size, st.unpack_from, name, 0, kind == FACT
+    div = 10**nd
+    if abs(factor * div - 1.0) > 1e-12:
+        return None  # e.g. the 0.35 factor: not a power of ten
+    return size, st.unpack_from, name, div, kind == FACT
+
+
+# Objects the hot loop decodes inline: integer / 10**n is the correctly rounded decimal.
+FAST: Final = {oid: e for oid, obj in OBJECTS.items() if (e := _fast_entry(obj)) is not None}
+
 BUTTON_EVENTS: Final = {
     0x00: None,
     0x01: "press",
@@ -218,6 +237,21 @@ def decode_objects(data: bytes, pos: int, result: ParseResult, v1: bool = False)
     end = len(data)
     buttons = 0
     while pos < end:
+        if not v1:
+            fast = FAST.get(data[pos])
+            if fast is not None:
+                size, unpack, key, div, into_facts = fast
+                nxt = pos + 1 + size
+                if nxt <= end:
+                    if into_facts:
+                        facts[key] = unpack(data, pos + 1)[0]
+                        pos = nxt
+                        continue
+                    if key not in readings:
+                        raw = unpack(data, pos + 1)[0]
+                        readings[key] = raw / div if div else raw
+                        pos = nxt
+                        continue
         if v1:
             length = data[pos] & 0x1F
             if length == 0 or pos + 1 + length > end:
@@ -383,7 +417,9 @@ class BTHomeParser:
         pid = result.facts.get("packet_id")
         if pid is None:
             return result
-        state = ctx.state_for(self.name)
+        state = ctx.state.get("bthome")
+        if state is None:
+            state = ctx.state_for(self.name)
         if state.get(advert.mac) == pid:
             result.facts["duplicate"] = True
             result.facts.pop("events", None)

@@ -216,7 +216,32 @@ class Registry:
 
     def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
         """Readings and facts for ``advert``, or ``None`` (unknown, or failed and counted)."""
-        return self.decode(advert, ctx).result
+        # The hot path: the same logic as ``decode`` without building an Outcome.
+        stats = self.stats
+        try:
+            candidates = self.candidates(advert)
+        except Exception:
+            return self.decode(advert, ctx).result  # counts and explains the failure
+        for parser in candidates:
+            try:
+                result = parser.parse(advert, ctx)
+            except Exception:  # counted (once) under decode's accounting
+                return self._decode_one(parser, advert, ctx).result
+            if result is not None:
+                stats.adverts += 1
+                hits = stats.hits
+                hits[parser.name] = hits.get(parser.name, 0) + 1
+                if self.claims.get(advert.mac) != parser.name:
+                    self._claim(advert.mac, parser.name)
+                return result
+        stats.adverts += 1
+        stats.unknown += 1
+        return None
+
+    def _decode_one(self, parser: Parser, advert: Advert, ctx: ParseContext) -> Outcome:
+        """Run one parser again under ``decode``'s accounting (after it raised)."""
+        self.stats.adverts += 1
+        return self._attempt(parser, advert, ctx) or Outcome(None, None)
 
     def decode(self, advert: Advert, ctx: ParseContext) -> Outcome:
         """Like ``parse``, also saying who claimed the advertisement and why it failed."""
@@ -228,21 +253,29 @@ class Registry:
             stats.unknown += 1
             return Outcome(None, None, f"routing failed: {type(exc).__name__}: {exc}")
         for parser in candidates:
-            name = parser.name
-            try:
-                result = parser.parse(advert, ctx)
-            except DecryptionError as exc:
-                self._failed(stats.decrypt_failures, name, advert.mac, "decrypt", exc)
-                return Outcome(name, None, f"decryption failed: {exc}", decrypt_failed=True)
-            except Exception as exc:
-                self._failed(stats.errors, name, advert.mac, "parse", exc)
-                return Outcome(name, None, f"{type(exc).__name__}: {exc}")
-            if result is not None:
-                stats.hits[name] = stats.hits.get(name, 0) + 1
-                self._claim(advert.mac, name)
-                return Outcome(name, result)
+            outcome = self._attempt(parser, advert, ctx)
+            if outcome is not None:
+                return outcome
         stats.unknown += 1
         return Outcome(None, None)
+
+    def _attempt(self, parser: Parser, advert: Advert, ctx: ParseContext) -> Outcome | None:
+        """Ask one parser; count the hit or failure; None if it declines."""
+        name = parser.name
+        stats = self.stats
+        try:
+            result = parser.parse(advert, ctx)
+        except DecryptionError as exc:
+            self._failed(stats.decrypt_failures, name, advert.mac, "decrypt", exc)
+            return Outcome(name, None, f"decryption failed: {exc}", decrypt_failed=True)
+        except Exception as exc:
+            self._failed(stats.errors, name, advert.mac, "parse", exc)
+            return Outcome(name, None, f"{type(exc).__name__}: {exc}")
+        if result is None:
+            return None
+        stats.hits[name] = stats.hits.get(name, 0) + 1
+        self._claim(advert.mac, name)
+        return Outcome(name, result)
 
     def _failed(
         self, counter: dict[str, int], name: str, mac: str, kind: str, exc: BaseException

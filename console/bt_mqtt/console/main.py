@@ -8,16 +8,20 @@ on MQTT alone and never imports psycopg.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from bt_mqtt.core.cli import EXIT_OK, ArgumentParser, fail_config
 from bt_mqtt.core.configfile import ConfigError, load_yaml
+
+if TYPE_CHECKING:
+    from bt_mqtt.console.app import ConsoleApp
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +65,8 @@ def _serve(port: int, argv: list[str]) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    if args.serve is not None:
-        return _serve(args.serve, argv)
+def build_app(args: argparse.Namespace) -> ConsoleApp:
+    """The configured, not yet running app (exits 2 on a configuration error)."""
     if args.fps <= 0 or args.fps > 60:
         fail_config(PROG, f"--fps: {args.fps} is outside (0, 60]")
     if args.log_file:
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         from bt_mqtt.console.db import HistoryDb  # noqa: PLC0415
 
         db = HistoryDb(conninfo)
-    app = ConsoleApp(
+    return ConsoleApp(
         ConsoleState(decoder, limits),
         MqttFeed(mqtt, password),
         fps=args.fps,
@@ -125,7 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         parser_errors=decoder.errors,
         ansi=args.ansi,
     )
-    app.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.serve is not None:
+        return _serve(args.serve, argv)
+    build_app(args).run()
     return EXIT_OK
 
 

@@ -118,6 +118,7 @@ class LiveScreen(ConsoleScreen):
                 Column("Scanners", 7, flex=True),
             ],
             id="table",
+            follow_key=False,
         )
         yield Footer()
 
@@ -130,15 +131,7 @@ class LiveScreen(ConsoleScreen):
             state.devices.values(), self.filter, self.sort, self.reverse, now
         )
         self.shown = len(devices)
-        table = self.query_one(RowTable)
-        start = max(0, table.top - 50)
-        # Format only a window around what is visible; rows outside it are cheap placeholders.
-        rows = views.live_rows(devices[start : table.top + table.visible_rows + 50], now)
-        table.set_rows(
-            [views.Row(d.mac, ()) for d in devices[:start]]
-            + rows
-            + [views.Row(d.mac, ()) for d in devices[start + len(rows) :]]
-        )
+        self.query_one(RowTable).set_rows(views.LazyRows(devices, now))
         arrow = "▲" if self.reverse else "▼"
         desc = self.filter.describe()
         extra = f"{self.shown} shown │ sort {self.sort}{arrow}" + (f" │ /{desc}" if desc else "")
@@ -190,9 +183,6 @@ class LiveScreen(ConsoleScreen):
 
     def on_row_table_selected(self, event: RowTable.Selected) -> None:
         self.capp.open_device(event.key)
-
-    def on_row_table_moved(self) -> None:
-        self._changed()
 
 
 class ScannersScreen(ConsoleScreen):
@@ -317,6 +307,7 @@ class TailScreen(ConsoleScreen):
         yield RowTable(
             [Column("Age", 4, right=True), Column("Topic", 22), Column("Message", 40, flex=True)],
             id="table",
+            follow_key=False,
         )
         yield Footer()
 

@@ -8,8 +8,8 @@ Nothing here draws or reads a clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any, Final
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, overload
 
 from attrs import define, field
 
@@ -199,6 +199,35 @@ def company_label(key: str) -> str:
 # -- rows per screen ----------------------------------------------------------------------------
 
 LIVE_COLUMNS: Final = ("MAC", "Name", "Parser", "Values", "RSSI", "/s", "Seen", "Scanners")
+
+
+class LazyRows(Sequence[Row]):
+    """Live rows formatted only when a table reads them (it reads the visible ones)."""
+
+    def __init__(self, devices: list[DeviceState], now: float) -> None:
+        self.devices = devices
+        self.now = now
+        self._cache: dict[int, Row] = {}
+
+    def __len__(self) -> int:
+        return len(self.devices)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self.devices)
+        row = self._cache.get(index)
+        if row is None:
+            row = live_rows([self.devices[index]], self.now)[0]
+            self._cache[index] = row
+        return row
 
 
 def live_rows(devices: list[DeviceState], now: float) -> list[Row]:

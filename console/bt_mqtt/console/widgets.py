@@ -9,6 +9,7 @@ live in ``console.tcss``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import ClassVar
 
 from attrs import define
@@ -66,13 +67,13 @@ class RowTable(Widget, can_focus=True):
             self.table = table
             self.key = key
 
-    class Moved(Message):
-        """The cursor or the scroll offset changed by a user action."""
-
-    def __init__(self, columns: list[Column], *, id: str | None = None) -> None:
+    def __init__(
+        self, columns: list[Column], *, id: str | None = None, follow_key: bool = True
+    ) -> None:
         super().__init__(id=id)
         self.columns = columns
-        self.rows: list[Row] = []
+        self.follow_key = follow_key
+        self.rows: Sequence[Row] = []
         self.cursor = 0
         self.top = 0
         self.cursor_key: str | None = None
@@ -81,10 +82,11 @@ class RowTable(Widget, can_focus=True):
 
     # -- data ---------------------------------------------------------------------------------
 
-    def set_rows(self, rows: list[Row]) -> None:
-        """Replace the rows; the cursor stays on the same key when it is still there."""
+    def set_rows(self, rows: Sequence[Row]) -> None:
+        """Replace the rows.  With ``follow_key`` the cursor moves with its row's key (for
+        tables whose order is stable); otherwise it keeps its position on screen."""
         self.rows = rows
-        if self.cursor_key is not None:
+        if self.follow_key and self.cursor_key is not None:
             if self.cursor < len(rows) and rows[self.cursor].key == self.cursor_key:
                 pass
             else:
@@ -120,7 +122,6 @@ class RowTable(Widget, can_focus=True):
         self.cursor += delta
         self._clamp()
         self.refresh()
-        self.post_message(self.Moved())
 
     def action_page(self, direction: int) -> None:
         self.action_move(direction * self.visible_rows)
@@ -129,7 +130,6 @@ class RowTable(Widget, can_focus=True):
         self.cursor = 0 if where == 0 else len(self.rows) - 1
         self._clamp()
         self.refresh()
-        self.post_message(self.Moved())
 
     def action_select(self) -> None:
         if self.rows:

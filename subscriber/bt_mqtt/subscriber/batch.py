@@ -68,12 +68,13 @@ class BatchPlan:
     """The rows of one batch.
 
     ``adverts`` rows match the store's staging table: (k, time, received_at, scanner_id, boot,
-    seq, mac, rssi, address_type, name, parser, clock_skew, facts, payload).  ``readings`` rows
-    are (k, metric, value) where k is the advert row's index.
+    seq, mac, rssi, address_type, name, parser, clock_skew, facts, readings, payload) where
+    ``facts`` and ``readings`` (metric -> number) are JSON text and ``payload`` is the message
+    text as received.  ``readings`` counts the readings of all rows.
     """
 
     adverts: list[tuple[Any, ...]] = field(factory=list)
-    readings: list[tuple[int, str, float]] = field(factory=list)
+    readings: int = 0
     heartbeats: list[Heartbeat] = field(factory=list)
     rejected: list[Rejected] = field(factory=list)
     duplicates: int = 0
@@ -143,16 +144,18 @@ def parse_heartbeat(msg: Incoming, scanner_id: str, max_bytes: int) -> Heartbeat
     return Heartbeat(scanner_id, msg.received_at, str(status), interval, body, text)
 
 
-def _readings(k: int, result: ParseResult, plan: BatchPlan) -> None:
+def _readings(result: ParseResult, plan: BatchPlan) -> str:
+    """The finite numeric readings as a JSON object; anything else is counted and dropped."""
+    good: dict[str, float] = {}
     for metric, value in result.readings.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             plan.bad_readings += 1
-            continue
-        v = float(value)
-        if math.isfinite(v):
-            plan.readings.append((k, metric, v))
+        elif math.isfinite(value):
+            good[metric] = value
         else:
             plan.bad_readings += 1
+    plan.readings += len(good)
+    return _dumps(good) if good else "{}"
 
 
 def plan_batch(
@@ -205,7 +208,7 @@ def plan_batch(
         result = registry.parse(adv, ctx)
         k = len(adverts)
         parser: str | None = None
-        facts = "{}"
+        facts = readings = "{}"
         if result is not None:
             parser = result.parser
             plan.parsed[parser] += 1
@@ -214,7 +217,7 @@ def plan_batch(
                     facts = _dumps(result.facts)
                 except (TypeError, ValueError):
                     plan.bad_readings += 1
-            _readings(k, result, plan)
+            readings = _readings(result, plan)
         adverts.append(
             (
                 k,
@@ -230,6 +233,7 @@ def plan_batch(
                 parser,
                 skewed,
                 facts,
+                readings,
                 msg.payload.decode(),
             )
         )

@@ -26,7 +26,7 @@ from attrs import define, field
 
 from bt_mqtt.core.mqttclient import connect_with_backoff
 from bt_mqtt.parsers.api import ParseContext
-from bt_mqtt.subscriber.batch import Incoming, Parses, Topics, plan_batch
+from bt_mqtt.subscriber.batch import BatchPlan, Incoming, Parses, Topics, plan_batch
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.store import DatabaseUnavailable, Store, Transition
@@ -82,6 +82,8 @@ class Ingest:
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self._client: gmqtt.Client | None = None
+        self._now_t = 0.0
+        self._now = datetime.now(UTC)
 
     # -- MQTT side -------------------------------------------------------------------------
 
@@ -128,7 +130,10 @@ class Ingest:
             chunks.append(chunk)
         else:
             chunk = chunks[-1]
-        chunk.messages.append(Incoming(topic, payload, datetime.now(UTC)))
+        t = time.time()
+        if t - self._now_t >= 0.001:  # datetime.now per message costs more than parsing it
+            self._now_t, self._now = t, datetime.fromtimestamp(t, UTC)
+        chunk.messages.append(Incoming(topic, payload, self._now))
         self.metrics.pending += 1
         self._arrived.set()
         if len(chunks[0].messages) >= self.cfg.ingest.batch_size:
@@ -182,9 +187,8 @@ class Ingest:
         self._chunks.popleft()
         return chunk
 
-    async def _commit(self, chunk: Chunk, stop: asyncio.Event) -> bool:
-        """Plan and write one chunk, retrying until committed; False if stopped first."""
-        plan = plan_batch(
+    def _plan(self, chunk: Chunk) -> BatchPlan:
+        return plan_batch(
             chunk.messages,
             self.topics,
             self.registry,
@@ -192,6 +196,9 @@ class Ingest:
             max_bytes=self.cfg.ingest.max_payload_bytes,
             skew_s=self.cfg.ingest.clock_skew_s,
         )
+
+    async def _commit(self, chunk: Chunk, plan: BatchPlan, stop: asyncio.Event) -> bool:
+        """Write one planned chunk, retrying until committed; False if stopped first."""
         delay = 0.2
         while True:
             if not self.store.connected and not await self._connect_db(stop):
@@ -272,24 +279,45 @@ class Ingest:
         self._log_transitions(gone)
 
     async def _writer(self, stop: asyncio.Event) -> None:
+        """Take, plan and commit chunks in order; planning the next chunk overlaps the commit
+        of the previous one (the database works while Python plans)."""
         next_sweep = 0.0
         flush_left: int | None = None  # chunks still to write after stop was set
-        while True:
-            if stop.is_set():
-                if flush_left is None:
-                    flush_left = len(self._chunks)
-                if flush_left <= 0:
+        writing: asyncio.Task[bool] | None = None
+        try:
+            while True:
+                if stop.is_set():
+                    if flush_left is None:
+                        flush_left = len(self._chunks)
+                    if flush_left <= 0:
+                        return
+                    flush_left -= 1
+                if time.monotonic() >= next_sweep:
+                    if writing is not None:
+                        ok = await writing
+                        writing = None
+                        if not ok:
+                            return
+                    if self.store.connected:
+                        await self._sweep()
+                    next_sweep = time.monotonic() + self.cfg.ingest.sweep_s
+                try:
+                    chunk = await asyncio.wait_for(self._take(stop), self.cfg.ingest.sweep_s)
+                except TimeoutError:
+                    if writing is not None and writing.done():
+                        if not writing.result():
+                            return
+                        writing = None
+                    continue
+                if chunk is None:
                     return
-                flush_left -= 1
-            if time.monotonic() >= next_sweep and self.store.connected:
-                await self._sweep()
-                next_sweep = time.monotonic() + self.cfg.ingest.sweep_s
-            try:
-                chunk = await asyncio.wait_for(self._take(stop), self.cfg.ingest.sweep_s)
-            except TimeoutError:
-                continue
-            if chunk is None or not await self._commit(chunk, stop):
-                return
+                plan = self._plan(chunk)
+                if writing is not None and not await writing:
+                    return
+                writing = asyncio.ensure_future(self._commit(chunk, plan, stop))
+        finally:
+            if writing is not None:
+                await writing
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ingest until ``stop`` is set; queued chunks are flushed if the database is up."""

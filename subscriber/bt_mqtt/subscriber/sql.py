@@ -6,6 +6,7 @@ from typing import Final
 
 STAGE_TABLES: Final = """
 CREATE TEMP TABLE IF NOT EXISTS stage_raw (
+    id           bigint DEFAULT nextval('raw_advertisements_id_seq'),
     k            integer,
     time         timestamptz,
     received_at  timestamptz,
@@ -19,20 +20,15 @@ CREATE TEMP TABLE IF NOT EXISTS stage_raw (
     parser       text,
     clock_skew   boolean,
     facts        jsonb,
+    readings     jsonb,
     payload      jsonb
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_readings (
-    k      integer,
-    metric text,
-    value  double precision
 ) ON COMMIT DELETE ROWS;
 """
 
 COPY_STAGE_RAW: Final = (
     "COPY stage_raw (k, time, received_at, scanner_id, boot, seq, mac, rssi, address_type, "
-    "name, parser, clock_skew, facts, payload) FROM STDIN"
+    "name, parser, clock_skew, facts, readings, payload) FROM STDIN"
 )
-COPY_STAGE_READINGS: Final = "COPY stage_readings (k, metric, value) FROM STDIN"
 COPY_REJECTED: Final = (
     "COPY rejected_messages (received_at, topic, payload, reason, detail) FROM STDIN"
 )
@@ -42,31 +38,26 @@ COPY_REJECTED: Final = (
 INGEST: Final = """
 WITH ins AS (
     INSERT INTO raw_advertisements
-        (time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, payload)
-    SELECT time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, payload
+        (id, time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, payload)
+    SELECT id, time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, payload
     FROM stage_raw
     ON CONFLICT DO NOTHING
-    RETURNING id, scanner_id, boot, seq, time
+    RETURNING id
 ), new AS (
-    SELECT s.*, ins.id FROM ins JOIN stage_raw s USING (scanner_id, boot, seq, time)
+    SELECT s.* FROM ins JOIN stage_raw s USING (id)
 ), rd AS (
     INSERT INTO sensor_readings (time, mac, scanner_id, parser, metric, value, advert_id)
-    SELECT n.time, n.mac, n.scanner_id, n.parser, r.metric, r.value, n.id
-    FROM new n JOIN stage_readings r ON r.k = n.k
+    SELECT n.time, n.mac, n.scanner_id, n.parser, r.key, r.value::double precision, n.id
+    FROM new n CROSS JOIN LATERAL jsonb_each(n.readings) r
+    WHERE n.readings <> '{}'::jsonb
     RETURNING 1
-), last_rd AS (
-    SELECT DISTINCT ON (n.mac) n.mac, n.time AS at,
-        (SELECT jsonb_object_agg(r.metric, r.value) FROM stage_readings r WHERE r.k = n.k) AS vals
-    FROM new n
-    WHERE EXISTS (SELECT 1 FROM stage_readings r WHERE r.k = n.k)
-    ORDER BY n.mac, n.time DESC
 ), dev AS (
     INSERT INTO devices AS d (mac, first_seen, last_seen, last_rssi, address_type, name, parser,
         manufacturer, model, last_scanner_id, advert_count, facts, last_readings,
         last_readings_at, updated_at)
     SELECT g.mac, g.first_seen, g.last_seen, g.last_rssi, g.address_type, g.name, g.parser,
         g.facts->>'manufacturer', g.facts->>'model', g.last_scanner_id, g.n,
-        coalesce(g.facts, '{}'::jsonb), coalesce(l.vals, '{}'::jsonb), l.at, now()
+        coalesce(g.facts, '{}'::jsonb), coalesce(g.readings, '{}'::jsonb), g.readings_at, now()
     FROM (
         SELECT mac, min(time) AS first_seen, max(time) AS last_seen, count(*) AS n,
             (array_agg(rssi ORDER BY time DESC))[1] AS last_rssi,
@@ -77,9 +68,12 @@ WITH ins AS (
                 AS parser,
             (array_agg(facts ORDER BY time DESC) FILTER (WHERE facts <> '{}'::jsonb))[1]
                 AS facts,
-            (array_agg(scanner_id ORDER BY time DESC))[1] AS last_scanner_id
+            (array_agg(scanner_id ORDER BY time DESC))[1] AS last_scanner_id,
+            (array_agg(readings ORDER BY time DESC) FILTER (WHERE readings <> '{}'::jsonb))[1]
+                AS readings,
+            max(time) FILTER (WHERE readings <> '{}'::jsonb) AS readings_at
         FROM new GROUP BY mac
-    ) g LEFT JOIN last_rd l ON l.mac = g.mac
+    ) g
     ORDER BY g.mac
     ON CONFLICT (mac) DO UPDATE SET
         first_seen = least(d.first_seen, EXCLUDED.first_seen),

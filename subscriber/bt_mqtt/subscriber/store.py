@@ -1,6 +1,7 @@
 """Writing batch plans to PostgreSQL in one transaction each (psycopg 3, async).
 
-Adverts and their readings are COPYed into temporary staging tables, then one statement inserts
+Adverts (their readings as one JSON object each) are COPYed into a temporary staging table, then
+one statement inserts
 the new adverts (``ON CONFLICT DO NOTHING``: a redelivered message adds nothing), the readings of
 exactly the adverts that were new, one upsert per device and one per scanner.  Rejected messages
 are COPYed; heartbeats update ``scanners`` and record transitions.  A batch the database refuses
@@ -147,15 +148,13 @@ class Store:
         async with conn.transaction():
             cur = conn.cursor()
             if not careful:
-                await self._adverts(cur, plan.adverts, plan.readings, res)
+                await self._adverts(cur, plan.adverts, res)
             else:
                 for row in plan.adverts:
-                    k = row[0]
-                    rd = [r for r in plan.readings if r[0] == k]
                     try:
                         async with conn.transaction():
-                            await cur.execute("DELETE FROM stage_raw; DELETE FROM stage_readings")
-                            await self._adverts(cur, [row], rd, res)
+                            await cur.execute("DELETE FROM stage_raw")
+                            await self._adverts(cur, [row], res)
                     except (psycopg.DataError, UnicodeError) as e:
                         payload = str(row[-1]).encode("utf-8", "surrogateescape")
                         topic = f"(raw advert from {row[3]})"
@@ -183,7 +182,6 @@ class Store:
         self,
         cur: psycopg.AsyncCursor[Any],
         rows: Sequence[tuple[Any, ...]],
-        readings: Sequence[tuple[int, str, float]],
         res: WriteResult,
     ) -> None:
         if not rows:
@@ -191,10 +189,6 @@ class Store:
         async with cur.copy(sql.COPY_STAGE_RAW) as copy:
             for row in rows:
                 await copy.write_row(row)
-        if readings:
-            async with cur.copy(sql.COPY_STAGE_READINGS) as copy:
-                for reading in readings:
-                    await copy.write_row(reading)
         await cur.execute(sql.INGEST)
         got = await cur.fetchone()
         assert got is not None

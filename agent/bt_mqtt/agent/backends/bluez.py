@@ -35,6 +35,7 @@ from bt_mqtt.agent.backends.bluez_dbus import (
     TICK_S,
     BluezError,
     call,
+    coalesce_reads,
     find_adapter,
     remove_devices,
 )
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 class BluezBackend:
     """Scans one adapter (``hci0`` or its address); ``mode`` is ``passive`` or ``active``.
 
-    ``bus_address`` overrides the system bus; ``tick_s`` is the pruning clock's resolution.
+    ``bus_address`` overrides the system bus; ``tick_s`` is the pruning clock's resolution;
+    ``read_interval_s`` batches socket reads (see ``coalesce_reads``; 0 reads immediately).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class BluezBackend:
         bus_address: str | None = None,
         monitor_timeout_s: float = 5.0,
         tick_s: float = TICK_S,
+        read_interval_s: float = 0.02,
     ) -> None:
         if mode not in ("passive", "active"):
             raise ValueError(f"bluetooth.mode must be passive or active, not {mode!r}")
@@ -65,6 +68,7 @@ class BluezBackend:
         self._adapter_name = adapter
         self._mode = mode
         self._tick_s = tick_s
+        self._read_interval_s = read_interval_s
         self._prune_ticks = max(1, round(prune_after_s / tick_s))
         self._bus_address = bus_address
         self._monitor_timeout_s = monitor_timeout_s
@@ -151,6 +155,8 @@ class BluezBackend:
                 continue
             bus.add_message_handler(self._on_message)
             self._bus = bus
+            if self._read_interval_s and not coalesce_reads(bus, self._read_interval_s):
+                log.info("could not batch D-Bus reads; reading on every event")
             for rule in (
                 f"type='signal',sender='{BLUEZ}',interface='{OM_IFACE}',path='/'",
                 f"type='signal',sender='{BLUEZ}',interface='{PROPS_IFACE}',"

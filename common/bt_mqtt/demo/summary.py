@@ -1,0 +1,73 @@
+"""The demo's closing summary, read from the database the subscriber filled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import psycopg
+
+
+def archived_count(url: str) -> int:
+    """Rows in raw_advertisements."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM raw_advertisements").fetchone()
+    return int(row[0]) if row else 0
+
+
+async def wait_archived(url: str, expected: int, timeout_s: float = 60.0) -> int:
+    """Poll until ``expected`` adverts are archived (or the time is up); the last count."""
+    deadline = time.monotonic() + timeout_s
+    count = await asyncio.to_thread(archived_count, url)
+    while count < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        count = await asyncio.to_thread(archived_count, url)
+    return count
+
+
+def database_summary(url: str) -> dict[str, Any]:
+    """Archived, rejected, readings and devices per parser, scanners with their status."""
+    with psycopg.connect(url) as conn:
+
+        def scalar(sql: str) -> int:
+            row = conn.execute(sql).fetchone()
+            return int(row[0]) if row else 0
+
+        def grouped(sql: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in conn.execute(sql).fetchall()}
+
+        scanners = {
+            sid: {"status": status, "adverts": int(count)}
+            for sid, status, count in conn.execute(
+                "SELECT scanner_id, status, advert_count FROM scanners ORDER BY scanner_id"
+            ).fetchall()
+        }
+        transitions = grouped(
+            "SELECT scanner_id || ':' || to_status, count(*) FROM scanner_transitions "
+            "GROUP BY 1 ORDER BY 1"
+        )
+        return {
+            "archived": scalar("SELECT count(*) FROM raw_advertisements"),
+            "rejected": scalar("SELECT count(*) FROM rejected_messages"),
+            "readings": scalar("SELECT count(*) FROM sensor_readings"),
+            "readings_per_parser": grouped(
+                "SELECT parser, count(*) FROM sensor_readings GROUP BY parser ORDER BY parser"
+            ),
+            "devices": scalar("SELECT count(*) FROM devices"),
+            "devices_per_parser": grouped(
+                "SELECT coalesce(parser, 'unknown'), count(*) FROM devices GROUP BY 1 ORDER BY 1"
+            ),
+            "scanners": scanners,
+            "scanner_transitions": transitions,
+        }
+
+
+def missing_identities(url: str, seen: set[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """Messages the broker delivered that are not in raw_advertisements."""
+    with psycopg.connect(url) as conn:
+        stored = {
+            (str(s), str(b), int(q))
+            for s, b, q in conn.execute("SELECT scanner_id, boot, seq FROM raw_advertisements")
+        }
+    return sorted(seen - stored)

@@ -1,0 +1,68 @@
+"""An independent MQTT observer for the demo: counts what the broker delivered per scanner."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+import gmqtt
+
+from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
+from bt_mqtt.core.mqttconfig import MqttConfig
+
+log = logging.getLogger(__name__)
+
+
+class Witness:
+    """Subscribes (QoS 1) to every raw topic and status topic under the prefix."""
+
+    def __init__(self, cfg: MqttConfig) -> None:
+        self.cfg = cfg
+        self.raw: Counter[str] = Counter()
+        self.ids: set[tuple[str, str, int]] = set()
+        self.status: dict[str, dict[str, Any]] = {}
+        self._client: gmqtt.Client = build_client(cfg, "bt-mqtt-demo-witness")
+        self._client.on_message = self._on_message
+        self._client.on_connect = self._on_connect
+
+    def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
+        p = self.cfg.topic_prefix
+        client.subscribe(
+            [
+                gmqtt.Subscription(f"{p}/raw/+", qos=1),
+                gmqtt.Subscription(f"{p}/scanner/+/status", qos=1),
+            ]
+        )
+
+    def _on_message(
+        self, client: gmqtt.Client, topic: str, payload: bytes, qos: int, props: Any
+    ) -> int:
+        parts = topic.split("/")
+        if len(parts) >= 3 and parts[-2] == "raw":
+            try:
+                msg = json.loads(payload)
+                ident = (str(msg["scanner_id"]), str(msg["boot"]), int(msg["seq"]))
+            except (ValueError, KeyError, TypeError):
+                log.warning("unreadable advert on %s", topic)
+                return 0
+            if ident not in self.ids:
+                self.ids.add(ident)
+                self.raw[parts[-1]] += 1
+        elif len(parts) >= 4 and parts[-1] == "status":
+            try:
+                self.status[parts[-2]] = json.loads(payload)
+            except ValueError:
+                log.warning("unreadable status on %s", topic)
+        return 0
+
+    async def start(self) -> None:
+        await connect_with_backoff(self._client, self.cfg)
+
+    async def stop(self) -> None:
+        await self._client.disconnect()
+
+    @property
+    def total(self) -> int:
+        return sum(self.raw.values())

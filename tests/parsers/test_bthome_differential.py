@@ -1,0 +1,75 @@
+"""BTHome v2: ours against bthome-ble (a maintained decoder, test-only) on random payloads."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bt_mqtt.core.advert import Advert
+from bt_mqtt.parsers.api import ParseContext
+from bt_mqtt.parsers.registry import Registry
+from tests.parsers.encoders import BTHOME_BINARY, BTHOME_NUMERIC, bthome_object, bthome_raw_range
+
+UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
+MAC = "54:48:E6:8F:80:A5"
+REGISTRY = Registry.default(plugins=False)
+IDS = sorted(BTHOME_NUMERIC) + sorted(BTHOME_BINARY)
+
+
+def reference(payload: bytes) -> list[float]:
+    """Sensor and binary-sensor values bthome-ble reports (sorted, booleans as 0/1)."""
+    from bthome_ble import BTHomeBluetoothDeviceData  # noqa: PLC0415
+    from habluetooth import BluetoothServiceInfoBleak  # noqa: PLC0415
+
+    info = BluetoothServiceInfoBleak(
+        name="x",
+        address=MAC,
+        rssi=-60,
+        manufacturer_data={},
+        service_data={UUID: payload},
+        service_uuids=[UUID],
+        source="local",
+        device=None,  # type: ignore[arg-type]
+        advertisement=None,
+        connectable=False,
+        time=time.monotonic(),
+        tx_power=None,
+    )
+    update: Any = BTHomeBluetoothDeviceData().update(info)
+    values = [
+        float(v.native_value)
+        for k, v in update.entity_values.items()
+        if k.key not in ("signal_strength", "packet_id")
+    ]
+    values += [float(bool(v.native_value)) for v in update.binary_entity_values.values()]
+    return sorted(values)
+
+
+def _entity(oid: int) -> str:
+    """bthome-ble keeps one value per quantity (mm and m distances are one entity)."""
+    if oid in BTHOME_BINARY:
+        return BTHOME_BINARY[oid]
+    return BTHOME_NUMERIC[oid][0].rsplit("_", 1)[0]
+
+
+@st.composite
+def objects(draw: st.DrawFn) -> list[tuple[int, int]]:
+    ids = sorted(draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=6, unique_by=_entity)))
+    return [(oid, draw(st.integers(*bthome_raw_range(oid)))) for oid in ids]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(objs=objects())
+def test_agrees_with_bthome_ble(objs: list[tuple[int, int]]) -> None:
+    payload = b"\x40" + b"".join(bthome_object(oid, raw)[0] for oid, raw in objs)
+    ours = REGISTRY.parse(Advert(MAC, -60, service_data={UUID: payload}), ParseContext())
+    assert ours is not None
+    mine = sorted(float(v) for v in ours.readings.values())
+    theirs = reference(payload)
+    assert len(mine) == len(theirs), (payload.hex(), ours.readings, theirs)
+    for a, b in zip(mine, theirs, strict=True):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6), (payload.hex(), mine, theirs)

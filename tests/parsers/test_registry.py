@@ -1,0 +1,151 @@
+"""The registry: index routing, priority, counting, bounded claims, entry-point plugins."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from bt_mqtt.core.advert import Advert
+from bt_mqtt.parsers.api import DecryptionError, ParseContext, ParseResult
+from bt_mqtt.parsers.registry import Registry
+
+UUID_A = "0000aaaa-0000-1000-8000-00805f9b34fb"
+
+
+class Boom:
+    name: ClassVar[str] = "boom"
+    company_ids: ClassVar[tuple[int, ...]] = (0x1234,)
+    service_uuids: ClassVar[tuple[str, ...]] = ()
+    name_patterns: ClassVar[tuple[str, ...]] = ()
+    calls = 0
+
+    def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
+        Boom.calls += 1
+        data = advert.manufacturer_data[0x1234]
+        if data == b"\x00":
+            raise DecryptionError("no key")
+        if data == b"\x01":
+            return None
+        return ParseResult(self.name, {"value": data[1]})  # IndexError on 1 byte
+
+
+class Low:
+    name: ClassVar[str] = "low"
+    company_ids: ClassVar[tuple[int, ...]] = ()
+    service_uuids: ClassVar[tuple[str, ...]] = ("aaaa",)  # short form, expanded
+    name_patterns: ClassVar[tuple[str, ...]] = (r"Sensor-\d+",)
+
+    def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
+        return ParseResult(self.name, {"low": 1})
+
+
+class High(Low):
+    name: ClassVar[str] = "high"
+    priority: ClassVar[int] = 5
+
+    def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
+        return ParseResult(self.name, {"high": 1})
+
+
+def adv(mac: str = "AA:BB:CC:DD:EE:FF", **kw: object) -> Advert:
+    return Advert(mac=mac, rssi=-50, **kw)  # type: ignore[arg-type]
+
+
+def test_routes_by_company_uuid_and_name_and_counts() -> None:
+    reg = Registry([Boom, Low])
+    ctx = ParseContext()
+    assert reg.parse(adv(manufacturer_data={0x1234: b"\x02\x07"}), ctx) == ParseResult(
+        "boom", {"value": 7}
+    )
+    assert reg.parse(adv(service_data={UUID_A: b""}), ctx) is not None
+    assert reg.parse(adv(name="Sensor-12"), ctx) is not None
+    assert reg.parse(adv(name="Other"), ctx) is None
+    assert reg.parse(adv(manufacturer_data={0x9999: b""}), ctx) is None
+    assert reg.stats.hits == {"boom": 1, "low": 2}
+    assert reg.stats.unknown == 2
+    assert reg.stats.adverts == 5
+
+
+def test_only_indexed_parsers_are_asked() -> None:
+    reg = Registry([Boom, Low])
+    Boom.calls = 0
+    for _ in range(10):
+        reg.parse(adv(service_data={UUID_A: b""}), ParseContext())
+    assert Boom.calls == 0
+
+
+def test_errors_and_decryption_failures_are_counted_never_raised() -> None:
+    reg = Registry([Boom])
+    ctx = ParseContext()
+    assert reg.parse(adv(manufacturer_data={0x1234: b"\x05"}), ctx) is None
+    out = reg.decode(adv(manufacturer_data={0x1234: b"\x00"}), ctx)
+    assert out.parser == "boom"
+    assert out.decrypt_failed
+    assert out.result is None
+    assert reg.stats.errors == {"boom": 1}
+    assert reg.stats.decrypt_failures == {"boom": 1}
+    assert reg.stats.last_error["boom"].kind == "decrypt"
+    assert reg.stats.adverts == 2
+    # A parser declining is not an error: the advert is unknown.
+    assert reg.parse(adv(manufacturer_data={0x1234: b"\x01"}), ctx) is None
+    assert reg.stats.unknown == 1
+    assert reg.stats.as_dict()["errors"] == {"boom": 1}
+
+
+def test_priority_decides_between_formats() -> None:
+    reg = Registry([Low, High])
+    result = reg.parse(adv(service_data={UUID_A: b""}), ParseContext())
+    assert result is not None
+    assert result.parser == "high"
+
+
+def test_claims_are_bounded_and_recorded() -> None:
+    reg = Registry([Low], max_claims=3)
+    for i in range(5):
+        reg.parse(adv(mac=f"AA:BB:CC:DD:EE:{i:02X}", name="Sensor-1"), ParseContext())
+    assert list(reg.claims) == ["AA:BB:CC:DD:EE:02", "AA:BB:CC:DD:EE:03", "AA:BB:CC:DD:EE:04"]
+    assert set(reg.claims.values()) == {"low"}
+
+
+def test_duplicate_names_and_non_parsers_are_rejected() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        Registry([Low, Low])
+    with pytest.raises(TypeError, match="not a parser"):
+        Registry([object()])
+
+
+def test_default_has_builtins() -> None:
+    reg = Registry.default(plugins=False)
+    assert {"bthome", "atc", "xiaomi"} <= set(reg.parsers)
+
+
+def test_entry_point_plugins_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "demo_plugin.py"
+    pkg.write_text(
+        "from __future__ import annotations\n"
+        "from bt_mqtt.parsers.api import ParseResult\n"
+        "class Demo:\n"
+        "    name = 'demo'\n"
+        "    company_ids = (0xBEEF,)\n"
+        "    service_uuids = ()\n"
+        "    name_patterns = ()\n"
+        "    def parse(self, advert, ctx):\n"
+        "        return ParseResult('demo', {'x': 1})\n"
+    )
+    dist = tmp_path / "demo_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[bt_mqtt.parsers]\ndemo = demo_plugin:Demo\nbroken = demo_plugin:Missing\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "demo_plugin", raising=False)
+    reg = Registry.default(plugins=True)
+    assert "demo" in reg.parsers
+    assert [p.entry_point for p in reg.plugin_problems] == ["broken = demo_plugin:Missing"]
+    result = reg.parse(adv(manufacturer_data={0xBEEF: b""}), ParseContext())
+    assert result is not None
+    assert result.readings == {"x": 1}
