@@ -107,7 +107,8 @@ async def latency(port: int, db_url: str, rate: int, seconds: float) -> list[flo
             last = -1
             while last < n - 1:
                 cur = await conn.execute(
-                    "SELECT max(seq) FROM raw_advertisements WHERE scanner_id = 'lat' AND boot = %s",
+                    "SELECT max(seq) FROM raw_advertisements "
+                    "WHERE scanner_id = 'lat' AND boot = %s",
                     (boot,),
                 )
                 row = await cur.fetchone()

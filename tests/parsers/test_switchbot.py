@@ -88,8 +88,25 @@ def test_other_switchbot_products_are_not_claimed() -> None:
     assert PARSER.parse(advert("63c058001104", curtain_mfr), ctx) is None
     # Once a scan response said "curtain", its bare frames are not mistaken for a meter.
     assert PARSER.parse(advert(None, curtain_mfr), ctx) is None
-    # A contact sensor frame (13 bytes, like a Meter Pro) fails the plausibility checks.
-    assert PARSER.parse(advert(None, "cb39cdc43d46412c0046018fc4"), ParseContext()) is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "e7ab46ac8f927c0f001104",  # curtain (11 bytes, like a Meter)
+        "f5989408a0e7a50f632204",  # curtain
+        "ccf4c4f9ac6ceb0f641204",  # curtain
+        "e7ab46ac8f927c0f00110400",  # curtain (12 bytes, like an Indoor/Outdoor Meter)
+        "aabbccddeefff7070011040049",  # Curtain 3 (13 bytes, like a Meter Pro)
+        "cb39cdc43d46412c0046018fc4",  # contact sensor (13 bytes)
+        "fc285c366c7f0b2700a184",  # blind tilt (11 bytes)
+        "84f703b4cb7a03e4210000",  # color bulb (11 bytes)
+        "c164b87d06050000000000",  # lock (11 bytes)
+    ],
+)
+def test_bare_frames_of_other_products_are_not_guessed_as_meters(frame: str) -> None:
+    """Frames from pySwitchbot's tests of non-sensor products, seen without a scan response."""
+    assert PARSER.parse(advert(None, frame), ParseContext()) is None
 
 
 def test_negative_temperature_and_fahrenheit_flag() -> None:

@@ -8,6 +8,7 @@ import sys
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -79,7 +80,7 @@ def test_run_refuses_out_of_date_schema(pg_database: str, tmp_path: Path) -> Non
     assert "0001_initial.sql pending" in res.stderr
 
 
-def _insert_raw(conn: psycopg.Connection, when: datetime, seq: int) -> None:  # type: ignore[type-arg]
+def _insert_raw(conn: psycopg.Connection[Any], when: datetime, seq: int) -> None:
     ts = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     payload = (
         f'{{"v":1,"scanner_id":"s1","boot":"b","seq":{seq},"ts":"{ts}",'
@@ -127,7 +128,8 @@ def test_reprocess_replaces_readings_idempotently(pg_database: str) -> None:
         for seq in range(10):
             _insert_raw(conn, now + timedelta(seconds=seq), seq)
         conn.execute(
-            "INSERT INTO devices (mac, first_seen, last_seen) VALUES ('A4:C1:38:00:00:01', now(), now())"
+            "INSERT INTO devices (mac, first_seen, last_seen) "
+            "VALUES ('A4:C1:38:00:00:01', now(), now())"
         )
     cfg = load_config(None, env={})
     since, until = now - timedelta(minutes=1), now + timedelta(minutes=1)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
 from tests.fixtures.mosquitto import Broker
-from tests.fixtures.postgres import PgCluster
 from tests.fixtures.procs import free_port
 from tests.subscriber.harness import (
     count,
@@ -77,7 +74,7 @@ def test_foreign_stream_lands_in_four_tables(
         assert rows == [("s1", "online", 300), ("s2", "unknown", 300)]
         # one BTHome message, checked value by value against the parser's own output
         first = next(m for m in msgs if b"0000fcd2" in m.payload)
-        got = dict(
+        got: dict[str, float] = dict(
             conn.execute(
                 "SELECT metric, value FROM sensor_readings r JOIN raw_advertisements a "
                 "ON a.id = r.advert_id WHERE a.scanner_id = %s AND a.seq = %s",

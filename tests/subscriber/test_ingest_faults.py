@@ -232,7 +232,7 @@ def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path
         assert stop(proc) == 0
     assert transitions() == [
         ("unknown", "online", "heartbeat"),
-        ("online", "offline", "last_will"),
+        ("online", "offline", "agent_offline"),
         ("offline", "online", "heartbeat"),
         ("online", "offline", "missed_heartbeats"),
     ]

@@ -86,8 +86,13 @@ class Demo:
     subscriber: subprocess.Popen[bytes] | None = None
     scanners: dict[str, Scanner] = field(factory=dict)
     witness: Witness | None = None
+    keep_messages: bool = False
     pg_tmp: Path | None = None
+    backend: str = "bluez"
+    db_url: str | None = None
+    subscriber_config: Path | None = None
     fed: int = 0
+    last_rssi: dict[tuple[str, str], int] = field(factory=dict)
 
     # -- processes -------------------------------------------------------------------------
     def _spawn(
@@ -202,7 +207,7 @@ class Demo:
             return "replay"
         return "bluez"
 
-    async def _feed(self, until: float | None) -> None:
+    async def play(self, until: float | None) -> None:
         """Play the scenario into the simulators in real time; kill one agent midway."""
         devices = scenario.build_devices(self.opts.seed)
         offline_at = self.opts.offline_at
@@ -220,9 +225,11 @@ class Demo:
                 killed = True
                 self._kill_agent(OFFLINE_SCANNER)
             sc = self.scanners.get(ev.scanner_id)
-            if sc is not None and sc.sim is not None:
-                sc.sim.advertise(dict(advert_fields(ev.advert)))
+            if sc is None or sc.sim is None:
+                continue
+            if sc.sim.advertise(dict(advert_fields(ev.advert))):
                 self.fed += 1
+                self.last_rssi[(ev.scanner_id, ev.advert.mac)] = ev.advert.rssi
         if until is not None:
             await asyncio.sleep(max(0.0, start + until - time.monotonic()))
 
@@ -246,22 +253,28 @@ class Demo:
 
     # -- the whole run ---------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
-        """Start everything, play the scenario, stop everything; the summary."""
-        d = self.opts.directory
-        d.mkdir(parents=True, exist_ok=True)
+        """Start everything, play the scenario (with the console, if chosen), stop; the summary."""
         try:
-            return await self._run()
+            await self.start()
+            feeding = asyncio.create_task(self.play(self.opts.seconds))
+            if self.opts.console:
+                await self._with_console(feeding)
+            else:
+                await feeding
+            return await self.collect()
         finally:
             await self.shutdown()
 
-    async def _run(self) -> dict[str, Any]:
-        backend = self._choose_backend()
+    async def start(self) -> None:
+        """Broker, database (migrated), subscriber, then the simulated scanners and agents."""
+        self.opts.directory.mkdir(parents=True, exist_ok=True)
+        self.backend = self._choose_backend()
         broker = self.mosquitto = Mosquitto(self.opts.directory / "mosquitto")
         broker.start()
-        db_url = await asyncio.to_thread(self._start_database)
-        sub_cfg = self._subscriber_config(broker, db_url)
+        self.db_url = await asyncio.to_thread(self._start_database)
+        self.subscriber_config = self._subscriber_config(broker, self.db_url)
         migrate = subprocess.run(
-            [self._exe("bt-mqtt-subscriber"), "--config", str(sub_cfg), "migrate"],
+            [self._exe("bt-mqtt-subscriber"), "--config", str(self.subscriber_config), "migrate"],
             capture_output=True,
             text=True,
             check=False,
@@ -269,46 +282,51 @@ class Demo:
         if migrate.returncode != 0:
             raise RuntimeError(f"migrations failed: {migrate.stderr.strip()}")
         self.subscriber = self._spawn(
-            [self._exe("bt-mqtt-subscriber"), "--config", str(sub_cfg), "run"], "subscriber.log"
+            [self._exe("bt-mqtt-subscriber"), "--config", str(self.subscriber_config), "run"],
+            "subscriber.log",
         )
         await self._wait_subscribed()
-        self.witness = Witness(MqttConfig(host=broker.host, port=broker.port))
+        self.witness = Witness(
+            MqttConfig(host=broker.host, port=broker.port), keep=self.keep_messages
+        )
         await self.witness.start()
         for sid in scenario.SCANNERS:
-            self.scanners[sid] = await self._start_scanner(sid, broker, backend)
+            self.scanners[sid] = await self._start_scanner(sid, broker, self.backend)
         log.info(
             "demo: %s agents (%s backend), broker :%s, database %s",
             len(self.scanners),
-            backend,
+            self.backend,
             broker.port,
-            db_url,
+            self.db_url,
         )
-        feeding = asyncio.create_task(self._feed(self.opts.seconds))
-        console: asyncio.subprocess.Process | None = None
-        if self.opts.console:
-            console = await asyncio.create_subprocess_exec(
-                self._exe("bt-mqtt-console"),
-                "--config",
-                str(sub_cfg),
-                "--log-file",
-                str(self.opts.directory / "console.log"),
-            )
-            waiter = asyncio.create_task(console.wait())
-            await asyncio.wait({feeding, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        else:
-            await feeding
+
+    async def _with_console(self, feeding: asyncio.Task[None]) -> None:
+        console = await asyncio.create_subprocess_exec(
+            self._exe("bt-mqtt-console"),
+            "--config",
+            str(self.subscriber_config),
+            "--log-file",
+            str(self.opts.directory / "console.log"),
+        )
+        waiter = asyncio.create_task(console.wait())
+        await asyncio.wait({feeding, waiter}, return_when=asyncio.FIRST_COMPLETED)
         feeding.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeding
-        if console is not None and console.returncode is None:
+        if console.returncode is None:
             console.terminate()
             await console.wait()
+
+    async def collect(self) -> dict[str, Any]:
+        """Wait until everything published is archived; the summary of the run."""
+        if self.witness is None or self.db_url is None:
+            raise RuntimeError("the demo has not started")
         await asyncio.sleep(1.0)  # the last adverts reach the broker and the witness
         published = self.witness.total
-        archived = await wait_archived(db_url, published)
-        summary = await asyncio.to_thread(database_summary, db_url)
+        archived = await wait_archived(self.db_url, published)
+        summary = await asyncio.to_thread(database_summary, self.db_url)
         if archived != published:
-            missing = await asyncio.to_thread(missing_identities, db_url, self.witness.ids)
+            missing = await asyncio.to_thread(missing_identities, self.db_url, self.witness.ids)
             path = self.opts.directory / "missing.json"
             path.write_text(json.dumps(missing))
             log.error(
@@ -316,7 +334,7 @@ class Demo:
             )
         return {
             "seconds": self.opts.seconds,
-            "backend": backend,
+            "backend": self.backend,
             "adverts_fed_to_radios": self.fed,
             "adverts_published": published,
             "published_per_scanner": dict(sorted(self.witness.raw.items())),

@@ -16,10 +16,12 @@ log = logging.getLogger(__name__)
 
 
 class Witness:
-    """Subscribes (QoS 1) to every raw topic and status topic under the prefix."""
+    """Subscribes (QoS 1) to every raw and status topic; ``keep`` stores each distinct advert."""
 
-    def __init__(self, cfg: MqttConfig) -> None:
+    def __init__(self, cfg: MqttConfig, *, keep: bool = False) -> None:
         self.cfg = cfg
+        self.keep = keep
+        self.messages: list[dict[str, Any]] = []
         self.raw: Counter[str] = Counter()
         self.ids: set[tuple[str, str, int]] = set()
         self.status: dict[str, dict[str, Any]] = {}
@@ -50,6 +52,8 @@ class Witness:
             if ident not in self.ids:
                 self.ids.add(ident)
                 self.raw[parts[-1]] += 1
+                if self.keep:
+                    self.messages.append(msg)
         elif len(parts) >= 4 and parts[-1] == "status":
             try:
                 self.status[parts[-2]] = json.loads(payload)

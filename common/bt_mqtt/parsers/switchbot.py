@@ -19,7 +19,16 @@ Without service data the model comes from, in order: a model set for the MAC wit
 ``set_model(ctx, mac, model)`` (configuration), the model a scan response named earlier
 (remembered in ``ctx.state_for("switchbot")``), else a guess from the frame length with
 plausibility checks (``facts["model_guessed"]``).  A guess cannot tell a Hub 2 from a Hub 3, so
-it reports only their shared temperature and humidity.
+it reports only their shared temperature and humidity.  The risk of guessing: another SwitchBot
+product whose frame has a meter's length and plausible bytes 8-10 reads as a meter until a scan
+response names it (none of the curtain, blind-tilt, bulb, lock and contact-sensor frames in
+pySwitchbot's tests passes the checks; a meter reporting under 5 % humidity is not guessed).
+
+Readings: ``temperature_c``, ``humidity_pct``, ``battery_pct``, ``co2_ppm``, ``light_level``
+(the hub's 1..21 or 1..10 scale), ``illuminance_lux``, ``motion``, ``light`` (panel: lit),
+``power`` (panel: on), ``temperature_alarm`` / ``humidity_alarm`` (alarm codes),
+``measurement_sequence``.  Facts: ``display_fahrenheit``, ``encrypted``, ``network_state``,
+``sensor_inserted`` (Hub 3).
 """
 
 from __future__ import annotations
@@ -171,12 +180,15 @@ def _remember(ctx: ParseContext, mac: str, model: str) -> None:
 def _guess(mfr: bytes) -> str:
     """The model a manufacturer-data frame alone suggests, or OTHER."""
     n = len(mfr)
-    if n in (11, 12, 13, 16):
+    if n == 16:
         if not _plausible(mfr[8], mfr[9], mfr[10]):
             return OTHER
-        if n == 16:
-            co2 = mfr[13] << 8 | mfr[14]
-            return METER_PRO_CO2 if 0 < co2 <= CO2_MAX_PPM else WEATHER_STATION
+        return METER_PRO_CO2 if mfr[13] or mfr[14] else WEATHER_STATION
+    if n in (11, 12, 13):
+        # Curtains, blind tilts and contact sensors send frames of these lengths too; in every
+        # published one byte 10 (a meter's humidity) is below 5.
+        if not _plausible(mfr[8], mfr[9], mfr[10]) or mfr[10] & 0x7F < 5:
+            return OTHER
         return {11: METER, 12: IO_METER, 13: METER_PRO}[n]
     if n == 17 and _plausible(mfr[13], mfr[14], mfr[15]):
         return HUB_MINI_MATTER if not any(mfr[6:12]) else HUB_2_OR_3

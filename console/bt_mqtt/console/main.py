@@ -9,6 +9,7 @@ on MQTT alone and never imports psycopg.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import shlex
@@ -48,7 +49,7 @@ def build_parser() -> ArgumentParser:
 
 def _serve(port: int, argv: list[str]) -> int:
     try:
-        from textual_serve.server import Server  # type: ignore[import-not-found]  # noqa: PLC0415
+        server_mod = importlib.import_module("textual_serve.server")
     except ImportError:
         fail_config(PROG, "--serve needs the textual-serve package (pip install textual-serve)")
     rest: list[str] = []
@@ -61,7 +62,7 @@ def _serve(port: int, argv: list[str]) -> int:
         elif not arg.startswith("--serve="):
             rest.append(arg)
     command = shlex.join([sys.executable, "-m", "bt_mqtt.console.main", *rest])
-    Server(command, port=port).serve()
+    server_mod.Server(command, port=port).serve()
     return EXIT_OK
 
 

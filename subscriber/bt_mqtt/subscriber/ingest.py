@@ -83,6 +83,8 @@ class Ingest:
         self._full = asyncio.Event()
         self._client: gmqtt.Client | None = None
         self._now_t = 0.0
+        self._generation = 0
+        self._never: asyncio.Future[int] | None = None  # made in run(); never resolved
         self._now = datetime.now(UTC)
 
     # -- MQTT side -------------------------------------------------------------------------
@@ -104,6 +106,7 @@ class Ingest:
         return client
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
+        self._generation += 1
         topics = subscriptions(self.cfg)
         client.subscribe([gmqtt.Subscription(t, qos=1) for t in topics])
         log.info(
@@ -120,6 +123,7 @@ class Ingest:
         self, client: gmqtt.Client, topic: str, payload: bytes, qos: int, props: Any
     ) -> int:
         self.metrics.received += 1
+        generation = self._generation
         chunks = self._chunks
         if (
             not chunks
@@ -138,7 +142,15 @@ class Ingest:
         self._arrived.set()
         if len(chunks[0].messages) >= self.cfg.ingest.batch_size:
             self._full.set()
-        return await chunk.future
+        code = await chunk.future
+        if generation != self._generation:
+            # Received on a connection that has since dropped: its packet id belongs to that
+            # connection, and the broker has already redelivered the message on the new one
+            # (where that copy is acknowledged).  Never acknowledge this copy, or the PUBACK
+            # could hit a new message that reuses the id before it is committed.
+            assert self._never is not None
+            await self._never
+        return code
 
     # -- database side ---------------------------------------------------------------------
 
@@ -323,6 +335,7 @@ class Ingest:
         """Ingest until ``stop`` is set; queued chunks are flushed if the database is up."""
         if not await self._connect_db(stop):
             return
+        self._never = asyncio.get_running_loop().create_future()
         client = self._build_client()
         self._client = client
         if not await connect_with_backoff(client, self.cfg.mqtt, stop=stop):

@@ -60,8 +60,9 @@ def migrations_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     if env:
         return Path(env)
     here = Path(__file__).resolve().parent
-    checkout = here.parents[2] / "migrations"
-    if checkout.is_dir() and any(checkout.glob("*.sql")):
+    root = here.parents[2]  # subscriber/bt_mqtt/subscriber -> the checkout
+    checkout = root / "migrations"
+    if (root / "pyproject.toml").is_file() and any(checkout.glob("*.sql")):
         return checkout
     return here / "migrations"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from datetime import datetime
@@ -148,7 +149,9 @@ def _chunk(
         if result is None:
             continue
         for metric, value in result.readings.items():
-            readings.append((when, mac, scanner_id, new_parser, metric, float(value), adv_id))
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if math.isfinite(value):  # the same rule as ingest
+                    readings.append((when, mac, scanner_id, new_parser, metric, value, adv_id))
         devices[mac] = (new_parser, result.facts)
     if not ids:
         return

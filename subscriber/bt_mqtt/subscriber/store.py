@@ -218,7 +218,7 @@ class Store:
         )
         res.heartbeats += 1
         if prev != hb.status:
-            reason = "last_will" if hb.status == "offline" else "heartbeat"
+            reason = "agent_offline" if hb.status == "offline" else "heartbeat"
             await cur.execute(
                 sql.INSERT_TRANSITION,
                 (hb.scanner_id, hb.received_at, prev, hb.status, reason, hb.text),
