@@ -14,6 +14,7 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,24 +131,38 @@ class Stack:
 
 
 class TopicCounter:
-    """Counts messages on ``topic_filter`` of ``broker`` (QoS 1) with ``mosquitto_sub``."""
+    """Counts messages on ``topic_filter`` of ``broker`` (QoS 1) with ``mosquitto_sub``;
+    ready (subscribed) once the constructor returns."""
 
-    def __init__(self, broker: Mosquitto, topic_filter: str) -> None:
-        exe = find_binary("mosquitto_sub", "mosquitto-clients")
+    def __init__(self, broker: Mosquitto, topic_filter: str, timeout: float = 10.0) -> None:
+        sub = find_binary("mosquitto_sub", "mosquitto-clients")
+        pub = find_binary("mosquitto_pub", "mosquitto-clients")
+        marker = f"bench-marker/{uuid.uuid4().hex}"
+        where = ["-h", broker.host, "-p", str(broker.port)]
         self._proc = subprocess.Popen(
-            [exe, "-h", broker.host, "-p", str(broker.port), "-q", "1", "-t", topic_filter]
-            + ["-F", "%t"],
+            [sub, *where, "-q", "1", "-t", topic_filter, "-t", marker, "-F", "%t"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
+        self._marker = marker.encode()
+        self._ready = threading.Event()
         self.count = 0
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.2):  # the subscription is live once our marker comes back
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"mosquitto_sub on {topic_filter} did not come up")
+            subprocess.run([pub, *where, "-q", "1", "-t", marker, "-n"], check=False)
 
     def _read(self) -> None:
         assert self._proc.stdout is not None
-        for _line in self._proc.stdout:
-            self.count += 1
+        for line in self._proc.stdout:
+            if line.rstrip(b"\n") == self._marker:
+                self._ready.set()
+            else:
+                self.count += 1
 
     def stop(self) -> None:
         stop_process(self._proc)

@@ -58,6 +58,18 @@ CASES: dict[str, tuple[Advert, float]] = {
         ),
         10.0,
     ),
+    "MiBeacon": (  # LYWSDCGQ temperature + humidity (0x100D), plain v2 with MAC
+        Advert(
+            MAC,
+            -60,
+            service_data={
+                "0000fe95-0000-1000-8000-00805f9b34fb": bytes.fromhex(
+                    "5020aa01b0a5808fe648540d1004fe004802"
+                )
+            },
+        ),
+        10.0,
+    ),
     "unknown": (
         Advert(MAC, -60, manufacturer_data={0x0087: bytes.fromhex("0109200a")}),
         2.0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bt_mqtt.console import views
+from bt_mqtt.console import health, views
 from bt_mqtt.console.state import ConsoleState
 from bt_mqtt.console.views import DeviceFilter, Thresholds, scanner_health
 from tests.console.test_state import T0, decoder, mac, payload
@@ -62,7 +62,7 @@ def test_scanner_health_states() -> None:
     st.ingest_status("t", "b", b'{"status": "online", "last_advert_age_s": 500}', T0)
     assert scanner_health(st.scanners["b"], T0, th)[0] == "silent"
     st.ingest_status("t", "c", b'{"weird": true, "adapter": 3, "counters": []}', T0)
-    rows = {r.key: r for r in views.scanner_rows(st, T0, th)}
+    rows = {r.key: r for r in health.scanner_rows(st, T0, th)}
     assert rows["c"].cells[1] == "online"  # tolerant of missing and odd fields
     assert rows["b"].cls == "silent"
 

@@ -156,3 +156,52 @@ def test_ibeacon_round_trip_through_registry(
     assert (res.facts["major"], res.facts["minor"]) == (major, minor)
     assert res.readings["tx_power_dbm"] == power
     assert res.readings["distance_m"] == pytest.approx(10 ** ((power - rssi) / 20), abs=0.0051)
+
+
+def test_cypress_sensor_beacon_reads_its_minor() -> None:
+    data = bytes.fromhex("02150005000100001000800000805f9b013100026c66c3")  # beacontools
+    res = REG.parse(Advert("AA:BB:CC:DD:EE:FF", -61, manufacturer_data={76: data}), CTX)
+    assert res is not None
+    assert int(res.readings["temperature_c"] * 100) == 2316
+    assert int(res.readings["humidity_pct"] * 100) == 4673
+    other = bytes.fromhex("0215e2c56db5dffb48d2b060d0f5a71096e000640000c5")  # not Cypress
+    res = REG.parse(Advert("AA:BB:CC:DD:EE:FF", -77, manufacturer_data={76: other}), CTX)
+    assert res is not None
+    assert "temperature_c" not in res.readings
+
+
+def test_altbeacon_from_any_company_through_the_signature_index() -> None:
+    data = bytes.fromhex("beacd3162f5af3ee494799db09756062d0fc005a0005c400")
+    res = REG.parse(Advert("AA:BB:CC:DD:EE:FF", -44, manufacturer_data={0x1357: data}), CTX)
+    assert res is not None
+    assert (res.parser, res.facts["company_id"], res.facts["major"]) == ("altbeacon", 0x1357, 90)
+
+
+def test_ibeacon_and_eddystone_tlm_in_one_advert_merge() -> None:
+    advert = Advert(  # ibeacon-ble's BlueCharm capture: an iBeacon and an Eddystone-TLM frame
+        "AA:BB:CC:DD:EE:FF",
+        -60,
+        manufacturer_data={76: bytes.fromhex("0215426c7565436861726d426561636f6e730efe1355c5")},
+        service_data={EDDYSTONE_UUID: bytes.fromhex("20000bfe1c000000070800003e7c")},
+    )
+    out = Registry.default(plugins=False).decode(advert, ParseContext())
+    assert out.parser == "ibeacon"
+    assert out.result is not None
+    assert out.result.facts["major"] == 3838
+    assert out.result.facts["merged_from"] == ["eddystone"]
+    assert out.result.readings["tx_power_dbm"] == -59  # the primary's value stands
+    assert out.result.readings["voltage_v"] == 3.07
+    assert out.result.readings["temperature_c"] == 28.0
+
+
+def test_eddystone_etlm_salt_and_mic() -> None:
+    frame = bytes.fromhex("2001" + "41" * 12 + "deadbeef")
+    res = EddystoneParser().parse(
+        Advert("AA:BB:CC:DD:EE:FF", -60, service_data={EDDYSTONE_UUID: frame}), CTX
+    )
+    assert res is not None
+    assert (res.facts["salt"], res.facts["mic"]) == (0xDEAD, 0xBEEF)
+    with pytest.raises(ParseError):
+        EddystoneParser().parse(
+            Advert("AA:BB:CC:DD:EE:FF", -60, service_data={EDDYSTONE_UUID: frame[:10]}), CTX
+        )

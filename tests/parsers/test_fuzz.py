@@ -69,7 +69,8 @@ def test_random_payloads_never_raise(parser: str) -> None:
             before = _failures(reg)
             outcome = reg.decode(_advert(mac, route, payload, name), ctx)  # must not raise
             if outcome.error is not None and outcome.parser is not None:
-                assert _failures(reg) == before + 1, "a failure was not counted"
+                # Every parser that failed is counted (several may share a route).
+                assert _failures(reg) >= before + 1, "a failure was not counted"
             if outcome.result is not None:
                 for metric, value in outcome.result.readings.items():
                     assert isinstance(value, int | float), (metric, value)
@@ -78,9 +79,10 @@ def test_random_payloads_never_raise(parser: str) -> None:
     assert seen["n"] >= PAYLOADS
     stats = reg.stats
     assert stats.adverts == seen["n"]
-    handled = sum(stats.hits.values()) + sum(stats.errors.values())
-    handled += sum(stats.decrypt_failures.values()) + stats.unknown
-    assert handled == stats.adverts, "every advert is a hit, a counted failure or unknown"
+    handled = stats.decoded + stats.failed + stats.unknown
+    assert handled == stats.adverts, "every advert is decoded, a counted failure or unknown"
+    assert stats.decoded <= sum(stats.hits.values())
+    assert stats.failed <= sum(stats.errors.values()) + sum(stats.decrypt_failures.values())
 
 
 def _failures(reg: Registry) -> int:

@@ -149,3 +149,111 @@ def test_entry_point_plugins_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = reg.parse(adv(manufacturer_data={0xBEEF: b""}), ParseContext())
     assert result is not None
     assert result.readings == {"x": 1}
+
+
+class Sig:
+    """Claims any company's frame that starts with 0xC0DE (the signature index)."""
+
+    name: ClassVar[str] = "sig"
+    company_ids: ClassVar[tuple[int, ...]] = ()
+    service_uuids: ClassVar[tuple[str, ...]] = ()
+    name_patterns: ClassVar[tuple[str, ...]] = ()
+    advertised_uuids: ClassVar[tuple[str, ...]] = ("bbbb",)
+    manufacturer_signatures: ClassVar[tuple[tuple[int, bytes], ...]] = ((0, b"\xc0\xde"),)
+    calls = 0
+
+    def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
+        Sig.calls += 1
+        if any(d[:2] == b"\xc0\xde" for d in advert.manufacturer_data.values()):
+            return ParseResult(self.name, {"sig": 1})
+        return None
+
+
+class BeaconA:
+    name: ClassVar[str] = "beacon_a"
+    company_ids: ClassVar[tuple[int, ...]] = (0x004C,)
+    service_uuids: ClassVar[tuple[str, ...]] = ()
+    name_patterns: ClassVar[tuple[str, ...]] = ()
+    priority: ClassVar[int] = -1
+    merges: ClassVar[bool] = True
+
+    def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
+        return ParseResult(self.name, {"tx_power_dbm": -59}, {"uuid": "a"})
+
+
+class BeaconB(BeaconA):
+    name: ClassVar[str] = "beacon_b"
+    company_ids: ClassVar[tuple[int, ...]] = ()
+    service_uuids: ClassVar[tuple[str, ...]] = ("aaaa",)
+
+    def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
+        return ParseResult(self.name, {"tx_power_dbm": -20, "voltage_v": 3.0}, {"url": "b"})
+
+
+class Sensor:
+    name: ClassVar[str] = "sensor"
+    company_ids: ClassVar[tuple[int, ...]] = (0x1234,)
+    service_uuids: ClassVar[tuple[str, ...]] = ()
+    name_patterns: ClassVar[tuple[str, ...]] = ()
+
+    def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
+        return ParseResult(self.name, {"temperature_c": 20.0})
+
+
+def test_signature_index_only_for_unclaimed_adverts() -> None:
+    reg = Registry([Sig, Boom])
+    Sig.calls = 0
+    ctx = ParseContext()
+    # Any company id: found through the signature, not tried on other adverts.
+    assert reg.parse(adv(manufacturer_data={0x7777: b"\xc0\xde\x01"}), ctx) == ParseResult(
+        "sig", {"sig": 1}
+    )
+    assert reg.parse(adv(manufacturer_data={0x7777: b"\x00\x00\x01"}), ctx) is None
+    assert Sig.calls == 1
+    # Claimed by the primary index (Boom decodes it): the signature index is not asked.
+    out = reg.decode(adv(manufacturer_data={0x1234: b"\xc0\xde"}), ctx)
+    assert out.parser == "boom"
+    assert Sig.calls == 1
+    # Advertised service UUIDs route too (16-bit forms expanded).
+    uuid = "0000bbbb-0000-1000-8000-00805f9b34fb"
+    assert reg.parse(adv(service_uuids=[uuid], manufacturer_data={1: b"\xc0\xde"}), ctx)
+    assert Sig.calls == 2
+
+
+def test_beacon_frames_merge_and_sensors_stand_alone() -> None:
+    reg = Registry([BeaconA, BeaconB, Sensor])
+    ctx = ParseContext()
+    both = adv(manufacturer_data={0x004C: b""}, service_data={UUID_A: b""})
+    res = reg.parse(both, ctx)
+    assert res is not None
+    assert res.parser == "beacon_a"  # registration order among equals; the primary wins
+    assert res.readings == {"tx_power_dbm": -59, "voltage_v": 3.0}
+    assert res.facts == {"uuid": "a", "url": "b", "merged_from": ["beacon_b"]}
+    # A sensor outranks beacons and its result is final: the beacons are not merged in.
+    res = reg.parse(adv(manufacturer_data={0x004C: b"", 0x1234: b""}), ctx)
+    assert res == ParseResult("sensor", {"temperature_c": 20.0})
+    assert reg.stats.adverts == reg.stats.decoded == 2
+    assert reg.stats.hits == {"beacon_a": 1, "beacon_b": 1, "sensor": 1}
+
+
+def test_results_do_not_depend_on_history() -> None:
+    reg = Registry([BeaconA, BeaconB, Sensor])
+    ctx = ParseContext()
+    mac = "AA:BB:CC:DD:EE:01"
+    beacon = adv(mac, service_data={UUID_A: b""})
+    sensor = adv(mac, manufacturer_data={0x004C: b"", 0x1234: b""})
+    first = reg.parse(beacon, ctx)
+    reg.parse(sensor, ctx)
+    assert reg.claims[mac] == "sensor"
+    assert reg.parse(beacon, ctx) == first  # the claim is a record, not a routing input
+
+
+def test_failure_of_one_candidate_does_not_hide_another() -> None:
+    class Other(Sensor):
+        name: ClassVar[str] = "other"
+
+    reg = Registry([Boom, Other])
+    out = reg.decode(adv(manufacturer_data={0x1234: b"\x05"}), ParseContext())
+    assert out.parser == "other"  # Boom raised (counted), Other decoded
+    assert reg.stats.errors == {"boom": 1}
+    assert (reg.stats.decoded, reg.stats.failed, reg.stats.unknown) == (1, 0, 0)

@@ -77,7 +77,13 @@ def test_df6_and_e1_docs_examples() -> None:
     assert df6.readings["pm25_ugm3"] == 11.2
     assert df6.readings["co2_ppm"] == 201
     assert (df6.readings["voc_index"], df6.readings["nox_index"]) == (10, 2)
-    assert df6.readings["illuminance_lux"] == 13027  # whole lux; docs print 13026.67
+    assert df6.readings["illuminance_lux"] == 13026.67  # the spec: rounded to 0.01 lux
+    assert "sound_avg_dba" not in df6.readings  # byte 14 is reserved
+    assert df6.facts["mac"] == "4C:88:4F"
+    invalid = parse(bytes.fromhex("068000ffffffffffffffffffffff00ffffffffff"))
+    assert invalid is not None
+    assert "mac" not in invalid.facts  # all ones = not available
+    assert set(invalid.readings) == {"measurement_sequence"}  # 255 is a valid count in DF6
     e1 = parse(
         bytes.fromhex(
             "e1170c5668c79e0065007004bd11ca00c90a0213e0ac000000decdee010000000000cbb8334c884f"
@@ -88,6 +94,40 @@ def test_df6_and_e1_docs_examples() -> None:
     assert e1.readings["illuminance_lux"] == 13027.0
     assert e1.readings["measurement_sequence"] == 14601710
     assert e1.facts["calibration_in_progress"] is True
+
+
+def _url_advert(url_tail: bytes) -> Advert:
+    frame = b"\x10\xee\x03ruu.vi/#" + url_tail
+    return Advert(
+        "CB:B8:33:4C:88:4F", -60, service_data={"0000feaa-0000-1000-8000-00805f9b34fb": frame}
+    )
+
+
+@pytest.mark.parametrize(
+    "tail, fmt, temp, hum, pres",
+    [
+        (b"AjwYAMFf", "2", 24.0, 30.0, 995.03),  # ble_monitor's RuuviTag v2 capture
+        (b"BGQYAMq8w", "4", 24.0, 50.0, 1019.0),  # format 4: one tag-id character more
+        (b"AjyYAMFf", "2", -24.0, 30.0, 995.03),  # sign bit of the temperature byte
+    ],
+)
+def test_eddystone_url_formats_2_and_4(
+    tail: bytes, fmt: str, temp: float, hum: float, pres: float
+) -> None:
+    out = REG.decode(_url_advert(tail), ParseContext())
+    assert out.parser == "ruuvi"  # a sensor parser: ranks above the Eddystone beacon parser
+    assert out.result is not None
+    assert out.result.readings == {"temperature_c": temp, "humidity_pct": hum, "pressure_hpa": pres}
+    assert out.result.facts["data_format"] == fmt
+
+
+def test_other_ruu_vi_urls_are_plain_eddystone_urls() -> None:
+    reg = Registry.default(plugins=False)
+    out = reg.decode(_url_advert(b"!!!!!!!!"), ParseContext())
+    assert out.parser == "eddystone"
+    assert out.result is not None
+    assert out.result.facts["url"] == "https://ruu.vi/#!!!!!!!!"
+    assert reg.stats.errors == {}
 
 
 @pytest.mark.parametrize("fmt, size", [(0x03, 14), (0x05, 24), (0x06, 20), (0xE1, 40), (0xC5, 18)])

@@ -22,13 +22,8 @@ PARSER = SensorPushParser()
 REGISTRY = Registry.default(plugins=False)
 VECTORS = [v for v in load_vectors() if v.format.startswith("sensorpush")]
 # Vectors that do not match every published value, and why.
-NOT_MATCHING: dict[str, str] = {
-    "sensorpush-ble_tests.jsonl:2": (
-        "input missing from the vector: the source test (test_ht_w_raw) passes the advert as raw "
-        "bytes 06ff049ac9a546 next to a placeholder manufacturer_data {1: b''} ('anything "
-        "here'); the vector kept only the placeholder.  The same frame decodes in vector :1"
-    ),
-}
+# (tests/parsers/vector_rules.py restores the raw bytes test_ht_w_raw passed; none left.)
+NOT_MATCHING: dict[str, str] = {}
 
 
 def advert(frames: dict[int, str], name: str | None = None, uuids: tuple[str, ...] = ()) -> Advert:
@@ -52,8 +47,7 @@ def test_vectors(group: list[Vector]) -> None:
 
 def test_corpus_share() -> None:
     assert len(VECTORS) >= 22
-    # 21 of 22 (95.5 %): the one miss carries no input to decode (see NOT_MATCHING).
-    assert len(VECTORS) - len(NOT_MATCHING) >= 21
+    assert len(VECTORS) - len(NOT_MATCHING) >= 22
 
 
 def test_changed_frame_is_decoded_and_first_sight_of_many_is_not() -> None:

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import pytest
 
+from tests.parsers.vector_rules import match_rate
 from tests.parsers.vectors import Check, check_all, load_vectors, vectors_dir
 
 # Minimum share of a family's vectors that match every published value.  The target is 0.97
@@ -14,8 +15,20 @@ MINIMUM: dict[str, float] = {
     "BTHome v1": 0.97,
     "BTHome v2": 0.97,
     "ATC1441 / pvvx": 0.97,
-    "Xiaomi MiBeacon": 0.40,  # known gap: device-specific objects, see docs/parsers.md
+    "Xiaomi MiBeacon": 0.97,
+    "Xiaomi scales / other UUIDs": 0.97,
     "Negative (must not decode)": 1.0,
+    # Beacons and vendor sensors (untestable vectors, see vector_rules.INPUT_MISSING, are
+    # left out of the denominator and listed in the report).
+    "Ruuvi": 0.97,
+    "iBeacon": 0.97,
+    "AltBeacon": 0.97,
+    "Eddystone": 0.97,
+    "Govee": 0.97,
+    "Inkbird": 0.97,
+    "Qingping": 0.97,
+    "ThermoBeacon": 0.97,
+    "BlueMaestro": 0.97,
 }
 
 
@@ -38,9 +51,10 @@ def test_family_match_rate(checks: list[Check], family: str) -> None:
         fams[c.family].append(c)
     cs = fams[family]
     assert cs, f"no vectors for {family}"
-    ok = sum(c.ok for c in cs)
+    ok, testable, _untestable = match_rate(cs)
     bad = [f"{c.vector.ident}: {c.reasons}" for c in cs if not c.ok][:10]
-    assert ok / len(cs) >= MINIMUM[family], f"{ok}/{len(cs)} match; first failures: {bad}"
+    assert testable, f"no testable vectors for {family}"
+    assert ok / testable >= MINIMUM[family], f"{ok}/{testable} match; first failures: {bad}"
 
 
 def test_wrong_bindkeys_are_decryption_failures(checks: list[Check]) -> None:

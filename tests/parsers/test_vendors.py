@@ -14,8 +14,9 @@ from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseError
 from bt_mqtt.parsers.bluemaestro import BlueMaestroParser
 from bt_mqtt.parsers.govee import GoveeParser
-from bt_mqtt.parsers.inkbird import InkbirdParser
+from bt_mqtt.parsers.inkbird import InkbirdParser, set_model
 from bt_mqtt.parsers.qingping import QINGPING_UUID, QingpingParser
+from bt_mqtt.parsers.registry import Outcome, Registry
 from bt_mqtt.parsers.thermobeacon import ThermoBeaconParser
 from tests.parsers.vectors import check_all
 
@@ -99,8 +100,8 @@ def test_thermobeacon_and_bluemaestro() -> None:
     tb = ThermoBeaconParser().parse(mfr(16, "0000b002000047a4e20c8001b6024a000000"), CTX)
     assert tb is not None
     assert tb.readings["temperature_c"] == 24.0
-    assert tb.readings["humidity_pct"] == 43.38
-    assert tb.readings["voltage_v"] == 3.3
+    assert tb.readings["humidity_pct"] == 43.375  # 694 / 16: the frame's own resolution
+    assert tb.readings["voltage_v"] == 3.298
     with pytest.raises(ParseError):
         ThermoBeaconParser().parse(mfr(16, "6100160000acfa2f0b26014703a7e71200c0"), CTX)
     bm = BlueMaestroParser().parse(mfr(0x0133, "17550e10061eff2f02a6ff030100"), CTX)
@@ -118,13 +119,15 @@ def test_thermobeacon_and_bluemaestro() -> None:
 # Vectors matching every published value, per family, when this was written (see
 # docs/parsers.md for why the rest do not).  A drop below the floor is a regression.
 FLOORS = {
-    "Ruuvi": 27,
+    "Ruuvi": 40,
+    "iBeacon": 11,
+    "AltBeacon": 8,
+    "Eddystone": 15,
     "Qingping": 30,
-    "Inkbird": 43,
-    "Govee": 53,
-    "ThermoBeacon": 5,
-    "BlueMaestro": 2,
-    "Eddystone": 4,
+    "Inkbird": 53,
+    "Govee": 107,
+    "ThermoBeacon": 11,
+    "BlueMaestro": 5,
     "Negative (must not decode)": 12,
 }
 
@@ -135,3 +138,108 @@ def test_vector_families_do_not_regress() -> None:
         ok[chk.family] += chk.ok
     low = {fam: (ok[fam], floor) for fam, floor in FLOORS.items() if ok[fam] < floor}
     assert not low, f"families below their floor (got, floor): {low}"
+
+
+def _reg_decode(advert: Advert, ctx: ParseContext | None = None) -> Outcome:
+    return Registry.default(plugins=False).decode(advert, ctx or ParseContext())
+
+
+@pytest.mark.parametrize(
+    "frame, name, readings, event",
+    [  # govee-ble's captures of the encrypted H512x frames
+        (
+            "59940000f0b91937ae50b6372c866ac2f3d061e717c02cef",
+            "GV5121195A",
+            {},
+            ("motion", "motion"),
+        ),
+        ("3dec0000de4377d55e55f991496e36bdc67f8b2c27067497", "GV51230B3D", {"window": 1}, None),
+        ("3dec000159db6bd9bed7aff72a26aa4bd72dfa94573e5be9", "GV51230B3D", {"window": 0}, None),
+        ("477500ae6750fa3447445146492085c27610ea02b3a0063f", "GV51307479", {"presence": 1}, None),
+        ("01c400016b98d35dcbbc1316c4c93f2bf92bec8659ce2040", "", {}, ("button_1", "press")),
+    ],
+)
+def test_govee_h512x_decrypts(
+    frame: str, name: str, readings: dict[str, float], event: tuple[str, str] | None
+) -> None:
+    out = _reg_decode(mfr(0xEF88, frame, name or None))
+    assert out.result is not None, out.error
+    assert out.result.readings == {"battery_pct": 100, **readings}
+    events = [(e["key"], e["event"]) for e in out.result.facts.get("events", [])]
+    assert events == ([event] if event else [])
+
+
+def test_govee_h512x_bad_crc_is_a_counted_error() -> None:
+    reg = Registry.default(plugins=False)
+    bad = mfr(0xEF88, "59940000f0b91937ae50b6372c866ac2f3d061e717c00000", "GV5121195A")
+    out = reg.decode(bad, ParseContext())
+    assert out.result is None
+    assert out.error is not None and "CRC" in out.error
+    assert reg.stats.errors == {"govee": 1}
+
+
+def test_govee_probes_any_company_through_the_signature() -> None:
+    # No name, no service UUID, a company id nobody registers: bytes 1-4 = 01 00 01 01.
+    out = _reg_decode(mfr(0x5530, "4401000101e401860834ffff860960ffff"))
+    assert out.parser == "govee"
+    assert out.result is not None
+    assert out.result.readings == {
+        "temperature_probe_1_c": 21.0,
+        "temperature_alarm_probe_1_c": 0.0,  # 0xFFFF: no alarm set
+        "temperature_probe_2_c": 24.0,
+        "temperature_alarm_probe_2_c": 0.0,
+    }
+
+
+def test_govee_h5055_reports_connected_probes_only() -> None:
+    advert = Advert(
+        MAC,
+        -60,
+        manufacturer_data={0xAF2F: bytes.fromhex("5500644c201a00ffffffff2019001400b1000000")},
+        service_uuids=["00005550-0000-1000-8000-00805f9b34fb"],
+    )
+    out = _reg_decode(advert)
+    assert out.result is not None
+    assert out.result.readings == {
+        "temperature_probe_3_c": 26.0,
+        "temperature_probe_4_c": 25.0,
+        "temperature_alarm_probe_4_c": 177.0,
+        "low_temperature_alarm_probe_4_c": 20.0,
+        "battery_pct": 100,
+    }
+
+
+def test_govee_h5178_sub_devices() -> None:
+    for byte, sub in (("00", "primary"), ("01", "remote"), ("07", "primary")):
+        res = GoveeParser().parse(mfr(1, f"0101{byte}002af7640003", "B51782BC8"), CTX)
+        assert res is not None
+        assert res.facts["sub_device"] == sub
+        assert res.readings == {"temperature_c": 1.0, "humidity_pct": 99.9, "battery_pct": 100}
+
+
+def test_inkbird_model_set_by_the_caller() -> None:
+    ctx = ParseContext()
+    advert = Advert(
+        "AA:BB:CC:DD:EE:FF",
+        -60,
+        name="N0BYD",  # a garbled name
+        manufacturer_data={63915: bytes.fromhex("1b1e0048e33708")},
+        service_uuids=["0000fff0-0000-1000-8000-00805f9b34fb"],
+    )
+    assert _reg_decode(advert, ctx).result is None
+    set_model(ctx, "aa:bb:cc:dd:ee:ff", "IBS-TH")
+    out = _reg_decode(advert, ctx)
+    assert out.result is not None
+    assert out.result.readings == {
+        "temperature_c": -16.21,
+        "humidity_pct": 77.07,
+        "battery_pct": 55,
+    }
+    with pytest.raises(ValueError, match="unknown model"):
+        set_model(ctx, "AA:BB:CC:DD:EE:FF", "IBS-XX")
+
+
+def test_bluemaestro_pebble() -> None:
+    res = BlueMaestroParser().parse(mfr(0x0133, "01cf00cf00cf002ec903b2d7009167fa0700"), CTX)
+    assert res is not None
+    assert res.readings == {"temperature_c": 20.7, "humidity_pct": 46, "pressure_hpa": 969}

@@ -26,12 +26,22 @@ from attrs import define, field
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.registry import Outcome, Registry
+from tests.parsers import vector_rules as rules
 from tests.parsers.vector_names import (
     CONTEXT_SETUP,
     DERIVED,
+    EVENT_ACTION_KEYS,
+    EVENT_PROPERTIES,
+    INCOMPLETE_INPUT,
     NOT_PAYLOAD,
+    POLICIES,
+    UNPUBLISHED,
+    WRONG_KEY_TESTS,
+    event_key_for,
     family_of,
+    format_alias,
     map_key,
+    norm_action,
     norm_event,
 )
 
@@ -68,8 +78,10 @@ class Vector:
 
     @property
     def wrong_key(self) -> bool:
-        """A ``*bindkey_wrong*`` test: decryption must fail."""
-        return "bindkey_wrong" in self.source
+        """A ``*bindkey_wrong*`` test (or one listed in ``WRONG_KEY_TESTS``): must fail."""
+        if "bindkey_wrong" in self.source:
+            return True
+        return any(self.source.startswith(prefix) for prefix in WRONG_KEY_TESTS)
 
     @property
     def negative(self) -> bool:
@@ -130,7 +142,7 @@ def load_vectors(directory: Path | None = None) -> list[Vector]:
             for lineno, text in enumerate(fh, 1):
                 if not text.strip():
                     continue
-                obj = json.loads(text)
+                obj = rules.amend(json.loads(text))
                 seq = obj.get("sequence")
                 key = obj.get("bindkey")
                 out.append(
@@ -178,6 +190,7 @@ class Check:
     compared: int = 0
     reasons: list[str] = field(factory=list)
     not_compared: list[str] = field(factory=list)
+    untestable: str | None = None  # why the vector cannot be tested (vector_rules.INPUT_MISSING)
 
     @property
     def family(self) -> str:
@@ -234,18 +247,33 @@ def compare(vector: Vector, outcome: Outcome) -> Check:
         if not outcome.decrypt_failed or (result is not None and result.readings):
             chk.ok = False
             chk.reasons.append("wrong bind key was not reported as a decryption failure")
+        for prefix, note in WRONG_KEY_TESTS.items():
+            if vector.source.startswith(prefix):
+                chk.not_compared.append(f"all values: a wrong-key test ({note})")
         chk.compared = 1
         return chk
+    missing = rules.input_missing(vector)
+    if missing is not None:
+        chk.ok = False
+        chk.untestable = missing
+        chk.reasons.append(f"untestable: {missing}")
+        return chk
+    if result is None and rules.expects_nothing(vector):
+        return chk  # nothing published, nothing reported (declined or a counted parse error)
     if result is None:
         chk.ok = False
         chk.reasons.append(outcome.error or "no parser claimed the advertisement")
+        rules.explain(chk)
         return chk
     expected_metrics: set[str] = set()
     exp = vector.expected
+    absent = _absent_keys(vector)
     for key, want in exp.items():
-        if key in NOT_PAYLOAD:
+        if key in NOT_PAYLOAD or rules.skipped(key):
             continue
-        why = DERIVED.get((vector.format, key))
+        why = (
+            DERIVED.get((vector.format, key)) or absent.get(key) or rules.not_compared(vector, key)
+        )
         if why is not None:
             chk.not_compared.append(f"{key}: {why}")
             continue
@@ -255,11 +283,50 @@ def compare(vector: Vector, outcome: Outcome) -> Check:
             chk.ok = False
             chk.reasons.append(reason)
     if vector.complete:
-        extra = sorted(set(result.readings) - expected_metrics)
+        extra = sorted(set(result.readings) - expected_metrics - _unpublished(vector, result, chk))
         if extra:
             chk.ok = False
             chk.reasons.append(f"readings the complete expectation lacks: {', '.join(extra)}")
+    rules.explain(chk)
     return chk
+
+
+def _absent_keys(vector: Vector) -> dict[str, str]:
+    """Expected keys whose values come from adverts the vector does not carry, with why."""
+    out: dict[str, str] = {}
+    for pattern, keys, why in INCOMPLETE_INPUT:
+        if pattern.search(vector.source):
+            out.update(dict.fromkeys(keys, why))
+    return out
+
+
+def _unpublished(vector: Vector, result: ParseResult, chk: Check) -> set[str]:
+    """Readings the source leaves out of a complete expectation by policy (noted in ``chk``)."""
+    model = str(result.facts.get("model", ""))
+    out: set[str] = set()
+    for source, model_re, keys, why in UNPUBLISHED:
+        if source.search(vector.source) and model_re.search(model):
+            hit = keys & set(result.readings)
+            if hit:
+                out |= hit
+                chk.not_compared.append(f"{', '.join(sorted(hit))}: {why}")
+    return out
+
+
+def _event_props_ok(result: ParseResult, want: Any) -> str | None:
+    """Each expected event's ``event_properties`` against the extras of our matching event."""
+    items = want if isinstance(want, list) else [want]
+    ours = result.facts.get("events", [])
+    for ev in items:
+        props = ev.get("event_properties") if isinstance(ev, dict) else None
+        if not props:
+            continue
+        match = [o for o in ours if o.get("key", o.get("type")) == ev.get("key")]
+        for name, value in props.items():
+            mine = EVENT_PROPERTIES.get(name, name)
+            if not any(o.get(mine) == value for o in match):
+                return f"event property {name}: want {value}, got {[o.get(mine) for o in match]}"
+    return None
 
 
 def _compare_one(
@@ -270,17 +337,36 @@ def _compare_one(
     exp: dict[str, Any],
     seen: set[str],
 ) -> str | None:
+    key, want, reason, done = rules.pre_compare(vector, result, key, want)
+    if done:
+        return reason
     if key in ("events", "event"):
         got = _event_pairs(result)
         wanted = _expected_events(want)
-        return None if got == wanted else f"events: want {wanted}, got {got}"
+        if got != wanted:
+            return f"events: want {wanted}, got {got}"
+        return _event_props_ok(result, want)
+    xiaomi = vector.format.startswith("xiaomi_mibeacon")
+    if xiaomi and key in EVENT_ACTION_KEYS and isinstance(want, str):
+        actions = [norm_action(a) for _, a in _event_pairs(result)]
+        return None if norm_action(want) in actions else f"{key}: want {want!r}, got {actions}"
+    ev_key = event_key_for(key, want) if xiaomi else None
+    if ev_key is not None:
+        keys = [k for k, _ in _event_pairs(result)]
+        return None if ev_key in keys else f"{key}={want!r}: want an event {ev_key}, got {keys}"
+    if key == "local_name":  # the advert's own name, delivered beside the readings
+        have = vector.advert.name or ""
+        return None if have == want else f"local_name: want {want!r}, advert has {have!r}"
     if key in ("button", "dimmer") and isinstance(want, str):  # ble_monitor's event keys
         pairs = _event_pairs(result)
         if (key, norm_event(want)) not in pairs:
             return f"{key} event: want {want!r}, got {pairs}"
         return None
     if key == "steps" and "dimmer" in exp:
-        steps = [ev.get("steps") for ev in result.facts.get("events", [])]
+        steps = [
+            ev.get("steps", ev.get("presses", ev.get("duration_s")))
+            for ev in result.facts.get("events", [])
+        ]
         return None if want in steps else f"steps: want {want}, got {steps}"
     if key == "mac":
         got_mac = result.facts.get("mac") or vector.advert.mac
@@ -294,9 +380,14 @@ def _compare_one(
     if key == "timestamp" and isinstance(want, str):
         want = datetime.fromisoformat(want).timestamp()
         key = "timestamp_s"
-    ours, scale = map_key(key, want)
+    ours, scale = (
+        format_alias(vector.format, key, want) or rules.alias(vector, key) or map_key(key, want)
+    )
     seen.add(ours)
     got = _lookup(result, ours)
+    for source, pkey, _why, policy in POLICIES:
+        if pkey == ours and source.search(vector.source):
+            got = policy(got)
     if want is None:
         return None if got is None else f"{key}: want not available, got {ours}={got!r}"
     if got is None:
@@ -307,7 +398,7 @@ def _compare_one(
     if isinstance(want, bool):
         return None if got in (want, int(want)) else f"{key}: want {want}, got {got!r}"
     if isinstance(want, int | float):
-        ok = _num_equal(got, want * scale, None)
+        ok = _num_equal(got, want * scale, rules.rounding_tol(want, scale))
         return None if ok else f"{key}: want {want} (x{scale:g}), got {ours}={got!r}"
     if isinstance(want, str):
         ok = norm_event(want) == norm_event(str(got))
@@ -337,7 +428,7 @@ def check_group(registry: Registry, group: list[Vector]) -> list[Check]:
     for vector in group:
         if vector.bindkey is not None:
             ctx.bindkeys[vector.advert.mac] = vector.bindkey
-        for pattern, setup in CONTEXT_SETUP:
+        for pattern, setup in [*CONTEXT_SETUP, *rules.CONTEXT_SETUP]:
             if pattern.search(vector.source):
                 setup(ctx, vector.advert.mac, vector.raw)
         out.append(compare(vector, registry.decode(vector.advert, ctx)))

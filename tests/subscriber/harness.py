@@ -24,10 +24,16 @@ def write_config(
     *,
     client_id: str = "bt-mqtt-subscriber-test",
     ingest: dict[str, Any] | None = None,
+    mqtt_extra: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Path:
     data: dict[str, Any] = {
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": client_id},
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": mqtt_port,
+            "client_id": client_id,
+            **(mqtt_extra or {}),
+        },
         "database": {"url": db_url},
         "ingest": {"batch_ms": 20, **(ingest or {})},
         "log": {"level": "info", "format": "json"},

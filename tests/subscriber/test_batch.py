@@ -69,3 +69,14 @@ def test_metrics_render() -> None:
     assert 'btmqtt_subscriber_rejected_total{reason="invalid_json"} 2' in text
     assert 'btmqtt_subscriber_batch_seconds_bucket{le="0.05"} 1' in text
     assert 'btmqtt_subscriber_batch_seconds_bucket{le="0.025"} 0' in text
+
+
+def test_poison_payloads_become_rejections() -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    plan = _plan(
+        [
+            Incoming("bt-mqtt/raw/s1", deep, NOW),
+            Incoming("bt-mqtt/scanner/s1/status", deep, NOW),
+        ]
+    )
+    assert [r.reason for r in plan.rejected] == ["invalid_json", "invalid_json"]

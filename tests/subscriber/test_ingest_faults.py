@@ -12,10 +12,12 @@ import psycopg
 
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster
+from tests.fixtures.procs import free_port
 from tests.subscriber.harness import (
     count,
     publish,
     publish_raw,
+    scrape,
     start_subscriber,
     stop,
     wait_until,
@@ -245,3 +247,36 @@ def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path
     finally:
         assert stop(proc) == 0
     assert len(transitions()) == 4
+
+
+def test_share_group_splits_the_stream_exactly_once(
+    mosquitto: Broker, pg_database: str, tmp_path: Path
+) -> None:
+    procs = []
+    logs = []
+    ports = [free_port(), free_port()]
+    for i, port in enumerate(ports):
+        cfg = write_config(
+            tmp_path / f"sub{i}.yaml",
+            mosquitto.port,
+            pg_database,
+            client_id=f"sub-{i}",
+            mqtt_extra={"share_group": "ingest"},
+            metrics={"port": port},
+        )
+        logs.append(tmp_path / f"sub{i}.log")
+        procs.append(start_subscriber(cfg, logs[-1]))  # both migrate: the lock serialises them
+    try:
+        for proc, log in zip(procs, logs, strict=True):
+            _started(log, proc)
+        msgs = list(stream(3000, scanners=("s1", "s2", "s3"), seed=9))
+        publish(mosquitto.port, msgs)
+        wait_until(lambda: count(pg_database, RAW) == 3000, 60, "3000 adverts", procs[0], logs[0])
+        time.sleep(0.5)
+        archived = [scrape(port).get("archived_total", 0) for port in ports]
+    finally:
+        for proc in procs:
+            assert stop(proc) == 0
+    _exact(pg_database, msgs, 3000)
+    assert sum(archived) == 3000
+    assert min(archived) > 0, archived

@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import NoReturn
 
-from bt_mqtt.agent.config import load_config
+from bt_mqtt.agent.config import AgentConfig, load_config
 from bt_mqtt.core.cli import ArgumentParser, fail_config
 from bt_mqtt.core.configfile import ConfigError
 from bt_mqtt.core.logs import setup_logging
@@ -26,11 +26,21 @@ def main(argv: list[str] | None = None) -> NoReturn:
     parser = ArgumentParser(
         PROG, "Scan Bluetooth LE advertisements and publish them to MQTT (docs/configuration.md)."
     )
-    parser.add_argument("--config", required=True, metavar="FILE", help="agent YAML file")
+    parser.add_argument("--config", metavar="FILE", help="agent YAML file (required to run)")
     parser.add_argument(
         "--check-config", action="store_true", help="validate the configuration and exit"
     )
+    parser.add_argument(
+        "--print-schema", action="store_true", help="print the configuration's JSON schema"
+    )
     args = parser.parse_args(argv)
+    if args.print_schema:
+        from bt_mqtt.core.schema import schema_json  # noqa: PLC0415
+
+        sys.stdout.write(schema_json(AgentConfig, title="bt-mqtt-agent configuration") + "\n")
+        raise SystemExit(0)
+    if args.config is None:
+        parser.error("the following arguments are required: --config")
     try:
         cfg = load_config(args.config)
         password = cfg.mqtt.resolved_password(args.config)

@@ -151,7 +151,8 @@ class Demo:
             if path.exists() and '"event": "mqtt_connected"' in path.read_text(errors="replace"):
                 return
             if self.subscriber is not None and self.subscriber.poll() is not None:
-                raise RuntimeError(f"the subscriber exited; see {path}")
+                tail = path.read_text(errors="replace")[-1500:] if path.exists() else ""
+                raise RuntimeError(f"the subscriber exited; see {path}:\n{tail}")
             await asyncio.sleep(0.1)
         raise RuntimeError(f"the subscriber did not subscribe within {timeout_s:.0f}s; see {path}")
 

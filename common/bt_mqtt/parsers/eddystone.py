@@ -4,8 +4,11 @@ UID: 0x00, tx power at 0 m (i8), namespace (10), instance (6), 2 reserved bytes 
 URL: 0x10, tx power, scheme prefix code, URL bytes with the spec's expansion codes 0x00-0x0D.
 TLM: 0x20, version 0x00, battery mV (u16, 0 = not supported), temperature (signed 8.8 fixed
 point, 0x8000 = not supported), advertisement count (u32), time since boot in 0.1 s (u32).
-eTLM (version 0x01) and EID frames only yield facts.  Distance uses the 0 m power minus 41 dB.
+eTLM (version 0x01: 12 encrypted bytes, salt u16, MIC u16) and EID frames only yield facts.
+Distance uses the 0 m power minus 41 dB.
 Unknown frame types are not claimed; a known frame that is too short or malformed raises.
+A beacon parser: it ranks below sensor parsers (RuuviTag's Eddystone-URL weather frames are
+Ruuvi's) and merges other beacon frames of the same advertisement (see the registry).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class EddystoneParser:
     company_ids: ClassVar[tuple[int, ...]] = ()
     service_uuids: ClassVar[tuple[str, ...]] = (EDDYSTONE_UUID,)
     name_patterns: ClassVar[tuple[str, ...]] = ()
+    priority: ClassVar[int] = -1
+    merges: ClassVar[bool] = True
 
     def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
         """Decode the 0xFEAA frame; None for unknown frame types."""
@@ -104,7 +109,11 @@ class EddystoneParser:
             raise ParseError("eddystone tlm: no version byte")
         version = data[1]
         if version == 0x01:
+            if len(data) < 14:
+                raise ParseError(f"eddystone etlm: {len(data)} bytes, need 14")
             facts = {"beacon": "eddystone_etlm", "encrypted_data_hex": data[2:14].hex()}
+            if len(data) >= 18:
+                facts["salt"], facts["mic"] = struct.unpack_from(">HH", data, 14)
             return ParseResult("eddystone", {}, facts)
         if version != 0x00:
             raise ParseError(f"eddystone tlm: unknown version {version:#04x}")

@@ -1,17 +1,25 @@
-"""Govee thermometers, hygrometers and meat-probe thermometers (manufacturer data).
+"""Govee thermometers, hygrometers, air and presence sensors (manufacturer data).
 
+Govee publishes no format; these layouts are those the maintained decoders agree on.
 - 0xEC88, 6 bytes (H5072/H5075/H5129...): byte 0, then a 24-bit big-endian packed value (bit 23
-  = negative; temperature = (v // 1000) / 10 °C, humidity = (v % 1000) / 10 %), battery %.
-- 0xEC88, 7 bytes (H5074): temperature i16 LE (0.01 °C), humidity u16 LE (0.01 %), battery.
-- 0xEC88, 9 bytes (H5051/H5052/H5071): as H5074.
-- 0x0001 (H5100-H5105, H5108, H5110, H5174/H5177, GV5179, H5112, H5178, H5140): packed
-  value as above at bytes 2-4 (byte 5 = battery, bit 7 = error); H5106 packs temperature,
-  humidity and PM2.5 into a 32-bit value; H5140 adds CO2 (u16 BE); H5178 and H5112 carry a
-  sensor index.  The model comes from the local name.
-- 0x8801 / 0x8803 (H5179): temperature i16 LE at 4, humidity u16 LE at 6 (0.01), battery at 8.
-- Meat thermometers (H5181-H5185, H5191, H5198; any company id, routed by name): bytes 1-4
-  are 01 00 01 01; probes as big-endian u16 temperature / alarm pairs (0.01 °C, 0xFFFF = 0).
-Out-of-range packed values (a sensor error) drop temperature and humidity, keep the battery.
+  = negative; temperature = (v // 1000) / 10 °C, humidity = (v % 1000) / 10 %), battery % with
+  bit 7 = error.  7 or 9 bytes (H5074, H5051/H5052/H5071): temperature i16 LE (0.01 °C),
+  humidity u16 LE (0.01 %), battery %.
+- 0x0001 (the model from the local name): 9 bytes = H5178, byte 2 the sensor (0 primary,
+  1 remote; other values are taken as the primary), packed value at 3-5, battery at 6;
+  8 bytes = H5112 (probe byte 7: 0x41 probe 1 with humidity, 0x82 probe 2), H5140 (packed
+  value, CO2 u16 BE, error byte) or H5108; 6 bytes = H5106 (temperature, humidity and PM2.5
+  packed into 32 bits) or H5100-H5110/H5174/H5177/GV5179 (packed value at 2-4, battery at 5).
+- 0x8801 / 0x8803, 9 bytes (H5179): temperature i16 LE at 4, humidity u16 LE at 6, battery.
+- 0x8803 / 0x8843 or ``ec 00 01|02`` with an H5127 name, 6 bytes (H5127 presence): byte 4 = 1
+  occupied, byte 5 = 0x11 moving.
+- 0xEF88, 24 bytes: the encrypted H5121-H5130 frame (``govee_h512x``).
+- Meat thermometers and the H5055 (``govee_probes``): routed by their advertised service
+  UUIDs, the company ids seen in the field, the local name, or - for any other company id -
+  the registry's signature index (bytes 1-4 = 01 00 01 01).
+Out-of-range packed values or the error bit (a sensor error) drop temperature and humidity and
+keep the battery.  Apple frames and the "INTELLI_ROCKS" iBeacon that some firmware glues to the
+end of a frame are ignored.  Facts: ``model``; the H5178 adds ``sub_device`` and ``sensor_id``.
 """
 
 from __future__ import annotations
@@ -22,97 +30,144 @@ import struct
 from typing import Any, ClassVar
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
+from bt_mqtt.parsers.api import ParseContext, ParseResult, uuid128
+from bt_mqtt.parsers.govee_h512x import decode_h512x
+from bt_mqtt.parsers.govee_probes import PROBE_HEAD, decode_h5055, decode_probes
 
 log = logging.getLogger(__name__)
 
 GOVEE_EC88 = 0xEC88
 GOVEE_0001 = 0x0001
+GOVEE_EF88 = 0xEF88
 H5179_IDS = (0x8801, 0x8803)
+H5127_IDS = (0x8803, 0x8843)
+APPLE = 0x004C
+# Company ids the meat thermometers were seen with -> model.
+PROBE_COMPANIES = {0x2730: "H5182", 0x1B36: "H5184", 0xAC63: "H5191", 0x3022: "H5198"}
+PROBE_COMPANIES.update(dict.fromkeys((0xF861, 0x388A, 0xEA42, 0xAAA2, 0xD14B), "H5181"))
+PROBE_COMPANIES.update(dict.fromkeys((0x67DD, 0xE02F, 0xF79F), "H5183"))
+PROBE_COMPANIES.update(dict.fromkeys((0x4A32, 0x0332, 0x4C32), "H5185"))
+# Advertised service UUIDs -> model.
+MODEL_UUIDS = {
+    uuid128(f"{n:04x}"): f"H{m}"
+    for n, m in ((0x8151, 5181), (0x8251, 5182), (0x8351, 5183), (0x8451, 5184),
+                 (0x8551, 5185), (0x9151, 5191), (0x9851, 5198), (0x5550, 5055))
+}  # fmt: skip
+GOVEE_UUID = uuid128("ec88")
 _THB = struct.Struct("<hHB")
-_MODEL_RE = re.compile(r"(?:GVH|Govee_H|GV|B|Govee_)?(\d{4})")
-_PROBE_HEAD = b"\x01\x00\x01\x01"
+_MODEL_RE = re.compile(r"(?:GVH|Govee_H|GV|B|H)(5\d{3})")
+_INTELLI = b"INTELLI_ROCKS"
+_H5127_HEADS = (b"\xec\x00\x01", b"\xec\x00\x02")
 
 
-def _model(name: str | None) -> str | None:
-    if not name:
-        return None
-    m = _MODEL_RE.match(name)
+def _model(name: str) -> str | None:
+    m = _MODEL_RE.search(name)
     return f"H{m.group(1)}" if m else None
 
 
-def _packed(v: int, readings: dict[str, float], suffix: str = "") -> None:
-    """The 24-bit packed temperature/humidity value; sign in bit 23."""
+def _packed(v: int, readings: dict[str, float], suffix: str = "", humidity: bool = True) -> None:
+    """The 24-bit packed temperature/humidity value; sign in bit 23; out of range = none."""
     neg = v & 0x800000
     v &= 0x7FFFFF
     temp = (v // 1000) / 10
-    hum = (v % 1000) / 10
     if neg:
         temp = -temp
-    if -40 <= temp <= 100 and hum <= 100:
+    if -40 <= temp <= 100:
         readings[f"temperature{suffix}_c"] = temp
-        readings[f"humidity{suffix}_pct"] = hum
+        if humidity:
+            readings[f"humidity{suffix}_pct"] = (v % 1000) / 10
 
 
-def _u16(raw: bytes, at: int) -> float:
-    v = int.from_bytes(raw[at : at + 2], "big")
-    return 0.0 if v == 0xFFFF else v / 100
+def _result(readings: dict[str, float], model: str | None, **facts: Any) -> ParseResult:
+    out: dict[str, Any] = {"manufacturer": "Govee"}
+    if model:
+        out["model"] = model
+    out.update(facts)
+    return ParseResult("govee", readings, out)
 
 
 class GoveeParser:
     """Govee sensors; see the module docstring for the layouts."""
 
     name: ClassVar[str] = "govee"
-    company_ids: ClassVar[tuple[int, ...]] = (GOVEE_EC88, GOVEE_0001, *H5179_IDS)
+    company_ids: ClassVar[tuple[int, ...]] = tuple(
+        {GOVEE_EC88, GOVEE_0001, GOVEE_EF88, *H5179_IDS, *H5127_IDS, *PROBE_COMPANIES}
+    )
     service_uuids: ClassVar[tuple[str, ...]] = ()
-    name_patterns: ClassVar[tuple[str, ...]] = (r"(GVH|Govee_H|GV)5(18|19)\d",)
+    advertised_uuids: ClassVar[tuple[str, ...]] = (GOVEE_UUID, *MODEL_UUIDS)
+    name_patterns: ClassVar[tuple[str, ...]] = (r"(GVH|Govee_H|GV)5\d{3}", r"B5178")
+    manufacturer_signatures: ClassVar[tuple[tuple[int, bytes], ...]] = ((1, PROBE_HEAD),)
 
     def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
-        """Decode the first Govee layout the advertisement carries."""
-        md = advert.manufacturer_data
-        model = _model(advert.name)
-        data = md.get(GOVEE_EC88)
-        if data is not None and (len(data) in (6, 7, 9) or data[5:7] == b"\x00\x4c"):
-            return self._ec88(data, model)
-        for cid in H5179_IDS:
-            data = md.get(cid)
-            if data is not None and len(data) == 9:
-                temp, hum, batt = _THB.unpack_from(data, 4)
-                readings = {"temperature_c": temp / 100, "humidity_pct": hum / 100}
-                readings["battery_pct"] = batt
-                return self._result(readings, model or "H5179")
-        data = md.get(GOVEE_0001)
-        if data is not None and data[:2] == b"\x01\x01":
-            return self._c0001(data, model, advert.name or "")
-        for data in md.values():
-            if data[1:5] == _PROBE_HEAD:
-                return self._probes(data, model)
+        """Decode the first manufacturer-data entry that is a Govee frame."""
+        name = advert.name or ""
+        for cid, raw in advert.manufacturer_data.items():
+            if cid == APPLE:
+                continue
+            data = raw[:-25] if len(raw) > 25 and _INTELLI in raw else raw
+            result = self._frame(cid, data, name, advert)
+            if result is not None:
+                return result
+        return None
+
+    def _frame(self, cid: int, data: bytes, name: str, advert: Advert) -> ParseResult | None:
+        n = len(data)
+        if cid == GOVEE_EF88:
+            return decode_h512x(data, name)
+        if n == 6 and (cid in H5127_IDS or (data[:3] in _H5127_HEADS and "H5127" in name)):
+            readings: dict[str, float] = {
+                "occupancy": int(data[4] == 1),
+                "motion": int(data[5] == 17),
+            }
+            return _result(readings, "H5127")
+        if cid == GOVEE_EC88:
+            return self._ec88(data, _model(name))
+        if cid in H5179_IDS and n == 9:
+            temp, hum, batt = _THB.unpack_from(data, 4)
+            readings = {"temperature_c": temp / 100, "humidity_pct": hum / 100}
+            readings["battery_pct"] = batt
+            return _result(readings, _model(name) or "H5179")
+        if cid == GOVEE_0001 and n in (6, 8, 9):
+            return self._c0001(data, _model(name))
+        if (n >= 12 and data[1:5] == PROBE_HEAD) or n == 20:
+            model = PROBE_COMPANIES.get(cid) or _model(name)
+            for uuid in advert.service_uuids:
+                model = MODEL_UUIDS.get(uuid, model)
+            if model == "H5055":
+                return decode_h5055(data)
+            if data[1:5] == PROBE_HEAD:
+                return decode_probes(data, model)
         return None
 
     @staticmethod
-    def _result(readings: dict[str, float], model: str | None) -> ParseResult:
-        facts: dict[str, Any] = {"manufacturer": "Govee"}
-        if model:
-            facts["model"] = model
-        return ParseResult("govee", readings, facts)
-
-    def _ec88(self, data: bytes, model: str | None) -> ParseResult:
+    def _ec88(data: bytes, model: str | None) -> ParseResult | None:
         readings: dict[str, float] = {}
-        if len(data) == 6 or len(data) > 9:  # longer: an Apple frame glued on by some firmware
-            _packed(int.from_bytes(data[1:4], "big"), readings)
+        n = len(data)
+        if n == 6 or (n > 9 and data[5:7] == b"\x00\x4c"):  # an Apple frame glued on
+            if not data[4] & 0x80:
+                _packed(int.from_bytes(data[1:4], "big"), readings)
             readings["battery_pct"] = data[4] & 0x7F
-        else:
+            return _result(readings, model)
+        if n in (7, 9):
             temp, hum, batt = _THB.unpack_from(data, 1)
-            readings["temperature_c"] = temp / 100
-            readings["humidity_pct"] = hum / 100
+            readings = {"temperature_c": temp / 100, "humidity_pct": hum / 100}
             readings["battery_pct"] = batt
-        return self._result(readings, model)
+            return _result(readings, model or ("H5074" if n == 7 else "H5051"))
+        return None
 
-    def _c0001(self, data: bytes, model: str | None, name: str) -> ParseResult:
+    @staticmethod
+    def _c0001(data: bytes, model: str | None) -> ParseResult | None:
+        n = len(data)
         readings: dict[str, float] = {}
-        if len(data) < 6:
-            raise ParseError(f"govee 0x0001: {len(data)} bytes, need 6")
-        if model == "H5106":
+        if n == 9:  # H5178: byte 2 names the sensor
+            sensor = data[2]
+            if not data[6] & 0x80:
+                _packed(int.from_bytes(data[3:6], "big"), readings)
+            readings["battery_pct"] = data[6] & 0x7F
+            sub = "remote" if sensor == 1 else "primary"
+            mod = "H5178-REMOTE" if sensor == 1 else "H5178"
+            return _result(readings, mod, sub_device=sub, sensor_id=sensor)
+        if model == "H5106" and n == 6:
             v = int.from_bytes(data[2:6], "big")
             neg = v & 0x80000000
             v &= 0x7FFFFFFF
@@ -120,75 +175,23 @@ class GoveeParser:
             readings["temperature_c"] = -temp if neg else temp
             readings["humidity_pct"] = ((v % 1_000_000) // 1000) / 10
             readings["pm25_ugm3"] = v % 1000
-            return self._result(readings, model)
-        if len(data) == 9 and data[2] in (0, 1) and (model is None or model == "H5178"):
-            # H5178: byte 2 is the sensor (0 = primary, 1 = remote).
-            if not data[6] & 0x80:
-                _packed(int.from_bytes(data[3:6], "big"), readings)
-            readings["battery_pct"] = data[6] & 0x7F
-            res = self._result(readings, "H5178" if data[2] == 0 else "H5178-REMOTE")
-            res.facts["sensor_id"] = data[2]
-            return res
-        error = bool(data[5] & 0x80)
-        if model == "H5140" and len(data) >= 8:
+            return _result(readings, model)
+        if model == "H5140" and n == 8:
             if not data[7]:
                 _packed(int.from_bytes(data[2:5], "big"), readings)
-                readings["co2_ppm"] = int.from_bytes(data[5:7], "big")
-            return self._result(readings, model)
-        if not error:
-            if model == "H5112" and len(data) >= 8:
-                probe = data[7] & 0x3F
-                if probe == 1:
-                    _packed(int.from_bytes(data[2:5], "big"), readings, "_probe_1")
-                elif probe == 2:
-                    tmp: dict[str, float] = {}
-                    _packed(int.from_bytes(data[2:5], "big"), tmp)
-                    if "temperature_c" in tmp:
-                        readings["temperature_probe_2_c"] = tmp["temperature_c"]
-                else:
-                    return self._result({}, model)
-            else:
-                _packed(int.from_bytes(data[2:5], "big"), readings)
+                if readings:
+                    readings["co2_ppm"] = int.from_bytes(data[5:7], "big")
+            return _result(readings, model)
+        if model == "H5112" and n == 8:
+            probe = {0x41: 1, 0x82: 2}.get(data[7])
+            if probe is None:
+                return _result(readings, model)
+            if not data[5] & 0x80:
+                packed = int.from_bytes(data[2:5], "big")
+                _packed(packed, readings, f"_probe_{probe}", humidity=probe == 1)
+            readings["battery_pct"] = data[5] & 0x7F
+            return _result(readings, model)
+        if not data[5] & 0x80:
+            _packed(int.from_bytes(data[2:5], "big"), readings)
         readings["battery_pct"] = data[5] & 0x7F
-        return self._result(readings, model)
-
-    def _probes(self, data: bytes, model: str | None) -> ParseResult:
-        n = len(data)
-        if n < 12:
-            raise ParseError(f"govee probe frame: {n} bytes, need 12")
-        if model not in _PROBE_LAYOUTS:
-            model = {14: "H5181", 17: "H5182", 20: "H5185"}.get(n)
-            if model is None:
-                model = "H5182" if n > 17 and data[12] in (0x01, 0x86) else "H5181"
-        layout = _PROBE_LAYOUTS[model]
-        if n < layout[-1][0] + 4:
-            raise ParseError(f"govee {model}: {n} bytes, too short")
-        first = 1
-        if model in _INDEXED:
-            first = _FIRST_PROBE.get(data[6], 0)
-            if not first:
-                return self._result({}, model)
-        readings: dict[str, float] = {}
-        for k, (at, low) in enumerate(layout, first):
-            readings[f"temperature_probe_{k}_c"] = _u16(data, at)
-            readings[f"temperature_alarm_probe_{k}_c"] = _u16(data, at + 2)
-            if low:
-                readings[f"low_temperature_alarm_probe_{k}_c"] = _u16(data, at + 4)
-        if model == "H5191":
-            del readings["temperature_probe_2_c"], readings["temperature_alarm_probe_2_c"]
-            readings["temperature_c"] = _u16(data, 14)
-        return self._result(readings, model)
-
-
-# model -> (offset of each probe's temperature, whether a low alarm follows the high alarm)
-_PROBE_LAYOUTS: dict[str, tuple[tuple[int, bool], ...]] = {
-    "H5181": ((8, False),),
-    "H5183": ((8, False),),
-    "H5182": ((8, False), (13, False)),
-    "H5184": ((8, False), (13, False)),
-    "H5185": ((8, False), (14, False)),
-    "H5198": ((8, True), (14, True)),
-    "H5191": ((8, False), (14, False)),
-}
-_INDEXED = frozenset({"H5184", "H5185", "H5198"})
-_FIRST_PROBE = {0x01: 1, 0xC1: 1, 0x02: 3, 0xC2: 3}
+        return _result(readings, model or ("H5108" if n == 8 else None))

@@ -6,6 +6,12 @@ minor (u16 BE), measured power at 1 m (i8).  Facts carry the identity (``uuid``/
 ``beaconmath``).  Other Apple frames are not claimed, nor adverts that also carry another
 company's manufacturer data (sensors such as Govee's append an iBeacon to their own frame); a
 0x02 0x15 frame that is too short raises.
+
+Cypress's CYALKIT-E02 sensor beacon (proximity UUID 00050001-0000-1000-8000-00805f9b0131) puts
+its readings in the minor: humidity in the high byte (``125 * h / 256 - 6`` %), temperature in
+the low byte (``175.72 * t / 256 - 46.85`` °C).  Only that UUID is read this way; major and
+minor of any other beacon are identifiers.  A beacon parser: it ranks below sensor parsers and
+merges other beacon frames of the same advertisement (see the registry).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ log = logging.getLogger(__name__)
 
 APPLE = 0x004C
 _FRAME = struct.Struct(">2x16sHHb")
+CYPRESS_SENSOR_UUID = bytes.fromhex("0005000100001000800000805f9b0131")
 
 
 class IBeaconParser:
@@ -31,6 +38,8 @@ class IBeaconParser:
     company_ids: ClassVar[tuple[int, ...]] = (APPLE,)
     service_uuids: ClassVar[tuple[str, ...]] = ()
     name_patterns: ClassVar[tuple[str, ...]] = ()
+    priority: ClassVar[int] = -1
+    merges: ClassVar[bool] = True
 
     def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
         """Decode an iBeacon frame; None for other Apple frames."""
@@ -46,5 +55,8 @@ class IBeaconParser:
         dist = distance_m(power, advert.rssi)
         if dist is not None:
             readings["distance_m"] = dist
+        if raw_uuid == CYPRESS_SENSOR_UUID:
+            readings["humidity_pct"] = 125.0 * (minor >> 8) / 256 - 6
+            readings["temperature_c"] = 175.72 * (minor & 0xFF) / 256 - 46.85
         facts = {"beacon": "ibeacon", "uuid": format_uuid(raw_uuid), "major": major, "minor": minor}
         return ParseResult("ibeacon", readings, facts)

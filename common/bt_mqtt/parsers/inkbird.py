@@ -11,6 +11,10 @@
   0.1 °C), humidity (u16 LE, 0.1 %; 0xFFFF = broken frame), battery %.
 - IAM-T1/T2 ("Ink@IAM", company 0x3254): a version byte, the MAC, a flags byte (bit 1 =
   Fahrenheit display), then big-endian temperature (i16, 0.1 °), humidity (0.1 %), CO2 (ppm).
+
+Some IBS-TH units advertise a garbled local name; a caller that knows the model says so with
+``set_model(ctx, mac, "IBS-TH")`` (as the reference library's constructor argument does), and
+such adverts (advertised service 0xFFF0) are then decoded as that model.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 
 log = logging.getLogger(__name__)
 
+INKBIRD_UUID = "0000fff0-0000-1000-8000-00805f9b34fb"
 ITH_COMPANY = 0x2449
 IAM_COMPANY = 0x3254
 ITH_MODELS = {b"\x07\x11": "ITH-21-B", b"\x12\x23": "ITH-13-B", b"\x08\x12": "ITH-11-B",
@@ -31,6 +36,17 @@ ITH_MODELS = {b"\x07\x11": "ITH-21-B", b"\x12\x23": "ITH-13-B", b"\x08\x12": "IT
 _SPS = struct.Struct("<HBHBB")
 _ITH = struct.Struct("<4xhHB")
 _IAM = struct.Struct(">7xBhHH")
+
+
+_SPS_MODELS = {"sps": "IBS-TH", "tps": "IBS-TH2"}
+_MODEL_NAMES = {model: name for name, model in _SPS_MODELS.items()}
+
+
+def set_model(ctx: ParseContext, mac: str, model: str) -> None:
+    """Tell the parser which model ``mac`` is ("IBS-TH" or "IBS-TH2"), whatever its name."""
+    if model not in _MODEL_NAMES:
+        raise ValueError(f"inkbird: unknown model {model!r} (one of {sorted(_MODEL_NAMES)})")
+    ctx.state_for(InkbirdParser.name)[mac.upper()] = model
 
 
 def _probes(data: bytes, start: int, unplugged: int, readings: dict[str, float]) -> None:
@@ -47,6 +63,7 @@ class InkbirdParser:
     company_ids: ClassVar[tuple[int, ...]] = (ITH_COMPANY, IAM_COMPANY, 0)
     service_uuids: ClassVar[tuple[str, ...]] = ()
     name_patterns: ClassVar[tuple[str, ...]] = (r"(sps|tps)$", r"[ix]BBQ", r"Ink@IAM", r"ITH-")
+    advertised_uuids: ClassVar[tuple[str, ...]] = (INKBIRD_UUID,)
 
     def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
         """Decode by company id first, then by local name."""
@@ -56,7 +73,9 @@ class InkbirdParser:
         if IAM_COMPANY in md:
             return self._iam(md[IAM_COMPANY])
         name = advert.name or ""
-        if name in ("sps", "tps") and md:
+        if name not in _SPS_MODELS and md:
+            name = _MODEL_NAMES.get(ctx.state_for(self.name).get(advert.mac, ""), name)
+        if name in _SPS_MODELS and md:
             company, data = next(reversed(md.items()))
             return self._sps(name, company, data)
         ibbq = md.get(0)
@@ -85,9 +104,7 @@ class InkbirdParser:
             readings["temperature_c"] = temp
         if name == "sps":
             readings["humidity_pct"] = hum / 100
-        return ParseResult(
-            "inkbird", readings, self._facts("IBS-TH" if name == "sps" else "IBS-TH2")
-        )
+        return ParseResult("inkbird", readings, self._facts(_SPS_MODELS[name]))
 
     def _bbq(self, model: str, data: bytes, start: int, unplugged: int) -> ParseResult:
         if len(data) < start + 2:

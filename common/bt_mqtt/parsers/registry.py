@@ -1,14 +1,28 @@
 """The parser registry: routes an advertisement to the parsers that can claim it, never raises.
 
-Routing goes through an index built once: company id -> parsers, service-data UUID -> parsers,
-and one compiled alternation of every name pattern.  Only the parsers the index names are asked,
+Routing goes through an index built once: company id, service-data UUID and advertised
+service UUID (an optional ``advertised_uuids`` parser attribute) each map to parsers, and one
+compiled alternation matches every name pattern.  Only the parsers the index names are asked,
 highest ``priority`` first (an optional integer class attribute, default 0; ties keep
-registration order), so an advertisement carrying two formats (BTHome next to a legacy ATC
-frame) decodes the same way every time.  The first non-``None`` answer wins.
+registration order).  When none of them returns a result, the parsers that declare
+``manufacturer_signatures`` (``(offset, bytes)`` pairs; AltBeacon's 0xBEAC, Govee meat
+probes) are looked up by the bytes at those offsets of each manufacturer-data entry: a second
+index, for formats that any company id may carry.  No parser is ever asked because of history:
+``claims`` (MAC -> primary parser) is a record for people, not a routing input, so the same
+advertisement with the same ``ParseContext`` state gives the same answer every time.
+
+Merging: the first result (in the order above) is the primary: its ``parser`` name, readings
+and facts stand.  A sensor parser knows its device, so its result is final and the remaining
+candidates are not asked.  A beacon parser (class attribute ``merges = True``; iBeacon,
+AltBeacon and Eddystone, which also rank below sensors with ``priority = -1``) describes one
+frame of an advertisement that may carry several: the remaining candidates are asked too, and
+their results add the readings and facts the primary lacks (an Eddystone-TLM frame beside an
+iBeacon adds battery voltage and temperature); their names go to ``facts["merged_from"]``.
 
 Everything that goes wrong is counted in ``Registry.stats`` (see ``RegistryStats``): an exception
-from a parser is a parse error under its name (no readings; the last error is kept), a
-``DecryptionError`` a decryption failure, and an advertisement no parser claims is unknown.
+from a parser is a parse error under its name (the last error is kept), a ``DecryptionError`` a
+decryption failure.  Each advertisement is counted once as ``decoded``, ``failed`` (no result,
+at least one failure) or ``unknown`` (nobody claimed it).
 
 Used by the subscriber, the console and ``bt-mqtt decode``: keep this API stable.
 """
@@ -31,6 +45,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP: Final = "bt_mqtt.parsers"
 DEFAULT_MAX_CLAIMS: Final = 10_000
 ERROR_TEXT_MAX: Final = 300
+_NO_PARSERS: Final[tuple[Parser, ...]] = ()
 
 
 @define(slots=True)
@@ -44,9 +59,15 @@ class LastError:
 
 @define(slots=True)
 class RegistryStats:
-    """Counters since the registry was built.  Plain dicts keyed by parser name."""
+    """Counters since the registry was built.  Plain dicts keyed by parser name.
+
+    ``adverts = decoded + failed + unknown``; the per-parser dicts count what each parser did
+    (a merged advertisement is a hit for each parser that contributed).
+    """
 
     adverts: int = 0
+    decoded: int = 0
+    failed: int = 0
     unknown: int = 0
     hits: dict[str, int] = field(factory=dict)
     errors: dict[str, int] = field(factory=dict)
@@ -57,6 +78,8 @@ class RegistryStats:
         """A JSON-ready copy (for the console, logs and metrics)."""
         return {
             "adverts": self.adverts,
+            "decoded": self.decoded,
+            "failed": self.failed,
             "unknown": self.unknown,
             "hits": dict(self.hits),
             "errors": dict(self.errors),
@@ -72,8 +95,9 @@ class RegistryStats:
 class Outcome:
     """What happened to one advertisement: who claimed it, the result, or why it failed.
 
-    ``parser`` is the claiming parser's name (also when it failed); ``error`` is ``None`` on
-    success, else a short text; ``decrypt_failed`` marks a ``DecryptionError``.
+    ``parser`` is the primary parser's name, or the first failing parser's when there is no
+    result; ``error`` is ``None`` on success, else a short text; ``decrypt_failed`` marks a
+    ``DecryptionError``.
     """
 
     parser: str | None
@@ -97,6 +121,9 @@ def _instantiate(obj: Any) -> Parser:
             raise TypeError(f"{obj!r} is not a parser: it has no {attr!r}")
     if not isinstance(parser.name, str) or not parser.name:
         raise TypeError(f"{obj!r} has no usable name")
+    for offset, prefix in getattr(parser, "manufacturer_signatures", ()):
+        if not isinstance(offset, int) or offset < 0 or not isinstance(prefix, bytes) or not prefix:
+            raise TypeError(f"{obj!r}: bad manufacturer signature {(offset, prefix)!r}")
     return parser  # type: ignore[no-any-return]
 
 
@@ -106,11 +133,21 @@ def _flatten(obj: Any) -> list[Any]:
     return [obj]
 
 
+def _merge(primary: ParseResult, extra: ParseResult) -> None:
+    """Add ``extra``'s readings and facts that ``primary`` lacks (the primary wins).
+
+    New dicts are built: a parser may hand out dicts it keeps (constant facts).
+    """
+    primary.readings = {**extra.readings, **primary.readings}
+    merged = [*primary.facts.get("merged_from", ()), extra.parser]
+    primary.facts = {**extra.facts, **primary.facts, "merged_from": merged}
+
+
 class Registry:
     """An index of parsers and the counters of what they did.
 
     ``Registry(parsers)`` takes parser instances or classes (classes are instantiated without
-    arguments); names must be unique.  ``parse`` never raises.
+    arguments); names must be unique.  ``parse`` and ``decode`` never raise.
     """
 
     def __init__(self, parsers: Iterable[Any], *, max_claims: int = DEFAULT_MAX_CLAIMS) -> None:
@@ -121,9 +158,12 @@ class Registry:
         self._max_claims = max_claims
         self._by_company: dict[int, tuple[Parser, ...]] = {}
         self._by_uuid: dict[str, tuple[Parser, ...]] = {}
+        self._by_advertised: dict[str, tuple[Parser, ...]] = {}
+        self._signatures: tuple[tuple[int, int, dict[bytes, tuple[Parser, ...]]], ...] = ()
         self._name_re: re.Pattern[str] | None = None
         self._name_groups: dict[str, Parser] = {}
         self._rank: dict[str, int] = {}
+        self._merging: frozenset[str] = frozenset()
         for obj in parsers:
             self.add(obj)
 
@@ -168,43 +208,64 @@ class Registry:
         return added
 
     def _rebuild(self) -> None:
-        by_company: dict[int, list[Parser]] = {}
-        by_uuid: dict[str, list[Parser]] = {}
-        alternatives: list[str] = []
-        groups: dict[str, Parser] = {}
         ordered = sorted(
             enumerate(self.parsers.values()), key=lambda ip: (-getattr(ip[1], "priority", 0), ip[0])
         )
         self._rank = {parser.name: rank for rank, (_, parser) in enumerate(ordered)}
-        for i, parser in enumerate(self.parsers.values()):
+        self._merging = frozenset(p.name for p in self.parsers.values() if getattr(p, "merges", 0))
+        by_company: dict[int, list[Parser]] = {}
+        by_uuid: dict[str, list[Parser]] = {}
+        by_advertised: dict[str, list[Parser]] = {}
+        sigs: dict[tuple[int, int], dict[bytes, list[Parser]]] = {}
+        alternatives: list[str] = []
+        groups: dict[str, Parser] = {}
+        for i, (_, parser) in enumerate(ordered):  # lists come out in asking order
             for cid in parser.company_ids:
                 by_company.setdefault(int(cid), []).append(parser)
             for uuid in parser.service_uuids:
                 by_uuid.setdefault(uuid128(uuid), []).append(parser)
+            for uuid in getattr(parser, "advertised_uuids", ()):
+                by_advertised.setdefault(uuid128(uuid), []).append(parser)
+            for offset, prefix in getattr(parser, "manufacturer_signatures", ()):
+                table = sigs.setdefault((offset, len(prefix)), {})
+                table.setdefault(bytes(prefix), []).append(parser)
             for j, pattern in enumerate(parser.name_patterns):
                 group = f"p{i}_{j}"
                 groups[group] = parser
                 alternatives.append(f"(?P<{group}>{pattern})")
-        self._by_company = {k: tuple(v) for k, v in by_company.items()}
-        self._by_uuid = {k: tuple(v) for k, v in by_uuid.items()}
+        self._by_company = {k: tuple(dict.fromkeys(v)) for k, v in by_company.items()}
+        self._by_uuid = {k: tuple(dict.fromkeys(v)) for k, v in by_uuid.items()}
+        self._by_advertised = {k: tuple(dict.fromkeys(v)) for k, v in by_advertised.items()}
+        self._signatures = tuple(
+            (off, off + ln, {k: tuple(dict.fromkeys(v)) for k, v in table.items()})
+            for (off, ln), table in sigs.items()
+        )
         self._name_re = re.compile("|".join(alternatives)) if alternatives else None
         self._name_groups = groups
 
     # -- routing ------------------------------------------------------------------------
 
     def candidates(self, advert: Advert) -> list[Parser]:
-        """The parsers the index names for ``advert``, in the order they are asked."""
+        """The parsers the primary index names for ``advert``, in the order they are asked."""
         found: list[Parser] = []
-        by_uuid = self._by_uuid
-        for uuid in advert.service_data:
-            hit = by_uuid.get(uuid)
-            if hit is not None:
-                found.extend(hit)
-        by_company = self._by_company
-        for cid in advert.manufacturer_data:
-            hit = by_company.get(cid)
-            if hit is not None:
-                found.extend(hit)
+        if advert.service_data:
+            by_uuid = self._by_uuid
+            for uuid in advert.service_data:
+                hit = by_uuid.get(uuid)
+                if hit is not None:
+                    found.extend(hit)
+        if advert.manufacturer_data:
+            by_company = self._by_company
+            for cid in advert.manufacturer_data:
+                hit = by_company.get(cid)
+                if hit is not None:
+                    found.extend(hit)
+        if advert.service_uuids and self._by_advertised:
+            by_adv = self._by_advertised
+            for uuid in advert.service_uuids:
+                hit = by_adv.get(uuid)
+                if hit is not None:
+                    found.extend(hit)
         if advert.name and self._name_re is not None:
             m = self._name_re.match(advert.name)
             if m is not None and m.lastgroup is not None:
@@ -214,68 +275,115 @@ class Registry:
             found = sorted(set(found), key=lambda p: rank[p.name])
         return found
 
+    def signature_candidates(self, advert: Advert) -> list[Parser]:
+        """Parsers whose manufacturer-data signature ``advert`` carries (the fallback index)."""
+        found: list[Parser] = []
+        for data in advert.manufacturer_data.values():
+            for start, end, table in self._signatures:
+                hit = table.get(data[start:end])
+                if hit is not None:
+                    found.extend(hit)
+        if len(found) > 1:
+            rank = self._rank
+            found = sorted(set(found), key=lambda p: rank[p.name])
+        return found
+
+    # -- asking -------------------------------------------------------------------------
+
     def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
         """Readings and facts for ``advert``, or ``None`` (unknown, or failed and counted)."""
-        # The hot path: the same logic as ``decode`` without building an Outcome.
-        stats = self.stats
         try:
             candidates = self.candidates(advert)
         except Exception:
             return self.decode(advert, ctx).result  # counts and explains the failure
-        for parser in candidates:
+        if len(candidates) == 1:  # the hot path: one parser, no failure
+            parser = candidates[0]
+            name = parser.name
             try:
                 result = parser.parse(advert, ctx)
-            except Exception:  # counted (once) under decode's accounting
-                return self._decode_one(parser, advert, ctx).result
-            if result is not None:
-                stats.adverts += 1
-                hits = stats.hits
-                hits[parser.name] = hits.get(parser.name, 0) + 1
-                if self.claims.get(advert.mac) != parser.name:
-                    self._claim(advert.mac, parser.name)
-                return result
-        stats.adverts += 1
-        stats.unknown += 1
-        return None
-
-    def _decode_one(self, parser: Parser, advert: Advert, ctx: ParseContext) -> Outcome:
-        """Run one parser again under ``decode``'s accounting (after it raised)."""
-        self.stats.adverts += 1
-        return self._attempt(parser, advert, ctx) or Outcome(None, None)
+            except Exception as exc:
+                return self._ask(
+                    advert, ctx, candidates, 1, None, self._failure(parser, advert, exc)
+                ).result
+            if result is None:
+                return self._ask(advert, ctx, candidates, 1, None, None).result
+            stats = self.stats
+            hits = stats.hits
+            hits[name] = hits.get(name, 0) + 1
+            if name in self._merging:  # a beacon: other frames may follow (none routed here)
+                return self._ask(advert, ctx, candidates, 1, result, None).result
+            stats.adverts += 1
+            stats.decoded += 1
+            if self.claims.get(advert.mac) != name:
+                self._claim(advert.mac, name)
+            return result
+        return self._ask(advert, ctx, candidates, 0, None, None).result
 
     def decode(self, advert: Advert, ctx: ParseContext) -> Outcome:
         """Like ``parse``, also saying who claimed the advertisement and why it failed."""
-        stats = self.stats
-        stats.adverts += 1
         try:
             candidates = self.candidates(advert)
         except Exception as exc:  # a malformed Advert built by hand
-            stats.unknown += 1
+            self.stats.adverts += 1
+            self.stats.unknown += 1
             return Outcome(None, None, f"routing failed: {type(exc).__name__}: {exc}")
-        for parser in candidates:
-            outcome = self._attempt(parser, advert, ctx)
-            if outcome is not None:
-                return outcome
+        return self._ask(advert, ctx, candidates, 0, None, None)
+
+    def _ask(
+        self,
+        advert: Advert,
+        ctx: ParseContext,
+        candidates: list[Parser],
+        start: int,
+        primary: ParseResult | None,
+        failure: Outcome | None,
+    ) -> Outcome:
+        """Ask ``candidates[start:]`` (then the signature index), merge, count once."""
+        stats = self.stats
+        hits = stats.hits
+        for parser in candidates[start:]:
+            try:
+                result = parser.parse(advert, ctx)
+            except Exception as exc:
+                fail = self._failure(parser, advert, exc)
+                failure = failure or fail
+                continue
+            if result is None:
+                continue
+            hits[parser.name] = hits.get(parser.name, 0) + 1
+            if primary is None:
+                primary = result
+                if parser.name not in self._merging:
+                    break
+            else:
+                _merge(primary, result)
+        if primary is None and failure is None and self._signatures and advert.manufacturer_data:
+            try:
+                fallback = self.signature_candidates(advert)
+            except Exception:
+                fallback = []
+            if fallback:
+                return self._ask(advert, ctx, fallback, 0, None, None)
+        stats.adverts += 1
+        if primary is not None:
+            stats.decoded += 1
+            self._claim(advert.mac, primary.parser)
+            return Outcome(primary.parser, primary)
+        if failure is not None:
+            stats.failed += 1
+            return failure
         stats.unknown += 1
         return Outcome(None, None)
 
-    def _attempt(self, parser: Parser, advert: Advert, ctx: ParseContext) -> Outcome | None:
-        """Ask one parser; count the hit or failure; None if it declines."""
+    def _failure(self, parser: Parser, advert: Advert, exc: Exception) -> Outcome:
+        """Count one parser's failure; the Outcome that reports it."""
         name = parser.name
         stats = self.stats
-        try:
-            result = parser.parse(advert, ctx)
-        except DecryptionError as exc:
+        if isinstance(exc, DecryptionError):
             self._failed(stats.decrypt_failures, name, advert.mac, "decrypt", exc)
             return Outcome(name, None, f"decryption failed: {exc}", decrypt_failed=True)
-        except Exception as exc:
-            self._failed(stats.errors, name, advert.mac, "parse", exc)
-            return Outcome(name, None, f"{type(exc).__name__}: {exc}")
-        if result is None:
-            return None
-        stats.hits[name] = stats.hits.get(name, 0) + 1
-        self._claim(advert.mac, name)
-        return Outcome(name, result)
+        self._failed(stats.errors, name, advert.mac, "parse", exc)
+        return Outcome(name, None, f"{type(exc).__name__}: {exc}")
 
     def _failed(
         self, counter: dict[str, int], name: str, mac: str, kind: str, exc: BaseException

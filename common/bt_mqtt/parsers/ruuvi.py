@@ -1,14 +1,21 @@
-"""Ruuvi manufacturer data (company 0x0499): data formats 3, 5, C5, 6 and E1.
+"""Ruuvi manufacturer data (company 0x0499): data formats 3, 5, C5, 6 and E1; and the legacy
+Eddystone-URL weather station formats 2 and 4 (``https://ruu.vi/#<base64>``, service 0xFEAA).
 
 Layouts follow docs.ruuvi.com.  Every field has an "invalid / not available" sentinel; a field
-holding its sentinel is left out of the readings (never reported as a number).  Pressure is
-reported in hPa, acceleration in g, voltage in V.  Unknown format bytes (e.g. encrypted format 8)
-are not claimed (``None``); a known format byte with too few bytes raises ``ParseError``.
-DF6 luminosity is reported in whole lux (the 8-bit logarithmic code has ~4.5 % steps).
+holding its sentinel is left out of the readings (never reported as a number), and so is a MAC
+of all ones.  Pressure is reported in hPa, acceleration in g, voltage in V.  Unknown format
+bytes (e.g. encrypted format 8) are not claimed (``None``), nor ruu.vi URLs that are not
+formats 2/4; a known format byte with too few bytes raises ``ParseError``.  DF6 luminosity
+is rounded to 0.01 lux as its spec says; DF6 byte 14 is reserved (older drafts had a sound
+level there) and is not read.
+Formats 2/4 carry format, humidity (0.5 %), temperature (sign bit + integer °C, fraction byte)
+and pressure (Pa above 50 000) in 6 base64 bytes; format 4 appends one tag-id character.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import math
 import struct
@@ -31,6 +38,10 @@ _DFE1 = struct.Struct(">BhHHHHHHHBB3s3s3sB5x6s")
 
 _LUX_LOG_SCALE = math.log(65536) / 254  # DF6 luminosity: code 254 = 65535 lux
 _INVALID_MAC6 = b"\xff" * 6
+_INVALID_MAC3 = b"\xff" * 3
+EDDYSTONE_UUID = "0000feaa-0000-1000-8000-00805f9b34fb"
+# An Eddystone-URL frame (0x10, tx power) with scheme https:// (0x03) and "ruu.vi/#".
+_URL_HEAD = b"\x03ruu.vi/#"
 
 
 def _mac(raw: bytes) -> str:
@@ -61,13 +72,16 @@ class RuuviParser:
 
     name: ClassVar[str] = "ruuvi"
     company_ids: ClassVar[tuple[int, ...]] = (COMPANY_ID,)
-    service_uuids: ClassVar[tuple[str, ...]] = ()
+    service_uuids: ClassVar[tuple[str, ...]] = (EDDYSTONE_UUID,)
     name_patterns: ClassVar[tuple[str, ...]] = ()
 
     def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
-        """Decode formats 3, 5, C5, 6 and E1; None for other format bytes."""
+        """Decode formats 3, 5, C5, 6, E1 (and 2/4 URLs); None for other format bytes."""
         data = advert.manufacturer_data.get(COMPANY_ID)
         if not data:
+            url = advert.service_data.get(EDDYSTONE_UUID)
+            if url is not None and url[:1] == b"\x10" and url[2:11] == _URL_HEAD:
+                return self._url(url[11:])
             return None
         fmt = data[0]
         if fmt == 0x05:
@@ -85,6 +99,31 @@ class RuuviParser:
         if fmt == 0xC5:
             return self._dfc5(data)
         return None
+
+    @staticmethod
+    def _url(text: bytes) -> ParseResult | None:
+        """Formats 2 and 4: base64 (URL alphabet) of 6 bytes, format 4 adds a tag-id char.
+
+        A ruu.vi URL that does not carry them is an ordinary Eddystone URL: not claimed.
+        """
+        try:
+            raw = base64.urlsafe_b64decode(text[:8])
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) < 6 or raw[0] not in (2, 4):
+            return None
+        _, hum, t_int, t_frac, pres = struct.unpack_from(">BBBBH", raw)
+        temp = (t_int & 0x7F) + t_frac / 100
+        readings: dict[str, float] = {
+            "temperature_c": -temp if t_int & 0x80 else temp,
+            "humidity_pct": hum / 2,
+            "pressure_hpa": (pres + 50000) / 100,
+        }
+        facts: dict[str, Any] = {"manufacturer": MANUFACTURER, "model": "RuuviTag"}
+        facts["data_format"] = str(raw[0])
+        if raw[0] == 4 and len(text) > 8:
+            facts["tag_id"] = text[8]
+        return ParseResult("ruuvi", readings, facts)
 
     @staticmethod
     def _check(data: bytes, st: struct.Struct, label: str) -> None:
@@ -179,18 +218,14 @@ class RuuviParser:
 
     def _df6(self, data: bytes) -> ParseResult:
         self._check(data, _DF6, "df6")
-        (_, temp, hum, pres, pm25, co2, voc, nox, lum, sound, seq, flags, mac) = _DF6.unpack_from(
+        (_, temp, hum, pres, pm25, co2, voc, nox, lum, _res, seq, flags, mac) = _DF6.unpack_from(
             data
         )
         readings: dict[str, float] = {}
         _common_env(temp, hum, pres, readings)
         _air(pm25, co2, voc, nox, flags, readings)
         if lum != 0xFF:
-            # The 8-bit logarithmic code has ~4.5 % steps: whole lux is all it carries.
-            readings["illuminance_lux"] = round(math.exp(lum * _LUX_LOG_SCALE) - 1)
-        snd = (sound << 1) | ((flags >> 4) & 1)
-        if snd != 0x1FF:
-            readings["sound_avg_dba"] = (snd * 2 + 180) / 10
+            readings["illuminance_lux"] = round(math.exp(lum * _LUX_LOG_SCALE) - 1, 2)
         readings["measurement_sequence"] = seq
         facts: dict[str, Any] = {
             "manufacturer": MANUFACTURER,
@@ -199,8 +234,9 @@ class RuuviParser:
             "calibration_in_progress": bool(flags & 1),
             "voc_b9": bool(flags & 0x40),
             "nox_b9": bool(flags & 0x80),
-            "mac": _mac(mac),
         }
+        if mac not in (_INVALID_MAC3, _INVALID_MAC6):
+            facts["mac"] = _mac(mac)
         return ParseResult("ruuvi", readings, facts)
 
     def _dfe1(self, data: bytes) -> ParseResult:
@@ -227,8 +263,9 @@ class RuuviParser:
             "calibration_in_progress": bool(flags & 1),
             "voc_b9": bool(flags & 0x40),
             "nox_b9": bool(flags & 0x80),
-            "mac": _mac(mac),
         }
+        if mac not in (_INVALID_MAC3, _INVALID_MAC6):
+            facts["mac"] = _mac(mac)
         return ParseResult("ruuvi", readings, facts)
 
 

@@ -3,7 +3,7 @@
 The 18-byte measurement frame: button state (u16), the device MAC (6 bytes, reversed), battery
 mV (u16), temperature (i16, 1/16 °C), humidity (u16, 1/16 %), uptime (u32 s); little-endian.
 Other frame lengths (min/max history frames) are not claimed; implausible values raise.
-Temperature and humidity are rounded to 0.01 (the sensors' display precision); battery % is
+Values are reported at the frame's own resolution (1/16 °C, 1/16 %, 1 mV); battery % is
 estimated from the voltage with the piecewise-linear curve used by the vendor integrations.
 """
 
@@ -61,9 +61,9 @@ class ThermoBeaconParser:
             )
         volts = mv / 1000
         readings: dict[str, float] = {
-            "temperature_c": round(temp / 16, 2),
-            "humidity_pct": round(hum / 16, 2),
-            "voltage_v": round(volts, 2),
+            "temperature_c": temp / 16,
+            "humidity_pct": hum / 16,
+            "voltage_v": volts,
             "battery_pct": battery_pct(volts),
             "occupancy": button,
         }

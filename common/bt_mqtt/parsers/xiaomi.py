@@ -9,8 +9,9 @@ Encryption: v4/v5 frames are AES-CCM with the 16-byte bind key, nonce = reversed
 product id + frame counter + 3-byte extended counter (sent after the ciphertext), 4-byte tag,
 associated data 0x11.  Legacy v2/v3 frames use a 12-byte key widened with 8d3d3c97 in the
 middle, nonce = frame control + product id + frame counter + extended counter + the first
-five reversed-MAC bytes, and carry only a 1-byte token, so they are decrypted without
-authentication and a wrong key shows as a malformed object list (``DecryptionError``).
+five reversed-MAC bytes, and carry a 1-byte token: the first byte of the 16-byte CCM tag
+(associated data 0x11).  We decrypt in counter mode and check that byte, so a wrong key is a
+``DecryptionError`` (but for a 1-in-256 chance, which the object-list check then catches).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Any, ClassVar, Final
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import DecryptionError, ParseContext, ParseError, ParseResult, mac_bytes
 from bt_mqtt.parsers.ccm import decrypt
-from bt_mqtt.parsers.xiaomi_objects import decode_object
+from bt_mqtt.parsers.xiaomi_devices import MANUFACTURERS, PRODUCTS
+from bt_mqtt.parsers.xiaomi_objects import EMPTY_OK, OBJECTS
+from bt_mqtt.parsers.xiaomi_scales import SERVICE_UUIDS, decode_service
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +40,15 @@ def _ctr(key: bytes) -> Any:
     return Cipher, algorithms.AES(key)
 
 
-def _legacy_decrypt(key: bytes | None, nonce: bytes, ciphertext: bytes) -> bytes:
-    """CCM's counter mode without the tag (legacy frames carry no full tag)."""
+@lru_cache(maxsize=256)
+def _ccm16(key: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM  # noqa: PLC0415
+
+    return AESCCM(key, tag_length=16)
+
+
+def _legacy_decrypt(key: bytes | None, nonce: bytes, ciphertext: bytes, token: int) -> bytes:
+    """CCM's counter mode, then the 1-byte token checked against the recomputed tag."""
     if key is None:
         raise DecryptionError("encrypted frame and no bind key for this device")
     if len(key) == 12:
@@ -49,11 +59,15 @@ def _legacy_decrypt(key: bytes | None, nonce: bytes, ciphertext: bytes) -> bytes
 
     cipher_cls, algo = _ctr(key)
     dec = cipher_cls(algo, modes.CTR(b"\x01" + nonce + b"\x00\x01")).decryptor()
-    return bytes(dec.update(ciphertext) + dec.finalize())
+    plain = bytes(dec.update(ciphertext) + dec.finalize())
+    if _ccm16(key).encrypt(nonce, plain, b"\x11")[len(plain)] != token:
+        raise DecryptionError("legacy MiBeacon token mismatch (wrong bind key?)")
+    return plain
 
 
-def _objects(data: bytes, pos: int, result: ParseResult, strict: bool) -> None:
+def _objects(data: bytes, pos: int, result: ParseResult, strict: bool, model: str) -> None:
     end = len(data)
+    objects = OBJECTS
     while pos < end:
         if pos + 3 > end:
             if strict:
@@ -66,35 +80,48 @@ def _objects(data: bytes, pos: int, result: ParseResult, strict: bool) -> None:
         if nxt > end:
             have = end - pos - 3
             raise ParseError(f"MiBeacon object 0x{otype:04x} needs {length} bytes, has {have}")
-        if not decode_object(otype, data[pos + 3 : nxt], result):
+        fn = objects.get(otype)
+        if fn is None:
             result.facts.setdefault("unknown_objects", []).append(f"0x{otype:04x}")
+        elif length or otype in EMPTY_OK:
+            fn(data[pos + 3 : nxt], result, model)
         pos = nxt
 
 
 class XiaomiParser:
-    """MiBeacon v2-v5; bind keys (12 bytes legacy, 16 bytes v4/v5) from ``ctx.bindkeys``."""
+    """MiBeacon v2-v5; bind keys (12 bytes legacy, 16 bytes v4/v5) from ``ctx.bindkeys``.
+
+    Also claims the service data of the older Xiaomi scales (0x181D, 0x181B) and of the
+    HHCCJCY10 plant sensor (0xFD50), see ``xiaomi_scales``.
+    """
 
     name: ClassVar[str] = "xiaomi"
     company_ids: ClassVar[tuple[int, ...]] = ()
-    service_uuids: ClassVar[tuple[str, ...]] = (UUID,)
+    service_uuids: ClassVar[tuple[str, ...]] = (UUID, *SERVICE_UUIDS)
     name_patterns: ClassVar[tuple[str, ...]] = ()
 
     def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
         data = advert.service_data.get(UUID)
         if data is None:
-            return None
+            return self._other(advert)
         if len(data) < 5:
             raise ParseError(f"MiBeacon frame of {len(data)} bytes is too short")
         frctrl = data[0] | data[1] << 8
         version = frctrl >> 12
+        if frctrl & 0x80 or version < 2:
+            raise ParseError(f"MiBeacon frame control 0x{frctrl:04x}: mesh or v1 frame")
         encrypted = bool(frctrl & 0x08)
         pid = data[2] | data[3] << 8
+        model = PRODUCTS.get(pid, "")
         facts: dict[str, Any] = {
             "mibeacon_version": version,
             "product_id": pid,
             "packet_id": data[4],
             "encrypted": encrypted,
         }
+        if model:
+            facts["model"] = model
+            facts["manufacturer"] = MANUFACTURERS.get(model, "Xiaomi")
         result = ParseResult(self.name, facts=facts)
         i = 5
         if frctrl & 0x10:
@@ -108,11 +135,11 @@ class XiaomiParser:
             if len(data) < i + 1:
                 raise ParseError("MiBeacon capability byte missing")
             cap = data[i]
-            i += 3 if cap & 0x20 else 1
+            i += 3 if cap & 0x20 else 1  # then 2 bytes of I/O capability
         if not frctrl & 0x40 or i >= len(data):
             return result  # no objects: a pairing or presence frame
         if not encrypted:
-            _objects(data, i, result, strict=False)
+            _objects(data, i, result, False, model)
             return result
         key = ctx.bindkeys.get(advert.mac)
         if version >= 4:
@@ -120,15 +147,21 @@ class XiaomiParser:
                 raise ParseError("encrypted MiBeacon frame too short")
             nonce = mac_rev + data[2:5] + data[-7:-4]
             plain = decrypt(key, nonce, data[i:-7], data[-4:], b"\x11")
-            _objects(plain, 0, result, strict=True)
+            _objects(plain, 0, result, True, model)
         else:
             if len(data) < i + 4:
                 raise ParseError("encrypted legacy MiBeacon frame too short")
             nonce = data[0:5] + data[-4:-1] + mac_rev[:5]
-            plain = _legacy_decrypt(key, nonce, data[i:-4])
+            plain = _legacy_decrypt(key, nonce, data[i:-4], data[-1])
             try:
-                _objects(plain, 0, result, strict=True)
+                _objects(plain, 0, result, True, model)
             except ParseError:
                 raise DecryptionError("legacy frame decrypts to garbage (wrong key?)") from None
-        facts["packet_id"] = data[4]
         return result
+
+    def _other(self, advert: Advert) -> ParseResult | None:
+        for uuid, data in advert.service_data.items():
+            result = ParseResult(self.name, facts={"manufacturer": "Xiaomi"})
+            if decode_service(uuid, data, result):
+                return result
+        return None

@@ -187,6 +187,15 @@ class ConsoleApp(App[None]):
 
     # -- actions ------------------------------------------------------------------------------
 
+    async def action_switch_mode(self, mode: str) -> None:
+        """Show a mode's screen; for the current mode, close any device screen above it (and
+        leave focus alone, so keys typed right after are not lost)."""
+        if mode != self.current_mode:
+            self.switch_mode(mode)
+            return
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         self.redraw()

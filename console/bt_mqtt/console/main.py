@@ -72,6 +72,8 @@ def build_app(args: argparse.Namespace) -> ConsoleApp:
         fail_config(PROG, f"--fps: {args.fps} is outside (0, 60]")
     if args.log_file:
         logging.basicConfig(filename=args.log_file, level=logging.INFO)
+    else:  # the terminal belongs to the UI: problems show in the status line, not as log text
+        logging.getLogger().addHandler(logging.NullHandler())
 
     from bt_mqtt.subscriber import config as subconfig  # noqa: PLC0415
 

@@ -8,10 +8,13 @@ buckets of a counter for sparklines.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 
 from attrs import define, field
+
+log = logging.getLogger(__name__)
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 

@@ -17,7 +17,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from bt_mqtt.console import views
+from bt_mqtt.console import health, views
 from bt_mqtt.console.views import DeviceFilter
 from bt_mqtt.console.widgets import Column, RowTable, StatusLine
 
@@ -87,7 +87,8 @@ class LiveScreen(ConsoleScreen):
 
     TITLE = "Live"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter"),
+        # priority: handled as the key arrives, so keys typed right after it reach the filter
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("s", "sort", "Sort"),
         Binding("r", "reverse", "Reverse"),
         Binding("u", "known", "Known/unknown"),
@@ -141,7 +142,8 @@ class LiveScreen(ConsoleScreen):
         self.refresh_view(self.capp.clock())
 
     def action_filter(self) -> None:
-        self.query_one(Input).focus()
+        # Synchronously, so keys already queued behind "/" (a paste, a fast typist) go to it.
+        self.set_focus(self.query_one(Input))
 
     def action_clear_filter(self) -> None:
         inp = self.query_one(Input)
@@ -217,11 +219,11 @@ class ScannersScreen(ConsoleScreen):
     def render_view(self, now: float) -> None:
         app = self.capp
         table = self.query_one(RowTable)
-        table.set_rows(views.scanner_rows(app.state, now, app.thresholds))
+        table.set_rows(health.scanner_rows(app.state, now, app.thresholds))
         self.query_one(StatusLine).update(self.status_text(now))
         key = table.current_key
         sc = app.state.scanners.get(key) if key else None
-        self.query_one("#detail", Static).update(views.scanner_detail(sc))
+        self.query_one("#detail", Static).update(health.scanner_detail(sc))
 
     def on_row_table_selected(self, event: RowTable.Selected) -> None:
         self.capp.show_live_filtered(f"scanner:{event.key}")

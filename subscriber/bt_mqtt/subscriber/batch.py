@@ -9,6 +9,7 @@ row, a heartbeat, a rejection, or a counted duplicate/ignored message.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from bt_mqtt.core.mqttconfig import SCANNER_ID_RE
 from bt_mqtt.core.wire import WireError, decode
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 
+log = logging.getLogger(__name__)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 HEARTBEAT_STATUSES: Final = frozenset({"online", "offline"})
 INTERVAL_KEYS: Final = ("interval_s", "heartbeat_interval_s")
@@ -127,6 +129,8 @@ def parse_heartbeat(msg: Incoming, scanner_id: str, max_bytes: int) -> Heartbeat
         body = json.loads(text)
     except ValueError as exc:
         return reject("invalid_json", f"payload is not JSON: {exc}")
+    except RecursionError:
+        return reject("invalid_json", "nested too deeply")
     if not isinstance(body, dict):
         return reject("not_object", f"payload is a JSON {type(body).__name__}, not an object")
     status = body.get("status")
@@ -196,6 +200,19 @@ def plan_batch(
                 Rejected(msg.received_at, msg.topic, msg.payload, exc.reason, exc.detail)
             )
             continue
+        except RecursionError:
+            plan.rejected.append(
+                Rejected(
+                    msg.received_at, msg.topic, msg.payload, "invalid_json", "nested too deeply"
+                )
+            )
+            continue
+        except Exception as exc:  # a bug must not turn one message into a crash loop
+            log.exception("unexpected error decoding a message on %s", msg.topic)
+            plan.rejected.append(
+                Rejected(msg.received_at, msg.topic, msg.payload, "internal_error", repr(exc))
+            )
+            continue
         ident = (wm.scanner_id, wm.boot, wm.seq)
         if ident in seen:
             plan.duplicates += 1
@@ -205,7 +222,11 @@ def plan_batch(
         if skewed:
             plan.skewed += 1
         adv = wm.advert
-        result = registry.parse(adv, ctx)
+        try:
+            result = registry.parse(adv, ctx)
+        except Exception:  # the registry promises not to raise; keep the advert regardless
+            log.exception("parser registry raised for %s", adv.mac)
+            result = None
         k = len(adverts)
         parser: str | None = None
         facts = readings = "{}"

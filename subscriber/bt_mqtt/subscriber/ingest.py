@@ -83,6 +83,7 @@ class Ingest:
         self._full = asyncio.Event()
         self._client: gmqtt.Client | None = None
         self._now_t = 0.0
+        self._stopping = False
         self._generation = 0
         self._never: asyncio.Future[int] | None = None  # made in run(); never resolved
         self._now = datetime.now(UTC)
@@ -117,7 +118,12 @@ class Ingest:
         )
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: Any = None) -> None:
-        log.warning("disconnected from broker; reconnecting", extra={"event": "mqtt_disconnected"})
+        if self._stopping:
+            log.info("disconnected from broker", extra={"event": "mqtt_closed"})
+        else:
+            log.warning(
+                "disconnected from broker; reconnecting", extra={"event": "mqtt_disconnected"}
+            )
 
     async def _on_message(
         self, client: gmqtt.Client, topic: str, payload: bytes, qos: int, props: Any
@@ -183,9 +189,11 @@ class Ingest:
             self._arrived.clear()
             waiter = asyncio.ensure_future(self._arrived.wait())
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+            try:
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when wait_for() cancels us: leave no waiting task behind
+                waiter.cancel()
+                stopper.cancel()
         chunk = self._chunks[0]
         deadline = chunk.first_at + self.cfg.ingest.batch_ms / 1000
         while len(chunk.messages) < self.cfg.ingest.batch_size and not stop.is_set():
@@ -345,6 +353,7 @@ class Ingest:
         try:
             await self._writer(stop)
         finally:
+            self._stopping = True
             with contextlib.suppress(Exception):
                 await client.disconnect()
             await self.store.close()

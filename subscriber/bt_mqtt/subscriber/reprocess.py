@@ -149,9 +149,9 @@ def _chunk(
         if result is None:
             continue
         for metric, value in result.readings.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                if math.isfinite(value):  # the same rule as ingest
-                    readings.append((when, mac, scanner_id, new_parser, metric, value, adv_id))
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if numeric and math.isfinite(value):  # the same rule as ingest
+                readings.append((when, mac, scanner_id, new_parser, metric, value, adv_id))
         devices[mac] = (new_parser, result.facts)
     if not ids:
         return
