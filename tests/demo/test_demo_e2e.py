@@ -1,4 +1,5 @@
-"""End to end: simulated BlueZ -> agents (bluez backend) -> Mosquitto -> subscriber -> PostgreSQL.
+"""End to end: simulated BlueZ -> agents (bluez backend) -> Mosquitto -> subscriber -> PostgreSQL,
+with the console (driven by Textual's Pilot) watching the same broker.
 
 Runs the demo's orchestrator for a short scenario and checks exact counts at every stage: what
 each simulated radio delivered, what each agent received and published, what the broker carried,
@@ -17,6 +18,9 @@ from typing import Any
 
 import psycopg
 
+from bt_mqtt.console.main import build_app, build_parser
+from bt_mqtt.console.state import DeviceState
+from bt_mqtt.console.widgets import RowTable
 from bt_mqtt.core.wire import decode_obj
 from bt_mqtt.demo import scenario
 from bt_mqtt.demo.orchestrator import OFFLINE_SCANNER, Demo, DemoOptions
@@ -30,6 +34,20 @@ OFFLINE_AT = 8.0
 Check = Callable[[Demo, dict[str, Any], dict[str, int]], None]
 
 
+async def _play_with_console(demo: Demo) -> dict[str, DeviceState]:
+    """Play the scenario while the console (driven by Pilot) watches; what the console saw."""
+    assert demo.subscriber_config is not None
+    args = build_parser().parse_args(["--config", str(demo.subscriber_config), "--no-database"])
+    app = build_app(args)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await demo.play(SECONDS)
+        await pilot.pause(1.0)  # the last adverts reach the console; one more frame
+        table = app.screen.query_one(RowTable)
+        shown = {row.key for row in table.rows}
+        assert shown == set(app.state.devices), "the Live table shows every device it knows"
+        return dict(app.state.devices)
+
+
 async def _run_demo(directory: Path, check: Check) -> None:
     """Run the scenario, stop the agents, collect; run ``check`` while the services still run."""
     demo = Demo(
@@ -38,13 +56,14 @@ async def _run_demo(directory: Path, check: Check) -> None:
     )
     try:
         await demo.start()
-        await demo.play(SECONDS)
+        seen = await _play_with_console(demo)
         delivered = {sid: sc.sim.stats.adverts_delivered for sid, sc in demo.scanners.items()}
         for sc in demo.scanners.values():  # the survivors publish their final figures
             if sc.proc is not None and sc.proc.poll() is None:
                 sc.proc.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(sc.proc.wait, 20)
         summary = await demo.collect()
+        summary["console_devices"] = seen
         await asyncio.to_thread(check, demo, summary, delivered)
     finally:
         await demo.shutdown()
@@ -110,6 +129,15 @@ def check_exact_counts(demo: Demo, summary: dict[str, Any], delivered: dict[str,
     expected = expected_readings(witness.messages)
     assert summary["readings_per_parser"] == dict(expected)
     assert len(expected) >= 8
+
+    # the console showed every device the broker carried, with the parser that claimed it
+    seen: dict[str, DeviceState] = summary["console_devices"]
+    assert set(seen) == macs
+    registry = Registry.default(plugins=False)
+    ctx = ParseContext(bindkeys={scenario.DEMO_BINDKEY_MAC: scenario.DEMO_BINDKEY})
+    for mac, device in seen.items():
+        result = registry.parse(decode_obj(device.last.raw).advert, ctx)
+        assert device.parser == (result.parser if result else None), mac
 
     # scanners: the killed one went offline midway by its last will
     assert summary["scanner_transitions"][f"{OFFLINE_SCANNER}:offline"] >= 1

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Final
 
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult, mac_bytes
+from bt_mqtt.parsers import bthome_layouts as layouts
 from bt_mqtt.parsers.ccm import decrypt
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,7 @@ COMMAND_EVENTS: Final = {
 
 
 _F16, _F32 = Struct("<e"), Struct("<f")
+_COMPILABLE: Final = (NUM, BIN, FACT)
 
 
 def _store_num(readings: dict[str, float], obj: tuple[Any, ...], value: float) -> None:
@@ -231,7 +233,26 @@ def decode_objects(data: bytes, pos: int, result: ParseResult, v1: bool = False)
 
     An unknown object id ends decoding (its size is unknown); what came before is kept and the
     id is noted in ``facts["unknown_object_id"]``.  A truncated object raises ``ParseError``.
+    A v2 layout seen before is decoded by its compiled form (``bthome_layouts``); the first
+    frame of a layout goes through the general loop, which then compiles it.
     """
+    if v1 or pos >= len(data):
+        _decode_walk(data, pos, result, v1)
+        return
+    lay = layouts.lookup(data, pos)
+    if lay is not None:
+        built = lay.build(data, result.facts)
+        if result.readings:
+            result.readings.update(built)
+        else:
+            result.readings = built
+        return
+    _decode_walk(data, pos, result, v1)
+    layouts.learn(data, pos, OBJECTS, _COMPILABLE)
+
+
+def _decode_walk(data: bytes, pos: int, result: ParseResult, v1: bool) -> None:
+    """The general decoding loop (every object kind, v1 and v2)."""
     readings = result.readings
     facts = result.facts
     end = len(data)
@@ -358,7 +379,7 @@ class BTHomeParser:
             return self._v2(advert, ctx, data)
         data = sd.get(UUID_V1)
         if data is not None:
-            result = ParseResult(self.name, facts={"bthome_version": 1, "encrypted": False})
+            result = ParseResult(self.name, {}, {"bthome_version": 1, "encrypted": False})
             decode_objects(data, 0, result, v1=True)
             return self._dedup(advert, ctx, result)
         data = sd.get(UUID_V1_ENC)
@@ -391,7 +412,7 @@ class BTHomeParser:
             "encrypted": bool(info & 1),
             "trigger_based": bool(info & 4),
         }
-        result = ParseResult(self.name, facts=facts)
+        result = ParseResult(self.name, {}, facts)
         start = 1
         mac = None
         if info & 2:  # the device's MAC follows, least significant byte first
