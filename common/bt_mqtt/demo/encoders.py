@@ -208,3 +208,26 @@ def govee_h5075(mac: str, rssi: int, temp_c: float, hum_pct: float, battery: int
         manufacturer_data={0xEC88: body},
         service_uuids=[uuid16(0xEC88)],
     )
+
+
+QINGPING = uuid16(0xFDCD)
+
+
+def qingping_air(
+    mac: str, rssi: int, temp_c: float, hum_pct: float, pm25: int, pm10: int, co2_ppm: int
+) -> Advert:
+    """Qingping air monitor (CGDN1 type 0x0E): service data 0xFDCD, little-endian records."""
+    body = (
+        bytes([0x88, 0x0E])
+        + mac_bytes(mac)[::-1]
+        + struct.pack("<BBhH", 0x01, 4, round(temp_c * 10), round(hum_pct * 10))
+        + struct.pack("<BBHH", 0x12, 4, pm25, pm10)
+        + struct.pack("<BBH", 0x13, 2, co2_ppm)
+    )
+    return Advert(
+        mac=mac,
+        rssi=rssi,
+        address_type="public",
+        name="Qingping Air Monitor Lite",
+        service_data={QINGPING: body},
+    )

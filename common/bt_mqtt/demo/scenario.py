@@ -92,6 +92,16 @@ def _sensor(kind: str, mac: str, ph: float, level: float) -> Maker:
             return enc.pvvx(mac, r, n, temp(t, 20.5), hum(t), 93, 2.98)
         if kind == "xiaomi":
             return enc.mibeacon_th(mac, r, n, temp(t, 23), hum(t, 40))
+        if kind == "qingping":
+            return enc.qingping_air(
+                mac,
+                r,
+                temp(t, 22.5),
+                hum(t, 42),
+                int(_wave(t, 12, 6, 300, ph)),
+                int(_wave(t, 20, 8, 300, ph)),
+                int(_wave(t, 800, 250, 1200, ph)),
+            )
         if kind == "govee":
             return enc.govee_h5075(
                 mac, r, temp(t, 4 - 6 * level, 2), hum(t, 70), int(100 - 7 * level)
@@ -157,6 +167,7 @@ SENSOR_FAMILIES = (
     ("pvvx", 4, "A4:C1:38", 5.0),
     ("xiaomi", 3, "58:2D:34", 4.0),
     ("govee", 3, "A4:C1:38", 3.0),
+    ("qingping", 2, "58:2D:34", 6.0),
 )
 
 
