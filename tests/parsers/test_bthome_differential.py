@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.parsers import bthome_layouts
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
 from tests.parsers.encoders import BTHOME_BINARY, BTHOME_NUMERIC, bthome_object, bthome_raw_range
@@ -73,3 +74,18 @@ def test_agrees_with_bthome_ble(objs: list[tuple[int, int]]) -> None:
     assert len(mine) == len(theirs), (payload.hex(), ours.readings, theirs)
     for a, b in zip(mine, theirs, strict=True):
         assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6), (payload.hex(), mine, theirs)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(objs=objects(), packet=st.integers(0, 255))
+def test_compiled_layouts_equal_the_general_loop(objs: list[tuple[int, int]], packet: int) -> None:
+    """The second frame of a layout takes the compiled path; it must give the same result."""
+    payload = b"\x40\x00" + bytes([packet]) + b"".join(bthome_object(o, r)[0] for o, r in objs)
+    advert = Advert(MAC, -60, service_data={UUID: payload})
+    bthome_layouts.clear()
+    first = REGISTRY.parse(advert, ParseContext())  # general loop, then compiled
+    again = REGISTRY.parse(advert, ParseContext())  # compiled (when the layout qualifies)
+    assert first == again
+    assert first is not None
+    assert list(first.readings) == list(again.readings)  # same order too
+    assert first.facts["packet_id"] == packet

@@ -21,8 +21,8 @@ from struct import Struct
 from typing import Any, ClassVar, Final
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult, mac_bytes
 from bt_mqtt.parsers import bthome_layouts as layouts
+from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult, mac_bytes
 from bt_mqtt.parsers.ccm import decrypt
 
 log = logging.getLogger(__name__)
