@@ -85,7 +85,25 @@ def test_compiled_layouts_equal_the_general_loop(objs: list[tuple[int, int]], pa
     bthome_layouts.clear()
     first = REGISTRY.parse(advert, ParseContext())  # general loop, then compiled
     again = REGISTRY.parse(advert, ParseContext())  # compiled (when the layout qualifies)
-    assert first == again
     assert first is not None
+    assert first == again
     assert list(first.readings) == list(again.readings)  # same order too
     assert first.facts["packet_id"] == packet
+
+
+def test_a_plain_sensor_layout_is_compiled_once_seen() -> None:
+    payload = bytes.fromhex("4000090161025d0903b718")  # packet id, battery, temperature, humidity
+    bthome_layouts.clear()
+    assert bthome_layouts.lookup(payload, 1) is None
+    first = REGISTRY.parse(Advert(MAC, -60, service_data={UUID: payload}), ParseContext())
+    assert bthome_layouts.lookup(payload, 1) is not None
+    other = bytes.fromhex("40000a0162020a0903b818")  # same layout, other values
+    res = REGISTRY.parse(Advert(MAC, -60, service_data={UUID: other}), ParseContext())
+    assert first is not None and res is not None
+    assert first.readings == {"battery_pct": 97, "temperature_c": 23.97, "humidity_pct": 63.27}
+    assert res.readings == {"battery_pct": 98, "temperature_c": 23.14, "humidity_pct": 63.28}
+    assert res.facts["packet_id"] == 10
+    # An event frame is not compiled: it keeps taking the general loop.
+    button = bytes.fromhex("40000b3a01")
+    REGISTRY.parse(Advert(MAC, -60, service_data={UUID: button}), ParseContext())
+    assert bthome_layouts.lookup(button, 1) is None

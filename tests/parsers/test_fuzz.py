@@ -20,11 +20,18 @@ BATCH = 50
 KEY = bytes(range(16))
 
 
+UNREGISTERED_COMPANY = 0x5A5A  # no parser lists it: reached only through signatures
+
+
 def _routes(parser_name: str) -> list[tuple[str, int | str]]:
-    """("company", id) and ("uuid", uuid) for each route a parser declares."""
+    """("company", id), ("uuid", uuid), ("advertised", uuid) and ("signature", "offset:hex")
+    for each route a parser declares."""
     parser = REGISTRY.parsers[parser_name]
     out: list[tuple[str, int | str]] = [("company", cid) for cid in parser.company_ids]
     out.extend(("uuid", uuid128(u)) for u in parser.service_uuids)
+    out.extend(("advertised", uuid128(u)) for u in getattr(parser, "advertised_uuids", ()))
+    for offset, prefix in getattr(parser, "manufacturer_signatures", ()):
+        out.append(("signature", f"{offset}:{prefix.hex()}"))
     return out
 
 
@@ -32,6 +39,16 @@ def _advert(mac: str, route: tuple[str, int | str], payload: bytes, name: str | 
     kind, where = route
     if kind == "company":
         return Advert(mac=mac, rssi=-70, name=name, manufacturer_data={int(where): payload})
+    if kind == "advertised":  # random manufacturer data beside the advertised service UUID
+        mfr = {int.from_bytes(payload[:2].ljust(2, b"\0"), "little"): payload[2:]}
+        return Advert(
+            mac=mac, rssi=-70, name=name, manufacturer_data=mfr, service_uuids=[str(where)]
+        )
+    if kind == "signature":  # the signature spliced into random bytes, any company id
+        offset, prefix = str(where).split(":")
+        at = int(offset)
+        data = payload[:at].ljust(at, b"\0") + bytes.fromhex(prefix) + payload[at:]
+        return Advert(mac=mac, rssi=-70, name=name, manufacturer_data={UNREGISTERED_COMPANY: data})
     return Advert(mac=mac, rssi=-70, name=name, service_data={str(where): payload})
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import DecryptionError, ParseContext, ParseResult
-from bt_mqtt.parsers.registry import Registry
+from bt_mqtt.parsers.registry import Outcome, Registry
 
 UUID_A = "0000aaaa-0000-1000-8000-00805f9b34fb"
 
@@ -257,3 +257,20 @@ def test_failure_of_one_candidate_does_not_hide_another() -> None:
     assert out.parser == "other"  # Boom raised (counted), Other decoded
     assert reg.stats.errors == {"boom": 1}
     assert (reg.stats.decoded, reg.stats.failed, reg.stats.unknown) == (1, 0, 0)
+
+
+def test_signature_match_that_the_parser_declines_is_unknown() -> None:
+    class Picky(Sig):
+        name: ClassVar[str] = "picky"
+
+        def parse(self, advert: Advert, ctx: ParseContext) -> ParseResult | None:
+            return None  # the signature matched, the frame is still not ours
+
+    reg = Registry([Picky])
+    out = reg.decode(adv(manufacturer_data={0x7777: b"\xc0\xde"}), ParseContext())
+    assert out == Outcome(None, None)
+    assert (reg.stats.adverts, reg.stats.unknown) == (1, 1)
+    # The built-ins: a Govee meat-probe head on a frame of no probe length.
+    builtin = Registry.default(plugins=False)
+    odd = adv(manufacturer_data={0x5555: bytes.fromhex("4401000101e40186083412")})
+    assert builtin.decode(odd, ParseContext()).result is None

@@ -5,7 +5,9 @@ counts) what arrives meanwhile.  Accepted advertisements are sent in batches, on
 per batch: a batch is written ``FLUSH_DELAY_S`` after its first message or as soon as it holds
 ``FLUSH_BATCH`` messages.  On a Pi most of the cost of a message is system calls (the write, and
 the broker's PUBACK waking us), so batching cuts CPU per advert several-fold for at most 50 ms
-of latency.  Messages that cannot be sent at flush time (the connection dropped in between) are
+of latency.  ``flush_delay_s`` 0 writes at the end of the current event-loop pass instead: for a
+backend that already hands over adverts in batches, one write per batch and no extra wakeup.
+Messages that cannot be sent at flush time (the connection dropped in between) are
 reported through ``on_lost``.
 gmqtt's in-flight QoS queue is bounded by ``inflight_limit`` (``BoundedQosStorage``); a payload
 that does not fit is refused and the caller counts it.  Reconnects back off exponentially up to
@@ -30,7 +32,7 @@ from bt_mqtt.core.mqttconfig import MqttConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INFLIGHT_LIMIT = 256
+DEFAULT_INFLIGHT_LIMIT = 1024
 FLUSH_DELAY_S = 0.05
 FLUSH_BATCH = 64
 
@@ -88,6 +90,7 @@ class Publisher:
         self._limit = inflight_limit
         self._pending: list[gmqtt.Message] = []
         self._flush_handle: asyncio.TimerHandle | None = None
+        self.flush_delay_s: float | None = None  # None: FLUSH_DELAY_S
         self.on_lost: Callable[[int], None] = lambda _n: None
 
     # gmqtt callbacks -----------------------------------------------------------------------
@@ -138,7 +141,8 @@ class Publisher:
             return False
         pending.append(gmqtt.Message(self._raw_topic_b, payload, qos=1))
         if len(pending) == 1:
-            self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_DELAY_S, self.flush)
+            delay = FLUSH_DELAY_S if self.flush_delay_s is None else self.flush_delay_s
+            self._flush_handle = asyncio.get_running_loop().call_later(delay, self.flush)
         elif len(pending) >= FLUSH_BATCH:
             self.flush()
         return True

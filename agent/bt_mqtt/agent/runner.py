@@ -25,7 +25,7 @@ from bt_mqtt.agent.config import AgentConfig
 from bt_mqtt.agent.dedup import Dedup
 from bt_mqtt.agent.filters import Filter
 from bt_mqtt.agent.pipeline import Pipeline, new_boot_id
-from bt_mqtt.agent.publisher import Publisher, offline_status
+from bt_mqtt.agent.publisher import FLUSH_DELAY_S, Publisher, offline_status
 from bt_mqtt.agent.watchdog import EXIT_WATCHDOG, Watchdog, run_watchdog
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.version import VERSION
@@ -56,6 +56,8 @@ class Agent:
         self.backend = backend if backend is not None else make_backend(cfg.bluetooth)
         self.publisher = Publisher(cfg.mqtt, cfg.scanner_id, self.boot, password=password)
         self.publisher.on_lost = self.pipeline.lost_after_publish
+        if getattr(self.backend, "batch_interval_s", 0.0) >= FLUSH_DELAY_S:
+            self.publisher.flush_delay_s = 0.0  # one write right after each batch of adverts
         if isinstance(self.backend, ReplayBackend) and self.backend.speed == 0:
             self.backend.throttle = self.publisher.wait_room
         self.start_mono = time.monotonic()

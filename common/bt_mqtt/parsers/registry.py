@@ -337,8 +337,9 @@ class Registry:
         start: int,
         primary: ParseResult | None,
         failure: Outcome | None,
+        fallback: bool = True,
     ) -> Outcome:
-        """Ask ``candidates[start:]`` (then the signature index), merge, count once."""
+        """Ask ``candidates[start:]`` (then, once, the signature index), merge, count once."""
         stats = self.stats
         hits = stats.hits
         for parser in candidates[start:]:
@@ -357,13 +358,19 @@ class Registry:
                     break
             else:
                 _merge(primary, result)
-        if primary is None and failure is None and self._signatures and advert.manufacturer_data:
+        if (
+            fallback
+            and primary is None
+            and failure is None
+            and self._signatures
+            and advert.manufacturer_data
+        ):
             try:
-                fallback = self.signature_candidates(advert)
+                more = self.signature_candidates(advert)
             except Exception:
-                fallback = []
-            if fallback:
-                return self._ask(advert, ctx, fallback, 0, None, None)
+                more = []
+            if more:
+                return self._ask(advert, ctx, more, 0, None, None, fallback=False)
         stats.adverts += 1
         if primary is not None:
             stats.decoded += 1
