@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import subprocess
 import sys
@@ -81,6 +82,8 @@ def drain_subscriber(cfg: Path, log: Path, metrics_port: int, n: int) -> tuple[f
                 break
             if proc.poll() is not None:
                 raise RuntimeError(log.read_text()[-2000:])
+            if time.perf_counter() - start > 900:
+                raise RuntimeError(f"not all committed after 900 s: {m}")
             time.sleep(0.02)
         end = time.perf_counter()
     finally:
@@ -187,7 +190,7 @@ def main() -> None:
                 msgs = [
                     Msg(
                         m.topic,
-                        m.payload.replace(b'"boot0001"', f'"boot{r:04d}"'.encode()),
+                        m.payload.replace(b'"boot0001"', f'"boot{r + 1:04d}"'.encode()),
                         m.mac,
                         m.scanner_id,
                         m.seq,
@@ -233,6 +236,7 @@ def main() -> None:
     finally:
         broker.stop()
         destroy_cluster(cluster)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

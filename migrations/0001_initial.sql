@@ -59,10 +59,9 @@ CREATE TABLE devices (
     last_readings    jsonb       NOT NULL DEFAULT '{}'::jsonb,
     last_readings_at timestamptz,
     updated_at       timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE INDEX devices_last_seen_idx ON devices (last_seen DESC);
-CREATE INDEX devices_parser_idx ON devices (parser);
+) WITH (fillfactor = 70);
+-- No secondary indexes: the table holds one row per address (thousands) and is rewritten once
+-- per batch per device; without them those updates stay HOT (no index writes).
 
 -- One row per scanner (agent), from heartbeats and adverts.
 CREATE TABLE scanners (
@@ -78,7 +77,7 @@ CREATE TABLE scanners (
     last_seen            timestamptz NOT NULL,
     last_advert_at       timestamptz,
     advert_count         bigint      NOT NULL DEFAULT 0
-);
+) WITH (fillfactor = 70);
 
 CREATE TABLE scanner_transitions (
     id          bigserial   PRIMARY KEY,

@@ -7,9 +7,13 @@ import os
 import signal
 import time
 
+import gmqtt
+from gmqtt.mqtt.package import PublishPacket
+
 from bt_mqtt.core.mqttclient import BackoffClient, build_client, connect_with_backoff
 from bt_mqtt.core.mqttconfig import MqttConfig
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.mqtt import MqttCollector
 
 
 async def _until(cond: object, timeout: float, what: str) -> None:
@@ -64,3 +68,34 @@ def test_reconnect_backs_off_up_to_the_cap(mosquitto: Broker) -> None:
         await client.disconnect()
 
     asyncio.run(go())
+
+
+def test_publish_qos1_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
+    """The hot-path builder: same bytes as gmqtt's, delivered intact for 1-, 2- and 3-byte
+    remaining lengths, acknowledged (queue empty) afterwards."""
+    cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port)
+    payloads = [b"x" * 10, b"y" * 300, b"z" * 20000]
+    col = MqttCollector(mosquitto.host, mosquitto.port, "t/hot").start()
+    try:
+
+        async def go() -> None:
+            client = build_client(cfg, "hot", qos_queue_limit=10)
+            assert await connect_with_backoff(client, cfg, initial_s=0.1, cap_s=0.5)
+            assert client.publish_qos1(b"t/hot", payloads) == 3
+            stored = client.qos_storage.get_all()
+            protocol = client._connection._protocol
+            for payload, (mid, packet) in zip(payloads, stored, strict=True):
+                _ref_mid, ref = PublishPacket.build_package(
+                    gmqtt.Message(b"t/hot", payload, qos=1), protocol
+                )
+                i = len(ref) - len(payload) - 3  # packet id, then the empty property list
+                assert packet[i : i + 2] == mid.to_bytes(2, "big")
+                assert (packet[:i], packet[i + 2 :]) == (bytes(ref[:i]), bytes(ref[i + 2 :]))
+            await _until(lambda: len(client.qos_storage) == 0, 5, "PUBACKs")
+            await client.disconnect()
+
+        asyncio.run(go())
+        got = col.wait_for(3, timeout=10)
+        assert [(m.payload, m.qos) for m in got] == [(p, 1) for p in payloads]
+    finally:
+        col.stop()

@@ -25,8 +25,6 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-import gmqtt
-
 from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
 from bt_mqtt.core.mqttconfig import MqttConfig
 
@@ -88,7 +86,7 @@ class Publisher:
         self.disconnects = 0
         self._closing = False
         self._limit = inflight_limit
-        self._pending: list[gmqtt.Message] = []
+        self._pending: list[bytes] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self.flush_delay_s: float | None = None  # None: FLUSH_DELAY_S
         self.on_lost: Callable[[int], None] = lambda _n: None
@@ -139,7 +137,7 @@ class Publisher:
         pending = self._pending
         if len(self._storage) + len(pending) >= self._limit or not self.client.is_connected:
             return False
-        pending.append(gmqtt.Message(self._raw_topic_b, payload, qos=1))
+        pending.append(payload)
         if len(pending) == 1:
             delay = FLUSH_DELAY_S if self.flush_delay_s is None else self.flush_delay_s
             self._flush_handle = asyncio.get_running_loop().call_later(delay, self.flush)
@@ -160,7 +158,7 @@ class Publisher:
         if self.client.is_connected:
             try:
                 # fewer than all when gmqtt ran out of packet ids (the broker's receive maximum)
-                sent = self.client.publish_many(batch)
+                sent = self.client.publish_qos1(self._raw_topic_b, batch)
             except (OSError, AttributeError) as exc:
                 log.debug("publish failed: %s", exc)
         if sent < len(batch):

@@ -4,7 +4,9 @@ Each input line is a JSON object: a full v1 message or just its advertisement fi
 output line is ``{"mac": ..., "parser": <name or null>, "readings": {...}}``, plus ``"error"``
 when the line could not be read or the claiming parser failed (bad input never stops the run),
 and ``"facts"`` with ``--facts``.  ``--format text`` prints one human-readable line instead.
-Exit status: 0, or 2 for bad usage (unknown option, unreadable or malformed bind-key file).
+``--theengs`` asks the optional TheengsDecoder (GPL-3.0 extra) for advertisements no parser
+claims.  Exit status: 0, or 2 for bad usage (unknown option, unreadable or malformed bind-key
+file, ``--theengs`` without TheengsDecoder installed).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bt_mqtt.core.cli import EXIT_OK, EXIT_USAGE
 from bt_mqtt.core.wire import MAC_RE, WireError, advert_from_obj
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
+from bt_mqtt.parsers.theengs import TheengsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--facts", action="store_true", help="include device facts in JSON")
     parser.add_argument(
         "--no-plugins", action="store_true", help="only built-in parsers, no entry points"
+    )
+    parser.add_argument(
+        "--theengs",
+        action="store_true",
+        help="ask TheengsDecoder (optional GPL-3.0 extra) when no parser claims an advert",
     )
 
 
@@ -160,7 +168,11 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         sys.stderr.write(f"bt-mqtt decode: error: {exc}\n")
         return EXIT_USAGE
-    registry = Registry.default(plugins=not args.no_plugins)
+    try:
+        registry = Registry.default(plugins=not args.no_plugins, theengs=args.theengs)
+    except TheengsUnavailable as exc:  # its text names the install command
+        sys.stderr.write(f"bt-mqtt decode: error: --theengs: {exc}\n")
+        return EXIT_USAGE
     ctx = ParseContext(bindkeys=keys)
     if args.facts:
         ctx.state["_decode_facts"] = {"on": True}

@@ -19,12 +19,15 @@ import logging
 from typing import Any
 
 import gmqtt
+from gmqtt.mqtt.constants import MQTTv50
 from gmqtt.mqtt.package import PublishPacket
 from gmqtt.storage import PersistentStorage
 
 from bt_mqtt.core.mqttconfig import MqttConfig
 
 log = logging.getLogger(__name__)
+
+_PUBLISH_QOS1 = b"\x32"  # PUBLISH, QoS 1, no dup, no retain
 
 
 class BoundedQosStorage(PersistentStorage):  # type: ignore[misc]
@@ -86,6 +89,36 @@ class BackoffClient(gmqtt.Client):  # type: ignore[misc]
             packets.append(packet)
             if message.qos > 0:
                 self._persistent_storage.push_message(mid, packet)
+        if packets:
+            protocol.write_data(b"".join(packets))
+        return len(packets)
+
+    def publish_qos1(self, topic: bytes, payloads: list[bytes]) -> int:
+        """``publish_many`` for the agent's hot path: QoS 1, not retained, no properties, one
+        topic.  Builds the same PUBLISH bytes as gmqtt without a ``Message`` and a builder pass
+        per payload.  Returns how many were sent: fewer when the packet ids ran out."""
+        protocol = self._connection._protocol
+        next_id = protocol.id_generator.next_id
+        store = self._persistent_storage.push_message
+        head = len(topic).to_bytes(2, "big") + topic
+        props = b"\x00" if protocol.proto_ver == MQTTv50 else b""  # empty property list
+        fixed = len(head) + 2 + len(props)
+        packets: list[bytes] = []
+        for payload in payloads:
+            try:
+                mid = next_id()
+            except OverflowError:
+                break
+            n = fixed + len(payload)  # the remaining length, a variable byte integer
+            if n < 0x80:
+                length = bytes((n,))
+            elif n < 0x4000:
+                length = bytes((n & 0x7F | 0x80, n >> 7))
+            else:
+                length = bytes((n & 0x7F | 0x80, (n >> 7) & 0x7F | 0x80, n >> 14))
+            packet = b"".join((_PUBLISH_QOS1, length, head, mid.to_bytes(2, "big"), props, payload))
+            store(mid, packet)
+            packets.append(packet)
         if packets:
             protocol.write_data(b"".join(packets))
         return len(packets)

@@ -19,6 +19,13 @@ frame of an advertisement that may carry several: the remaining candidates are a
 their results add the readings and facts the primary lacks (an Eddystone-TLM frame beside an
 iBeacon adds battery voltage and temperature); their names go to ``facts["merged_from"]``.
 
+Last resort: an optional ``last_resort`` parser (the TheengsDecoder adapter,
+``Registry.default(theengs=True)``) is asked once, after both indexes, only for an
+advertisement that no parser claimed (no result and no failure); its result is the primary and
+its failures are counted like any parser's.  It keeps a negative cache of its own (see
+``bt_mqtt.parsers.theengs``): the one place where history changes an answer, bounded by its
+re-check.
+
 Everything that goes wrong is counted in ``Registry.stats`` (see ``RegistryStats``): an exception
 from a parser is a parse error under its name (the last error is kept), a ``DecryptionError`` a
 decryption failure.  Each advertisement is counted once as ``decoded``, ``failed`` (no result,
@@ -150,8 +157,15 @@ class Registry:
     arguments); names must be unique.  ``parse`` and ``decode`` never raise.
     """
 
-    def __init__(self, parsers: Iterable[Any], *, max_claims: int = DEFAULT_MAX_CLAIMS) -> None:
+    def __init__(
+        self,
+        parsers: Iterable[Any],
+        *,
+        max_claims: int = DEFAULT_MAX_CLAIMS,
+        last_resort: Parser | None = None,
+    ) -> None:
         self.parsers: dict[str, Parser] = {}
+        self.last_resort = last_resort
         self.stats = RegistryStats()
         self.plugin_problems: list[PluginProblem] = []
         self.claims: dict[str, str] = {}
@@ -168,11 +182,21 @@ class Registry:
             self.add(obj)
 
     @classmethod
-    def default(cls, *, plugins: bool = True) -> Registry:
-        """The built-in parsers plus, if ``plugins``, those of the ``bt_mqtt.parsers`` group."""
+    def default(cls, *, plugins: bool = True, theengs: bool = False) -> Registry:
+        """The built-in parsers plus, if ``plugins``, those of the ``bt_mqtt.parsers`` group.
+
+        ``theengs`` adds the TheengsDecoder adapter as the last resort; it imports the optional
+        GPL-3.0 package and raises ``bt_mqtt.parsers.theengs.TheengsUnavailable`` (whose
+        message gives the install command) when it is missing.
+        """
         from bt_mqtt.parsers.builtin import BUILTIN  # noqa: PLC0415 - avoids an import cycle
 
-        reg = cls(BUILTIN)
+        last_resort: Parser | None = None
+        if theengs:
+            from bt_mqtt.parsers.theengs import TheengsParser  # noqa: PLC0415 - optional, GPL
+
+            last_resort = TheengsParser()
+        reg = cls(BUILTIN, last_resort=last_resort)
         if plugins:
             reg.load_plugins()
         return reg
@@ -371,6 +395,15 @@ class Registry:
                 more = []
             if more:
                 return self._ask(advert, ctx, more, 0, None, None, fallback=False)
+        if primary is None and failure is None and self.last_resort is not None:
+            last = self.last_resort
+            try:
+                primary = last.parse(advert, ctx)
+            except Exception as exc:
+                failure = self._failure(last, advert, exc)
+            else:
+                if primary is not None:
+                    hits[primary.parser] = hits.get(primary.parser, 0) + 1
         stats.adverts += 1
         if primary is not None:
             stats.decoded += 1

@@ -14,8 +14,14 @@ log = logging.getLogger(__name__)
 class RegistryDecoder:
     """A ``state.Decoder`` over ``Registry.default()`` with one persistent ``ParseContext``."""
 
-    def __init__(self, bindkeys: dict[str, bytes] | None = None, *, plugins: bool = True) -> None:
-        self.registry = Registry.default(plugins=plugins)
+    def __init__(
+        self,
+        bindkeys: dict[str, bytes] | None = None,
+        *,
+        plugins: bool = True,
+        theengs: bool = False,
+    ) -> None:
+        self.registry = Registry.default(plugins=plugins, theengs=theengs)
         self.ctx = ParseContext(bindkeys=dict(bindkeys or {}))
 
     def __call__(self, advert: Advert) -> ParseResult | None:

@@ -104,6 +104,7 @@ def build_app(args: argparse.Namespace) -> ConsoleApp:
             conninfo = subconfig.conninfo(cfg, db_password)
         bindkeys = subconfig.bindkeys(cfg)
         plugins = cfg.parsers.plugins
+        theengs = cfg.parsers.theengs
     except (ConfigError, ValueError) as exc:
         fail_config(PROG, str(exc))
 
@@ -113,7 +114,7 @@ def build_app(args: argparse.Namespace) -> ConsoleApp:
     from bt_mqtt.console.state import ConsoleState, Limits  # noqa: PLC0415
     from bt_mqtt.console.views import Thresholds  # noqa: PLC0415
 
-    decoder = RegistryDecoder(bindkeys, plugins=plugins)
+    decoder = RegistryDecoder(bindkeys, plugins=plugins, theengs=theengs)
     limits = Limits(max_devices=args.max_devices, device_ttl_s=args.device_ttl)
     db = None
     if conninfo is not None:

@@ -82,6 +82,7 @@ class DatabaseConfig:
 class ParsersConfig:
     bindkeys: dict[str, str] = field(factory=dict)
     plugins: bool = True
+    theengs: bool = False  # TheengsDecoder as last resort (optional GPL-3.0 extra)
 
 
 @define(frozen=True)
@@ -109,6 +110,7 @@ class IngestConfig:
     missed_heartbeats: int = field(default=3, validator=_at_least(1))
     db_retry_cap_s: float = field(default=30.0, validator=_at_least(0.1))
     sweep_s: float = field(default=5.0, validator=_at_least(0.1))
+    plan_workers: int = field(default=1, validator=[_at_least(0), attrs.validators.le(1)])
 
 
 @define(frozen=True)
@@ -176,6 +178,13 @@ def check_semantics(cfg: SubscriberConfig, source: str) -> None:
             continue
         if len(raw) not in (16, 32):
             problems.append(f"parsers.bindkeys.{mac}: a key is 16 bytes (32 hex digits)")
+    if cfg.parsers.theengs:
+        from bt_mqtt.parsers.theengs import TheengsUnavailable, load_decoder  # noqa: PLC0415
+
+        try:
+            load_decoder()
+        except TheengsUnavailable as exc:
+            problems.append(f"parsers.theengs: true, but {exc}")
     for sect, obj in (("mqtt", cfg.mqtt), ("database", cfg.database)):
         if obj.password is not None and obj.password_file is not None:
             problems.append(f"{sect}.password, {sect}.password_file: set only one of them")

@@ -25,10 +25,10 @@ import psycopg
 from attrs import define, field
 
 from bt_mqtt.core.mqttclient import connect_with_backoff
-from bt_mqtt.parsers.api import ParseContext
-from bt_mqtt.subscriber.batch import BatchPlan, Incoming, Parses, Topics, plan_batch
+from bt_mqtt.subscriber.batch import BatchPlan, Incoming, Parses
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.metrics import Metrics
+from bt_mqtt.subscriber.planner import Planner
 from bt_mqtt.subscriber.store import DatabaseUnavailable, Store, Transition
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,15 @@ class Ingest:
         self.cfg = cfg
         self.metrics = metrics or Metrics()
         self.registry = registry
-        self.ctx = ParseContext(bindkeys=bindkeys(cfg))
-        self.topics = Topics(cfg.mqtt.topic_prefix)
+        self.planner = Planner(
+            prefix=cfg.mqtt.topic_prefix,
+            registry=registry,
+            bindkeys=bindkeys(cfg),
+            plugins=cfg.parsers.plugins,
+            workers=cfg.ingest.plan_workers,
+            max_bytes=cfg.ingest.max_payload_bytes,
+            skew_s=cfg.ingest.clock_skew_s,
+        )
         self.store = Store(
             conninfo,
             keep_days=max(cfg.retention.raw_days, cfg.readings_days, cfg.rejected_days),
@@ -207,16 +214,6 @@ class Ingest:
         self._chunks.popleft()
         return chunk
 
-    def _plan(self, chunk: Chunk) -> BatchPlan:
-        return plan_batch(
-            chunk.messages,
-            self.topics,
-            self.registry,
-            self.ctx,
-            max_bytes=self.cfg.ingest.max_payload_bytes,
-            skew_s=self.cfg.ingest.clock_skew_s,
-        )
-
     async def _commit(self, chunk: Chunk, plan: BatchPlan, stop: asyncio.Event) -> bool:
         """Write one planned chunk, retrying until committed; False if stopped first."""
         delay = 0.2
@@ -331,7 +328,7 @@ class Ingest:
                     continue
                 if chunk is None:
                     return
-                plan = self._plan(chunk)
+                plan = await self.planner.plan(chunk.messages)
                 if writing is not None and not await writing:
                     return
                 writing = asyncio.ensure_future(self._commit(chunk, plan, stop))
@@ -343,11 +340,13 @@ class Ingest:
         """Ingest until ``stop`` is set; queued chunks are flushed if the database is up."""
         if not await self._connect_db(stop):
             return
+        await self.planner.warm_up()
         self._never = asyncio.get_running_loop().create_future()
         client = self._build_client()
         self._client = client
         if not await connect_with_backoff(client, self.cfg.mqtt, stop=stop):
             await self.store.close()
+            self.planner.close()
             return
         log.info("subscriber running", extra={"event": "started"})
         try:
@@ -357,4 +356,5 @@ class Ingest:
             with contextlib.suppress(Exception):
                 await client.disconnect()
             await self.store.close()
+            self.planner.close()
             log.info("subscriber stopped", extra={"event": "stopped"})

@@ -105,7 +105,7 @@ def _cmd_run(
                 f"the database schema is out of date ({', '.join(todo)} pending); "
                 f"run '{PROG} migrate' or 'run --migrate'"
             )
-    registry = Registry.default(plugins=cfg.parsers.plugins)
+    registry = Registry.default(plugins=cfg.parsers.plugins, theengs=cfg.parsers.theengs)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -98,7 +98,7 @@ def reprocess(
     if registry is None:
         from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
 
-        registry = Registry.default(plugins=cfg.parsers.plugins)
+        registry = Registry.default(plugins=cfg.parsers.plugins, theengs=cfg.parsers.theengs)
     ctx = ParseContext(bindkeys=bindkeys(cfg))
     counts = {"adverts": 0, "touched": 0, "readings": 0, "undecodable": 0}
     params: dict[str, Any] = {"since": since, "until": until, "mac": mac, "limit": CHUNK}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Final
 
 from dbus_fast import Message, MessageType
@@ -20,6 +21,9 @@ DBUS: Final = "org.freedesktop.DBus"
 SIGNAL: Final = MessageType.SIGNAL
 ERROR: Final = MessageType.ERROR
 TICK_S: Final = 1.0
+
+# id(bus) -> (bus, "read the socket now") for buses whose reads are batched (``coalesce_reads``)
+_read_now: dict[int, tuple[MessageBus, Callable[[], None]]] = {}
 
 
 class BluezError(Exception):
@@ -42,6 +46,9 @@ async def call(
     """Call a method and wait for the reply; a D-Bus error reply raises ``BluezError``."""
     if bus is None or not bus.connected:
         raise BluezError(member, "org.freedesktop.DBus.Error.Disconnected", "no bus")
+    entry = _read_now.get(id(bus))
+    if entry is not None and entry[0] is bus:
+        entry[1]()  # the reply must not wait for the next batched read
     reply = await bus.call(
         Message(
             destination=destination,
@@ -100,9 +107,10 @@ def coalesce_reads(bus: MessageBus, interval_s: float) -> bool:
 
     At a few hundred signals per second each advert otherwise costs its own event-loop wakeup
     (epoll + callback), which dominates the CPU per advert; batching them bounds wakeups to
-    1/interval per second at the price of up to ``interval_s`` extra latency.  Relies on
-    dbus-fast's asyncio bus registering one reader on its socket; returns False (and changes
-    nothing) if that is not what it finds.
+    1/interval per second at the price of up to ``interval_s`` extra latency.  Replies are not
+    delayed: ``call`` reads at once, and reading stays immediate while replies are awaited.
+    Relies on dbus-fast's asyncio bus registering one reader on its socket; returns False (and
+    changes nothing) if that is not what it finds.
     """
     loop = asyncio.get_running_loop()
     fd = getattr(bus, "_fd", None)
@@ -116,16 +124,31 @@ def coalesce_reads(bus: MessageBus, interval_s: float) -> bool:
     read = getattr(handle, "_callback", None)
     if read is None:
         return False
+    timer: asyncio.TimerHandle | None = None
 
     def rearm() -> None:
+        nonlocal timer
+        timer = None
         if bus.connected:
             loop.add_reader(fd, on_readable)
 
     def on_readable() -> None:
-        loop.remove_reader(fd)
+        nonlocal timer
         read()
-        loop.call_later(interval_s, rearm)
+        if getattr(bus, "_method_return_handlers", None):
+            return  # replies awaited: keep reading as data comes
+        loop.remove_reader(fd)
+        timer = loop.call_later(interval_s, rearm)
+
+    def read_now() -> None:
+        if timer is not None:
+            timer.cancel()
+            rearm()
 
     loop.remove_reader(fd)
     loop.add_reader(fd, on_readable)
+    for key, (other, _fn) in list(_read_now.items()):
+        if not other.connected:
+            del _read_now[key]
+    _read_now[id(bus)] = (bus, read_now)
     return True

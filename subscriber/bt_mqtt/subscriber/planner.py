@@ -1,0 +1,97 @@
+"""Planning batches in a worker process, so decoding and parsing overlap MQTT and the database.
+
+The worker owns the parser registry and the ``ParseContext`` (parser state such as BTHome packet
+ids), so chunks must be planned one at a time, in order (one worker).  ``Planner`` falls back to
+planning in the calling thread when ``workers`` is 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from bt_mqtt.parsers.api import ParseContext
+from bt_mqtt.subscriber.batch import BatchPlan, Incoming, Parses, Topics, plan_batch
+
+log = logging.getLogger(__name__)
+
+_state: dict[str, Any] = {}
+
+
+def _init(prefix: str, bindkeys: dict[str, bytes], plugins: bool, kw: dict[str, Any]) -> None:
+    from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
+
+    _state["topics"] = Topics(prefix)
+    _state["registry"] = Registry.default(plugins=plugins)
+    _state["ctx"] = ParseContext(bindkeys=bindkeys)
+    _state["kw"] = kw
+
+
+def _plan(messages: list[Incoming]) -> BatchPlan:
+    return plan_batch(messages, _state["topics"], _state["registry"], _state["ctx"], **_state["kw"])
+
+
+def _noop() -> None:
+    return None
+
+
+class Planner:
+    """Plans chunks in a worker process (``workers=1``) or inline (``workers=0``)."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        registry: Parses,
+        bindkeys: dict[str, bytes],
+        plugins: bool,
+        workers: int,
+        max_bytes: int,
+        skew_s: float,
+    ) -> None:
+        self._args = (prefix, bindkeys, plugins, {"max_bytes": max_bytes, "skew_s": skew_s})
+        self._max_bytes, self._skew_s = max_bytes, skew_s
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._inline = (Topics(prefix), registry, ParseContext(bindkeys=bindkeys))
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init,
+                initargs=self._args,
+            )
+        return self._pool
+
+    async def plan(self, messages: list[Incoming]) -> BatchPlan:
+        """The plan of one chunk.  A dead worker is replaced and the chunk planned again."""
+        if self._workers == 0:
+            topics, registry, ctx = self._inline
+            return plan_batch(
+                messages, topics, registry, ctx, max_bytes=self._max_bytes, skew_s=self._skew_s
+            )
+        loop = asyncio.get_running_loop()
+        while True:
+            pool = self._start()
+            try:
+                return await loop.run_in_executor(pool, _plan, messages)
+            except BrokenProcessPool:
+                log.error("planner process died; starting a new one", extra={"event": "planner"})
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    async def warm_up(self) -> None:
+        """Start the worker now rather than on the first batch."""
+        if self._workers:
+            await asyncio.get_running_loop().run_in_executor(self._start(), _noop)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
