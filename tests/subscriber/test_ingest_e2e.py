@@ -101,7 +101,13 @@ def test_duplicates_and_redeliveries_stored_once(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    cfg = write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database, metrics={"port": port})
+    cfg = write_config(
+        tmp_path / "sub.yaml",
+        mosquitto.port,
+        pg_database,
+        metrics={"port": port},
+        ingest={"plan_workers": 0},  # the in-process planner (the other tests use the worker)
+    )
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
     try:

@@ -280,3 +280,34 @@ def test_share_group_splits_the_stream_exactly_once(
     _exact(pg_database, msgs, 3000)
     assert sum(archived) == 3000
     assert min(archived) > 0, archived
+
+
+def test_payload_postgres_refuses_is_rejected_alone(
+    mosquitto: Broker, pg_database: str, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database, ingest={"batch_ms": 300})
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    msgs = list(stream(101, scanners=("s1",), seed=11))
+    body = json.loads(msgs[50].payload)
+    body["name"] = "bad\u0000name"  # valid JSON, but jsonb and text columns refuse NUL
+    msgs[50].payload = json.dumps(body).encode()
+    try:
+        _started(log, proc)
+        publish(mosquitto.port, msgs)
+        wait_until(
+            lambda: count(pg_database, "SELECT count(*) FROM rejected_messages") == 1,
+            60,
+            "the rejection",
+            proc,
+            log,
+        )
+        wait_until(lambda: count(pg_database, RAW) == 100, 30, "100 adverts", proc, log)
+    finally:
+        assert stop(proc) == 0
+    with psycopg.connect(pg_database) as conn:
+        row = conn.execute("SELECT reason, payload FROM rejected_messages").fetchone()
+        seqs = {r[0] for r in conn.execute("SELECT seq FROM raw_advertisements")}
+    assert row is not None and row[0] == "db_rejected"
+    assert bytes(row[1]) == msgs[50].payload
+    assert seqs == set(range(101)) - {50}

@@ -17,8 +17,9 @@ import cattrs
 from attrs import define, field
 
 from bt_mqtt.core import configfile
+from bt_mqtt.core.configfields import at_least, each, matches, one_of
 from bt_mqtt.core.configfile import ConfigError
-from bt_mqtt.core.logs import FORMATS, LEVELS
+from bt_mqtt.core.logs import LogConfig
 from bt_mqtt.core.mqttconfig import SCANNER_ID_RE, MqttConfig, register_tls_hook
 
 BACKENDS: Final = ("bluez", "bleak", "replay")
@@ -32,39 +33,6 @@ UUID_FORMS: Final = re.compile(
 )
 
 
-def _one_of(choices: tuple[str, ...]) -> Any:
-    def check(_: Any, a: attrs.Attribute[str], value: str) -> None:
-        if value not in choices:
-            raise ValueError(f"{a.name}: {value!r} is not one of {', '.join(choices)}")
-
-    return check
-
-
-def _at_least(low: float, *, exclusive: bool = False) -> Any:
-    def check(_: Any, a: attrs.Attribute[float], value: float | None) -> None:
-        if value is None:
-            return
-        if value < low or (exclusive and value == low):
-            op = ">" if exclusive else ">="
-            raise ValueError(f"{a.name}: {value!r} must be {op} {low}")
-
-    return check
-
-
-def _scanner_id(_: Any, a: attrs.Attribute[str], value: str) -> None:
-    if not SCANNER_ID_RE.fullmatch(value):
-        raise ValueError(f"{a.name}: {value!r} must be 1 to 64 characters of a-z, 0-9, '_' and '-'")
-
-
-def _each(pattern: re.Pattern[str], what: str) -> Any:
-    def check(_: Any, a: attrs.Attribute[list[str]], value: list[str]) -> None:
-        for i, item in enumerate(value):
-            if not pattern.fullmatch(item):
-                raise ValueError(f"{a.name}[{i}]: {item!r} is not {what}")
-
-    return check
-
-
 def _company_ids(_: Any, a: attrs.Attribute[list[int]], value: list[int]) -> None:
     for i, item in enumerate(value):
         if not 0 <= item <= 0xFFFF:
@@ -75,13 +43,13 @@ def _company_ids(_: Any, a: attrs.Attribute[list[int]], value: list[int]) -> Non
 class MatchList:
     """Devices to match: exact MACs, MAC prefixes, company ids, service UUIDs, name globs."""
 
-    macs: list[str] = field(factory=list, validator=_each(MAC_RE, "a MAC address"))
+    macs: list[str] = field(factory=list, validator=each(MAC_RE, "a MAC address"))
     prefixes: list[str] = field(
-        factory=list, validator=_each(PREFIX_RE, "a MAC prefix such as 'A4:C1:38'")
+        factory=list, validator=each(PREFIX_RE, "a MAC prefix such as 'A4:C1:38'")
     )
     company_ids: list[int] = field(factory=list, validator=_company_ids)
     service_uuids: list[str] = field(
-        factory=list, validator=_each(UUID_FORMS, "a 16-, 32- or 128-bit UUID")
+        factory=list, validator=each(UUID_FORMS, "a 16-, 32- or 128-bit UUID")
     )
     names: list[str] = field(factory=list)
 
@@ -100,7 +68,7 @@ class ReplayConfig:
     """The replay backend's input: a file of wire-format JSON lines."""
 
     file: str | None = None
-    speed: float = field(default=1.0, validator=_at_least(0.0))
+    speed: float = field(default=1.0, validator=at_least(0.0))
     loop: bool = False
 
 
@@ -108,39 +76,35 @@ class ReplayConfig:
 class BluetoothConfig:
     """Where advertisements come from.  ``watchdog_s`` 0 disables the watchdog."""
 
-    backend: str = field(default="bluez", validator=_one_of(BACKENDS))
+    backend: str = field(default="bluez", validator=one_of(BACKENDS))
     adapter: str = "hci0"
-    mode: str = field(default="passive", validator=_one_of(MODES))
+    mode: str = field(default="passive", validator=one_of(MODES))
     replay: ReplayConfig = field(factory=ReplayConfig)
-    watchdog_s: float = field(default=120.0, validator=_at_least(0.0))
-    prune_after_s: float = field(default=300.0, validator=_at_least(0.0, exclusive=True))
+    watchdog_s: float = field(default=120.0, validator=at_least(0.0))
+    prune_after_s: float = field(default=300.0, validator=at_least(0.0, exclusive=True))
 
 
 @define(frozen=True)
 class DedupConfig:
     """Repeat suppression; ``max_entries`` caps the remembered addresses (LRU)."""
 
-    window_s: float = field(default=10.0, validator=_at_least(0.0))
-    max_interval_s: float = field(default=300.0, validator=_at_least(0.0, exclusive=True))
-    max_entries: int = field(default=10000, validator=_at_least(1))
+    window_s: float = field(default=10.0, validator=at_least(0.0))
+    max_interval_s: float = field(default=300.0, validator=at_least(0.0, exclusive=True))
+    max_entries: int = field(default=10000, validator=at_least(1))
 
 
 @define(frozen=True)
 class HeartbeatConfig:
-    interval_s: float = field(default=60.0, validator=_at_least(0.0, exclusive=True))
-
-
-@define(frozen=True)
-class LogConfig:
-    level: str = field(default="info", validator=_one_of(LEVELS))
-    format: str = field(default="json", validator=_one_of(FORMATS))
+    interval_s: float = field(default=60.0, validator=at_least(0.0, exclusive=True))
 
 
 @define(frozen=True)
 class AgentConfig:
     """The whole agent configuration file."""
 
-    scanner_id: str = field(validator=_scanner_id)
+    scanner_id: str = field(
+        validator=matches(SCANNER_ID_RE, "1 to 64 characters of a-z, 0-9, '_' and '-'")
+    )
     mqtt: MqttConfig = field(factory=MqttConfig)
     bluetooth: BluetoothConfig = field(factory=BluetoothConfig)
     dedup: DedupConfig = field(factory=DedupConfig)

@@ -8,6 +8,10 @@ import sys
 import time
 from typing import Any, Final
 
+from attrs import define, field
+
+from bt_mqtt.core.configfields import one_of
+
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 FORMATS: Final = ("json", "text")
 
@@ -45,3 +49,11 @@ def setup_logging(level: str = "info", fmt: str = "json") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+@define(frozen=True)
+class LogConfig:
+    """The ``log`` section every program's configuration has."""
+
+    level: str = field(default="info", validator=one_of(LEVELS))
+    format: str = field(default="json", validator=one_of(FORMATS))

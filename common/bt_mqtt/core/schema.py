@@ -169,6 +169,14 @@ def _apply_validator(prop: Schema, v: Any) -> None:
     """Fold what attrs' built-in validators say into ``prop`` (unknown validators are skipped)."""
     if v is None:
         return
+    own = getattr(v, "schema", None)  # bt_mqtt.core.configfields validators describe themselves
+    if isinstance(own, Mapping):
+        for key, value in own.items():
+            if key == "items" and isinstance(prop.get("items"), dict):
+                prop["items"].update(value)
+            else:
+                prop[key] = value
+        return
     inner = getattr(v, "_validators", None)
     if inner is not None:  # and_(...) or a list of validators
         for sub in inner:

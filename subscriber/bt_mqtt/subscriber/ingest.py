@@ -254,6 +254,8 @@ class Ingest:
         m.pending -= len(chunk.messages)
         for r in plan.rejected:
             m.rejected[r.reason] += 1
+        if res.rejected > len(plan.rejected):  # adverts PostgreSQL refused (see Store.write)
+            m.rejected["db_rejected"] += res.rejected - len(plan.rejected)
         for r in plan.rejected[:MAX_REJECT_LOGS_PER_BATCH]:
             log.warning(
                 "rejected message on %s: %s: %s",
