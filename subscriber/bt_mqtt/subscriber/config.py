@@ -18,8 +18,9 @@ import cattrs
 from attrs import define, field
 
 from bt_mqtt.core import configfile
+from bt_mqtt.core.configfields import at_least, matches
 from bt_mqtt.core.configfile import ConfigError
-from bt_mqtt.core.logs import FORMATS, LEVELS
+from bt_mqtt.core.logs import LogConfig
 from bt_mqtt.core.mqttconfig import MqttConfig, register_tls_hook
 from bt_mqtt.core.wire import MAC_RE
 
@@ -30,30 +31,6 @@ CLIENT_ID_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 GROUP_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-def _at_least(low: float) -> Any:
-    def check(_: Any, a: attrs.Attribute[Any], value: float) -> None:
-        if value < low:
-            raise ValueError(f"{a.name}: {value!r} is below the minimum {low!r}")
-
-    return check
-
-
-def _matches(pattern: re.Pattern[str], what: str) -> Any:
-    def check(_: Any, a: attrs.Attribute[Any], value: str | None) -> None:
-        if value is not None and not pattern.fullmatch(value):
-            raise ValueError(f"{a.name}: {value!r} is not a valid {what}")
-
-    return check
-
-
-def _one_of(choices: tuple[str, ...]) -> Any:
-    def check(_: Any, a: attrs.Attribute[Any], value: str) -> None:
-        if value not in choices:
-            raise ValueError(f"{a.name}: {value!r} is not one of {', '.join(choices)}")
-
-    return check
-
-
 @define(frozen=True)
 class SubscriberMqttConfig(MqttConfig):
     """Broker settings plus the subscriber's session identity and optional share group.
@@ -62,10 +39,12 @@ class SubscriberMqttConfig(MqttConfig):
     (acks wait for the database commit, so it bounds memory and must exceed ``batch_size``).
     """
 
-    client_id: str = field(default="bt-mqtt-subscriber", validator=_matches(CLIENT_ID_RE, "id"))
-    share_group: str | None = field(default=None, validator=_matches(GROUP_RE, "group name"))
-    session_expiry_s: int = field(default=7 * 24 * 3600, validator=_at_least(0))
-    receive_maximum: int = field(default=20000, validator=_at_least(2))
+    client_id: str = field(
+        default="bt-mqtt-subscriber", validator=matches(CLIENT_ID_RE, "a valid client id")
+    )
+    share_group: str | None = field(default=None, validator=matches(GROUP_RE, "a valid group name"))
+    session_expiry_s: int = field(default=7 * 24 * 3600, validator=at_least(0))
+    receive_maximum: int = field(default=20000, validator=at_least(2))
 
 
 @define(frozen=True)
@@ -75,7 +54,7 @@ class DatabaseConfig:
     url: str = "postgresql://localhost/btmqtt"
     password: str | None = None
     password_file: str | None = None
-    connect_timeout_s: float = field(default=10.0, validator=_at_least(0.1))
+    connect_timeout_s: float = field(default=10.0, validator=at_least(0.1))
 
 
 @define(frozen=True)
@@ -89,28 +68,24 @@ class ParsersConfig:
 class RetentionConfig:
     """Days of history kept; ``readings_days``/``rejected_days`` default to ``raw_days``."""
 
-    raw_days: int = field(default=90, validator=_at_least(1))
-    readings_days: int | None = field(
-        default=None, validator=attrs.validators.optional(_at_least(1))
-    )
-    rejected_days: int | None = field(
-        default=None, validator=attrs.validators.optional(_at_least(1))
-    )
-    future_days: int = field(default=7, validator=_at_least(1))
+    raw_days: int = field(default=90, validator=at_least(1))
+    readings_days: int | None = field(default=None, validator=at_least(1))
+    rejected_days: int | None = field(default=None, validator=at_least(1))
+    future_days: int = field(default=7, validator=at_least(1))
 
 
 @define(frozen=True)
 class IngestConfig:
     """Batching and validation limits of ``run``."""
 
-    batch_size: int = field(default=2000, validator=_at_least(1))
-    batch_ms: int = field(default=50, validator=_at_least(1))
-    max_payload_bytes: int = field(default=16 * 1024, validator=_at_least(64))
-    clock_skew_s: float = field(default=300.0, validator=_at_least(1.0))
-    missed_heartbeats: int = field(default=3, validator=_at_least(1))
-    db_retry_cap_s: float = field(default=30.0, validator=_at_least(0.1))
-    sweep_s: float = field(default=5.0, validator=_at_least(0.1))
-    plan_workers: int = field(default=1, validator=[_at_least(0), attrs.validators.le(1)])
+    batch_size: int = field(default=2000, validator=at_least(1))
+    batch_ms: int = field(default=50, validator=at_least(1))
+    max_payload_bytes: int = field(default=16 * 1024, validator=at_least(64))
+    clock_skew_s: float = field(default=300.0, validator=at_least(1.0))
+    missed_heartbeats: int = field(default=3, validator=at_least(1))
+    db_retry_cap_s: float = field(default=30.0, validator=at_least(0.1))
+    sweep_s: float = field(default=5.0, validator=at_least(0.1))
+    plan_workers: int = field(default=1, validator=[at_least(0), attrs.validators.le(1)])
 
 
 @define(frozen=True)
@@ -119,12 +94,6 @@ class MetricsConfig:
 
     port: int | None = None
     host: str = "127.0.0.1"
-
-
-@define(frozen=True)
-class LogConfig:
-    level: str = field(default="info", validator=_one_of(LEVELS))
-    format: str = field(default="json", validator=_one_of(FORMATS))
 
 
 @define(frozen=True)

@@ -75,6 +75,7 @@ class Ingest:
             registry=registry,
             bindkeys=bindkeys(cfg),
             plugins=cfg.parsers.plugins,
+            theengs=cfg.parsers.theengs,
             workers=cfg.ingest.plan_workers,
             max_bytes=cfg.ingest.max_payload_bytes,
             skew_s=cfg.ingest.clock_skew_s,

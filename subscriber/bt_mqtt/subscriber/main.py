@@ -46,6 +46,9 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(PROG, "Archive BT-MQTT advertisements from MQTT into PostgreSQL.")
     p.add_argument("--config", metavar="FILE", help="YAML configuration (default: built-ins)")
     p.add_argument("--migrations-dir", metavar="DIR", help="use these migration files")
+    p.add_argument(
+        "--print-schema", action="store_true", help="print the configuration's JSON schema"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=argparse.ArgumentParser)
     run = sub.add_parser("run", help="ingest from MQTT (the default)")
     run.add_argument("--migrate", action="store_true", help="apply pending migrations first")
@@ -151,6 +154,11 @@ def _cmd_reprocess(
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.print_schema:
+        from bt_mqtt.core.schema import schema_json  # noqa: PLC0415
+
+        sys.stdout.write(schema_json(SubscriberConfig, title=f"{PROG} configuration") + "\n")
+        return 0
     cfg, conninfo, source = _setup(args)
     from bt_mqtt.subscriber.migrate import MigrationError  # noqa: PLC0415
 

@@ -22,11 +22,13 @@ log = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
 
 
-def _init(prefix: str, bindkeys: dict[str, bytes], plugins: bool, kw: dict[str, Any]) -> None:
+def _init(
+    prefix: str, bindkeys: dict[str, bytes], registry_kw: dict[str, bool], kw: dict[str, Any]
+) -> None:
     from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
 
     _state["topics"] = Topics(prefix)
-    _state["registry"] = Registry.default(plugins=plugins)
+    _state["registry"] = Registry.default(**registry_kw)
     _state["ctx"] = ParseContext(bindkeys=bindkeys)
     _state["kw"] = kw
 
@@ -49,11 +51,13 @@ class Planner:
         registry: Parses,
         bindkeys: dict[str, bytes],
         plugins: bool,
+        theengs: bool = False,
         workers: int,
         max_bytes: int,
         skew_s: float,
     ) -> None:
-        self._args = (prefix, bindkeys, plugins, {"max_bytes": max_bytes, "skew_s": skew_s})
+        registry_kw = {"plugins": plugins, "theengs": theengs}  # the worker builds the same one
+        self._args = (prefix, bindkeys, registry_kw, {"max_bytes": max_bytes, "skew_s": skew_s})
         self._max_bytes, self._skew_s = max_bytes, skew_s
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None

@@ -93,6 +93,7 @@ class BluezBackend:
         self._lock = asyncio.Lock()
         self._monitor: AgentMonitor | None = None
         self._monitor_root = f"/org/btmqtt/agent{os.getpid()}_{id(self):x}"
+        self._messages = 0  # D-Bus messages handled (paces the batched reads)
         self._stopping_discovery = False
 
     # -- Backend interface -------------------------------------------------------------------
@@ -160,7 +161,9 @@ class BluezBackend:
                 continue
             bus.add_message_handler(self._on_message)
             self._bus = bus
-            if self._read_interval_s and not coalesce_reads(bus, self._read_interval_s):
+            if self._read_interval_s and not coalesce_reads(
+                bus, self._read_interval_s, lambda: self._messages
+            ):
                 log.info("could not batch D-Bus reads; reading on every event")
             for rule in (
                 f"type='signal',sender='{BLUEZ}',interface='{OM_IFACE}',path='/'",
@@ -356,6 +359,7 @@ class BluezBackend:
     # -- D-Bus -------------------------------------------------------------------------------
     def _on_message(self, msg: Message) -> None:
         """Every message the bus delivers; the hot path is Device1 PropertiesChanged."""
+        self._messages += 1
         if msg.message_type is not SIGNAL:
             return
         member = msg.member
