@@ -17,7 +17,7 @@ MQTT messages are counted to show it publishes what it receives.
 Then a fresh agent takes 100,000 adverts from 10,000 random addresses; VmRSS (/proc/PID/status)
 after 10k, 50k and 100k.
 
-    .venv/bin/python -m bench.agent_cpu [--rates 300,2000] [--reps 5] [--seconds 8]
+    .venv/bin/python -m bench.agent_cpu [--rates 300,2000] [--reps 5] [--seconds 10]
         [--devices 1000] [--mode passive|active] [--no-theengs] [--theengs-venv DIR]
         [--rss-rate 2000] [--no-rss]
 """
@@ -325,7 +325,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--rates", default="300,2000", help="first one also runs Theengs Gateway")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=8.0, help="stream length per repetition")
+    ap.add_argument("--seconds", type=float, default=10.0, help="stream length per repetition")
     ap.add_argument("--devices", type=int, default=1000, help="random addresses (CPU runs)")
     ap.add_argument("--mode", choices=("passive", "active"), default="passive")
     ap.add_argument("--no-theengs", action="store_true")

@@ -4,7 +4,7 @@ Starts a private dbus-daemon and the BlueZ simulator as a separate process strea
 synthetic random-address stream with always-changing content, runs ``BluezBackend`` in this
 process, and reports this process's CPU time per received advert at each rate.
 
-    .venv/bin/python -m bench.bluez_backend [--rates 300,2000] [--seconds 5] [--read-interval 0]
+    .venv/bin/python -m bench.bluez_backend [--rates 300,2000] [--seconds 5] [--read-interval S]
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.harness import Stack
 from bt_mqtt.agent.backends.bluez import BluezBackend
 from bt_mqtt.bluezsim.control import SimClient
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.demo.services import DBusDaemon
-from tests.fixtures.bluez import start_sim_process
-from tests.fixtures.procs import stop_process
 
 
 async def measure(
-    address: str, rate: float, seconds: float, devices: int, read_interval: float
+    address: str, rate: float, seconds: float, devices: int, read_interval: float | None
 ) -> tuple[int, float]:
     count = 0
 
@@ -33,9 +31,8 @@ async def measure(
         nonlocal count
         count += 1
 
-    backend = BluezBackend(
-        adapter="hci0", mode="active", bus_address=address, read_interval_s=read_interval
-    )
+    extra = {} if read_interval is None else {"read_interval_s": read_interval}
+    backend = BluezBackend(adapter="hci0", mode="active", bus_address=address, **extra)
     task = asyncio.get_running_loop().create_task(backend.run(sink))
     ctl = await SimClient.connect(address)
     while backend.adapter_state().scan_mode != "active":
@@ -57,27 +54,20 @@ def main() -> None:
     ap.add_argument("--rates", default="300,2000")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--devices", type=int, default=200)
-    ap.add_argument("--read-interval", type=float, default=0.02, help="0: read on every event")
+    ap.add_argument(
+        "--read-interval", type=float, help="0: read on every event (default: the backend's)"
+    )
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        bus = DBusDaemon(Path(tmp) / "dbus")
-        bus.start()
-        try:
-            for rate in (float(r) for r in args.rates.split(",")):
-                sim = start_sim_process(bus.address, Path(tmp) / "sim.log")
-                try:
-                    n, cpu = asyncio.run(
-                        measure(bus.address, rate, args.seconds, args.devices, args.read_interval)
-                    )
-                finally:
-                    stop_process(sim.proc)
-                print(
-                    f"rate {rate:>6.0f}/s: {n} adverts in {args.seconds:.0f}s, "
-                    f"backend CPU {cpu * 1e6 / max(n, 1):.1f} us/advert "
-                    f"({100 * cpu / args.seconds:.1f}% of a core)"
-                )
-        finally:
-            bus.stop()
+    for rate in (float(r) for r in args.rates.split(",")):
+        with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), broker=False) as stack:
+            n, cpu = asyncio.run(
+                measure(stack.address, rate, args.seconds, args.devices, args.read_interval)
+            )
+        print(
+            f"rate {rate:>6.0f}/s: {n} adverts in {args.seconds:.0f}s, "
+            f"backend CPU {cpu * 1e6 / max(n, 1):.1f} us/advert "
+            f"({100 * cpu / args.seconds:.1f}% of a core)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Subscriber ingest benchmark: sustained rate vs a do-nothing consumer, and publish->commit p99.
 
-Run: ``.venv/bin/python -m bench.subscriber_ingest [--count 200000] [--rounds 1]``
+Run: ``.venv/bin/python -m bench.subscriber_ingest [--count 200000] [--rounds 3] [--rounds-only]``
 
 Starts its own Mosquitto and a durable PostgreSQL cluster (fsync on).  For each round:
 1. a do-nothing QoS 1 consumer (gmqtt, persistent session) drains N queued adverts: baseline;
-2. ``bt-mqtt-subscriber`` drains the same N adverts into PostgreSQL until all are committed;
+2. ``bt-mqtt-subscriber`` drains the same N adverts into PostgreSQL until all are committed,
+   and the CPU time each process spent meanwhile is read from /proc (subscriber main process,
+   its planner worker, every PostgreSQL process of the cluster, Mosquitto, and the rest of the
+   machine, which is shared);
 then, with the subscriber live, adverts are published at 1,000/s and the time from publish to
 commit is measured by polling the highest committed seq (every 5 ms).  Prints medians.
 """
@@ -13,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gmqtt
@@ -31,6 +36,39 @@ from tests.fixtures.postgres import destroy_cluster, make_cluster
 from tests.fixtures.procs import free_port
 from tests.subscriber.harness import publish, scrape, start_subscriber, stop, write_config
 from tests.subscriber.streams import Msg, stream
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores spent busy since boot."""
+    with open("/proc/stat") as fh:
+        ticks = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICK
 
 
 async def baseline(port: int, n: int, client_id: str, prepare: bool) -> float:
@@ -67,17 +105,24 @@ async def baseline(port: int, n: int, client_id: str, prepare: bool) -> float:
     return n / elapsed
 
 
-def drain_subscriber(cfg: Path, log: Path, metrics_port: int, n: int) -> tuple[float, float]:
-    """(rate from process start, rate from the first commit) until ``n`` adverts are committed."""
+def drain_subscriber(
+    cfg: Path, log: Path, metrics_port: int, n: int, others: dict[str, Callable[[], float]]
+) -> tuple[float, float, dict[str, float]]:
+    """(rate from process start, rate from the first commit, CPU seconds by process) until
+    ``n`` adverts are committed.  ``others`` read the CPU seconds of the broker and database."""
+    before = {name: read() for name, read in others.items()}
+    busy0 = machine_busy()
     proc = start_subscriber(cfg, log, "run")
     start = time.perf_counter()
     first = 0.0
+    workers: set[int] = set()
     try:
         while True:
             m = scrape(metrics_port)
             done = m.get("archived_total", 0)
             if done > 0 and not first:
                 first = time.perf_counter()
+                workers.update(children(proc.pid))
             if done >= n:
                 break
             if proc.poll() is not None:
@@ -86,9 +131,14 @@ def drain_subscriber(cfg: Path, log: Path, metrics_port: int, n: int) -> tuple[f
                 raise RuntimeError(f"not all committed after 900 s: {m}")
             time.sleep(0.02)
         end = time.perf_counter()
+        cpu = {name: read() - before[name] for name, read in others.items()}
+        cpu["subscriber main"] = cpu_seconds(proc.pid)
+        cpu["subscriber worker"] = sum(cpu_seconds(w) for w in workers)
+        ours = sum(cpu.values())
+        cpu["rest of machine"] = max(0.0, machine_busy() - busy0 - ours)
     finally:
         stop(proc)
-    return n / (end - start), n / (end - first)
+    return n / (end - start), n / (end - first), cpu
 
 
 async def latency(port: int, db_url: str, rate: int, seconds: float) -> list[float]:
@@ -147,9 +197,10 @@ async def latency(port: int, db_url: str, rate: int, seconds: float) -> list[flo
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--count", type=int, default=200_000)
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rounds-only", action="store_true", help="skip the latency phase")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bt-mqtt-bench-"))
     broker = Broker(work / "mosquitto")
@@ -169,9 +220,16 @@ def main() -> None:
         )
         log = work / "sub.log"
         print(f"generating {args.count} adverts ...", flush=True)
-        msgs: list[Msg] = list(
+        original: list[Msg] = list(
             stream(args.count, scanners=("p1", "p2", "p3", "p4"), n_devices=1000)
         )
+        assert broker.proc is not None
+        mosquitto_pid = broker.proc.pid
+        postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+        others: dict[str, Callable[[], float]] = {
+            "postgresql": lambda: sum(cpu_seconds(p) for p in [postmaster, *children(postmaster)]),
+            "mosquitto": lambda: cpu_seconds(mosquitto_pid),
+        }
         # sessions exist before publishing, so the broker queues for both consumers
         asyncio.run(baseline(broker.port, args.count, "bench-baseline", prepare=True))
         subprocess.run(
@@ -185,18 +243,13 @@ def main() -> None:
         base_rates: list[float] = []
         sub_rates: list[float] = []
         steady_rates: list[float] = []
+        cpus: list[dict[str, float]] = []
         for r in range(args.rounds):
-            if r:
-                msgs = [
-                    Msg(
-                        m.topic,
-                        m.payload.replace(b'"boot0001"', f'"boot{r + 1:04d}"'.encode()),
-                        m.mac,
-                        m.scanner_id,
-                        m.seq,
-                    )
-                    for m in msgs
-                ]
+            boot = f'"boot{r + 1:04d}"'.encode()  # a new identity per round: nothing redelivered
+            msgs = [
+                Msg(m.topic, m.payload.replace(b'"boot0001"', boot), m.mac, m.scanner_id, m.seq)
+                for m in original
+            ]
             t = time.perf_counter()
             publish(broker.port, msgs)
             print(
@@ -204,15 +257,34 @@ def main() -> None:
                 flush=True,
             )
             b = asyncio.run(baseline(broker.port, len(msgs), "bench-baseline", prepare=False))
-            s, steady = drain_subscriber(cfg, log, mport, len(msgs))
+            s, steady, cpu = drain_subscriber(cfg, log, mport, len(msgs), others)
             base_rates.append(b)
             sub_rates.append(s)
             steady_rates.append(steady)
+            cpus.append(cpu)
             print(
                 f"round {r + 1}: baseline {b:,.0f}/s  subscriber {s:,.0f}/s "
                 f"(from its first commit {steady:,.0f}/s)  ratio {s / b:.2f}",
                 flush=True,
             )
+            print(
+                "  CPU us/advert: "
+                + "  ".join(f"{k} {v / len(msgs) * 1e6:.0f}" for k, v in cpu.items()),
+                flush=True,
+            )
+        mb, ms = statistics.median(base_rates), statistics.median(sub_rates)
+        print()
+        print(f"adverts per round:            {args.count:,}")
+        print(f"do-nothing QoS 1 consumer:    {mb:,.0f} adverts/s (median of {args.rounds})")
+        print(f"subscriber, all committed:    {ms:,.0f} adverts/s (median of {args.rounds})")
+        print(f"  (from its first commit:     {statistics.median(steady_rates):,.0f} adverts/s)")
+        print(f"ratio subscriber/baseline:    {ms / mb:.2f}")
+        print("CPU per advert while draining (median, us):")
+        for name in cpus[0]:
+            med = statistics.median(c[name] for c in cpus) / args.count * 1e6
+            print(f"  {name:<20} {med:6.0f}")
+        if args.rounds_only:
+            return
         proc = start_subscriber(cfg, log, "run")
         time.sleep(2.0)
         try:
@@ -222,13 +294,6 @@ def main() -> None:
         lat.sort()
         p50 = lat[len(lat) // 2] * 1000
         p99 = lat[int(len(lat) * 0.99)] * 1000
-        mb, ms = statistics.median(base_rates), statistics.median(sub_rates)
-        print()
-        print(f"adverts per round:            {args.count:,}")
-        print(f"do-nothing QoS 1 consumer:    {mb:,.0f} adverts/s (median of {args.rounds})")
-        print(f"subscriber, all committed:    {ms:,.0f} adverts/s (median of {args.rounds})")
-        print(f"  (from its first commit:     {statistics.median(steady_rates):,.0f} adverts/s)")
-        print(f"ratio subscriber/baseline:    {ms / mb:.2f}")
         print(
             f"publish->commit at {args.rate}/s:  p50 {p50:.0f} ms  p99 {p99:.0f} ms  "
             f"max {lat[-1] * 1000:.0f} ms  (n={len(lat)})"

@@ -25,6 +25,7 @@ let
       "pytest"
       "pytest-timeout"
       "hypothesis"
+      "python-dbusmock" # the independent fake BlueZ of tests/agent/test_agent_dbusmock.py
     ]
   );
 in

@@ -28,14 +28,19 @@ Content = tuple[Any, ...]
 
 
 def content_of(advert: Advert) -> Content:
-    """The part of an advert that dedup compares (everything but RSSI and the MAC)."""
+    """The part of an advert that dedup compares (everything but RSSI and the MAC).
+
+    The advert's dicts and list are kept by reference, not copied (10,000 remembered addresses
+    would otherwise hold a second copy of each): backends hand over fresh ones per advert and
+    never mutate them afterwards (see ``backends.bluez_cache``).
+    """
     return (
         advert.address_type,
         advert.tx_power,
         advert.name,
-        tuple(advert.manufacturer_data.items()),
-        tuple(advert.service_data.items()),
-        tuple(advert.service_uuids),
+        advert.manufacturer_data,
+        advert.service_data,
+        advert.service_uuids,
     )
 
 
@@ -48,8 +53,9 @@ class Dedup:
         self._window = window_s
         self._max_interval = max_interval_s
         self._max = max_entries
-        # mac -> [content, last_seen, last_published]; ordered by last_seen (oldest first)
-        self._table: OrderedDict[str, list[Any]] = OrderedDict()
+        # mac -> (content, last_seen, last_published), ordered by last_seen (oldest first); a
+        # tuple, replaced on update, is 40 bytes smaller than a list (10,000 addresses: 0.4 MB)
+        self._table: OrderedDict[str, tuple[Content, float, float]] = OrderedDict()
         self.evictions = 0
 
     def __len__(self) -> int:
@@ -61,26 +67,25 @@ class Dedup:
         With ``commit`` False (the publisher is offline) nothing about a publishable advert is
         recorded, so the same content is published once the connection is back.
         """
-        entry = self._table.get(mac)
+        table = self._table
+        entry = table.get(mac)
         if entry is not None:
             if (
                 now - entry[1] < self._window
                 and now - entry[2] < self._max_interval
                 and entry[0] == content
             ):
-                entry[1] = now
-                self._table.move_to_end(mac)
+                table[mac] = (entry[0], now, entry[2])
+                table.move_to_end(mac)
                 return False
             if commit:
-                entry[0] = content
-                entry[1] = now
-                entry[2] = now
-                self._table.move_to_end(mac)
+                table[mac] = (content, now, now)
+                table.move_to_end(mac)
             return True
         if commit:
-            self._table[mac] = [content, now, now]
-            if len(self._table) > self._max:
-                self._table.popitem(last=False)
+            table[mac] = (content, now, now)
+            if len(table) > self._max:
+                table.popitem(last=False)
                 self.evictions += 1
         return True
 

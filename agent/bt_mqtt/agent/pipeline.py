@@ -128,13 +128,13 @@ class Pipeline:
         if self._filter.active and not self._filter.accept(advert):
             c.filtered += 1
             return None
-        content = (
+        content = (  # dedup.content_of, inlined; the dict and list are shared, not copied
             advert.address_type,
             advert.tx_power,
             advert.name,
-            tuple(advert.manufacturer_data.items()),
-            tuple(advert.service_data.items()),
-            tuple(advert.service_uuids),
+            advert.manufacturer_data,
+            advert.service_data,
+            advert.service_uuids,
         )
         if not self._dedup.offer(advert.mac, content, mono, online):
             c.deduplicated += 1

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from sys import intern
 from typing import Any
 
 from dbus_fast import BusType, Message, Variant
@@ -79,7 +80,7 @@ class BluezBackend:
         self._monitor_timeout_s = monitor_timeout_s
         self._bus: MessageBus | None = None
         self._sink: AdvertSink | None = None
-        self._cache = DeviceCache()
+        self._cache = DeviceCache(self.stats)
         self._devices = self._cache.devices  # the hot path's dict
         self._adapter_path: str | None = None
         self._address: str | None = None
@@ -381,7 +382,7 @@ class BluezBackend:
                     hits += 1
                 v = changed.get("ServiceData")
                 if v is not None:
-                    dev.svc = {k: x.value for k, x in v.value.items()}
+                    dev.svc = {intern(k): x.value for k, x in v.value.items()}
                     hits += 1
                 if len(changed) > hits:
                     self._cache.update_slow(path, dev, changed)
