@@ -250,11 +250,14 @@ class PostgresCluster:
             "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{self.directory}'",
             "max_connections = 50",
-            "shared_buffers = 64MB",
             "log_min_messages = warning",
         ]
-        if not self.durable:
-            settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        if self.durable:  # set up for write-heavy work, as a deployment would be
+            settings += ["shared_buffers = 256MB", "max_wal_size = 4GB", "wal_compression = on"]
+            settings += ["checkpoint_timeout = 15min"]
+        else:
+            settings += ["shared_buffers = 64MB", "fsync = off", "synchronous_commit = off"]
+            settings += ["full_page_writes = off"]
         with open(self.datadir / "postgresql.auto.conf", "a", encoding="utf-8") as fh:
             fh.write("\n".join(settings) + "\n")
 
@@ -270,6 +273,12 @@ class PostgresCluster:
         if self.running:
             self._pg_ctl("-m", mode, "-w", "-t", "60", "stop")
             self.running = False
+
+    def destroy(self) -> None:
+        """Stop the server at once and delete the cluster's folder."""
+        with contextlib.suppress(RuntimeError):
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def create_database(self, name: str) -> str:
         """Create an empty database and return its URL."""
