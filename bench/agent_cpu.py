@@ -19,7 +19,7 @@ after 10k, 50k and 100k.
 
     .venv/bin/python -m bench.agent_cpu [--rates 300,2000] [--reps 5] [--seconds 10]
         [--devices 1000] [--mode passive|active] [--no-theengs] [--theengs-venv DIR]
-        [--rss-rate 2000] [--no-rss]
+        [--rss-rate 2000] [--no-rss] [--stock-broker]
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def run_rate(
     """All repetitions at one rate; per subject the µs/advert of each."""
     results: dict[str, list[float]] = {}
     problems: list[str] = []
-    with Stack(tmp) as stack:
+    with Stack(tmp, broker_conf=args.broker_conf) as stack:
         subjects: list[Subject] = [AgentSubject(stack, tmp, args.mode)]
         try:
             if python is not None:
@@ -288,7 +288,7 @@ def run_rss(args: argparse.Namespace, tmp: Path) -> dict[int, float]:
     """VmRSS of a fresh agent at 10k, 50k and 100k adverts from 10,000 addresses."""
     marks = (10_000, 50_000, 100_000)
     rss: dict[int, float] = {}
-    with Stack(tmp) as stack:
+    with Stack(tmp, broker_conf=args.broker_conf) as stack:
         agent = AgentSubject(stack, tmp, args.mode)
         try:
             pid = agent.proc.pid
@@ -332,11 +332,19 @@ def main() -> None:
     ap.add_argument("--theengs-venv", type=Path, default=theengs.DEFAULT_VENV)
     ap.add_argument("--rss-rate", type=float, default=2000.0)
     ap.add_argument("--no-rss", action="store_true")
+    ap.add_argument(
+        "--stock-broker",
+        action="store_true",
+        help="Mosquitto's default max_inflight_messages 20 (its MQTT 5 receive maximum) instead "
+        "of the test brokers' unlimited in-flight window",
+    )
     args = ap.parse_args()
+    args.broker_conf = "max_inflight_messages 20\n" if args.stock_broker else ""
     python = None if args.no_theengs else theengs.ensure_venv(args.theengs_venv)
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), load {os.getloadavg()[0]:.1f}"
         f"; mode {args.mode}, {args.devices} devices, {args.reps} reps of {args.seconds:.0f}s"
+        + ("; stock broker (receive maximum 20)" if args.stock_broker else "")
     )
     medians: dict[tuple[str, float], float] = {}
     for i, rate in enumerate(float(r) for r in args.rates.split(",")):

@@ -63,10 +63,10 @@ def wait_until(what: str, cond: Callable[[], bool], timeout: float, every: float
 class Stack:
     """dbus-daemon + BlueZ simulator process (+ Mosquitto) in ``tmp``; a context manager."""
 
-    def __init__(self, tmp: Path, *, broker: bool = True) -> None:
+    def __init__(self, tmp: Path, *, broker: bool = True, broker_conf: str = "") -> None:
         self.tmp = tmp
         self.bus = DBusDaemon(tmp / "dbus")
-        self.broker = Mosquitto(tmp / "mosquitto") if broker else None
+        self.broker = Mosquitto(tmp / "mosquitto", extra_conf=broker_conf) if broker else None
         self.sim: SimProcess | None = None
 
     def __enter__(self) -> Stack:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -13,6 +14,7 @@ from bt_mqtt.agent import publisher
 from bt_mqtt.agent.publisher import Publisher
 from bt_mqtt.core.mqttconfig import MqttConfig
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.mqtt import MqttCollector
 
 
 async def _until(cond: object, timeout: float, what: str) -> None:
@@ -59,3 +61,34 @@ def test_inflight_bound_and_losses(mosquitto: Broker, monkeypatch: pytest.Monkey
         await pub.close(b'{"status":"offline"}')
 
     asyncio.run(go())
+
+
+def test_receive_maximum_holds_messages_back_instead_of_losing_them(
+    mosquitto_factory: Callable[..., Broker],
+) -> None:
+    """Mosquitto's default ``max_inflight_messages 20`` caps unacknowledged messages; a batch
+    larger than that goes out as PUBACKs free packet ids, none lost."""
+    broker = mosquitto_factory(extra_conf="max_inflight_messages 20\n")
+    cfg = MqttConfig(host=broker.host, port=broker.port)
+    col = MqttCollector(broker.host, broker.port, "bt-mqtt/raw/pi").start()
+    lost: list[int] = []
+    try:
+
+        async def go() -> None:
+            pub = Publisher(cfg, "pi", "b00t")
+            pub.on_lost = lost.append
+            assert await pub.connect()
+            for i in range(200):
+                assert pub.publish_raw(b'{"n":%d}' % i)
+            pub.flush()
+            assert pub.inflight < 20 and pub._pending  # held back, not dropped
+            assert await pub.drain(10)
+            assert not pub._pending and pub.inflight == 0
+            await pub.close(None)
+
+        asyncio.run(go())
+        got = col.wait_for(200, timeout=10)
+        assert [m.payload for m in got] == [b'{"n":%d}' % i for i in range(200)]
+        assert lost == []
+    finally:
+        col.stop()

@@ -7,8 +7,10 @@ per batch: a batch is written ``FLUSH_DELAY_S`` after its first message or as so
 the broker's PUBACK waking us), so batching cuts CPU per advert several-fold for at most 50 ms
 of latency.  ``flush_delay_s`` 0 writes at the end of the current event-loop pass instead: for a
 backend that already hands over adverts in batches, one write per batch and no extra wakeup.
-Messages that cannot be sent at flush time (the connection dropped in between) are
-reported through ``on_lost``.
+Messages that cannot be sent at flush time (the connection dropped in between, or dropped
+while they waited) are reported through ``on_lost``.  The broker's receive maximum (Mosquitto's
+``max_inflight_messages``, 20 by default) caps the unacknowledged messages: what a flush cannot
+send for want of a packet id waits, and goes out as PUBACKs free ids (``_on_acked``).
 gmqtt's in-flight QoS queue is bounded by ``inflight_limit`` (``BoundedQosStorage``); a payload
 that does not fit is refused and the caller counts it.  Reconnects back off exponentially up to
 ``reconnect_cap_s``; every (re)connect sets ``connect_signal`` so the heartbeat replaces the
@@ -25,7 +27,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
+from bt_mqtt.core.mqttclient import BoundedQosStorage, build_client, connect_with_backoff
 from bt_mqtt.core.mqttconfig import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,9 @@ class Publisher:
         self._closing = False
         self._limit = inflight_limit
         self._pending: list[bytes] = []
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_handle: asyncio.Handle | None = None
+        if isinstance(self._storage, BoundedQosStorage):
+            self._storage.on_free = self._on_acked
         self.flush_delay_s: float | None = None  # None: FLUSH_DELAY_S
         self.on_lost: Callable[[int], None] = lambda _n: None
 
@@ -106,6 +110,10 @@ class Publisher:
         if self._closing:
             return
         self.disconnects += 1
+        if self._pending:  # accepted but never written: no buffering while disconnected
+            self._cancel_flush()
+            lost, self._pending = len(self._pending), []
+            self.on_lost(lost)
         log.warning(
             "lost mqtt connection to %s:%s; dropping adverts until it is back",
             self.cfg.host,
@@ -138,18 +146,26 @@ class Publisher:
         if len(self._storage) + len(pending) >= self._limit or not self.client.is_connected:
             return False
         pending.append(payload)
-        if len(pending) == 1:
+        if len(pending) >= FLUSH_BATCH:
+            self.flush()
+        elif self._flush_handle is None:
             delay = FLUSH_DELAY_S if self.flush_delay_s is None else self.flush_delay_s
             self._flush_handle = asyncio.get_running_loop().call_later(delay, self.flush)
-        elif len(pending) >= FLUSH_BATCH:
-            self.flush()
         return True
 
-    def flush(self) -> None:
-        """Send the queued advertisements in one write; report what could not be sent."""
+    def _cancel_flush(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+
+    def _on_acked(self) -> None:
+        """A PUBACK freed a packet id: send what the receive maximum held back (once per pass)."""
+        if self._pending and self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send the queued advertisements in one write; report what could not be sent."""
+        self._cancel_flush()
         batch = self._pending
         if not batch:
             return
@@ -161,6 +177,10 @@ class Publisher:
                 sent = self.client.publish_qos1(self._raw_topic_b, batch)
             except (OSError, AttributeError) as exc:
                 log.debug("publish failed: %s", exc)
+            else:
+                if sent < len(batch) and len(self._storage):
+                    self._pending = batch[sent:]  # out of packet ids: PUBACKs will free some
+                    return
         if sent < len(batch):
             self.on_lost(len(batch) - sent)
 
@@ -191,10 +211,15 @@ class Publisher:
         timeout."""
         self.flush()
         try:
-            await asyncio.wait_for(self._storage.wait_empty(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    await self._storage.wait_empty()
+                    if not self._pending or not self.client.is_connected:
+                        return True
+                    self.flush()  # normally done by _on_acked already
+                    await asyncio.sleep(0)
         except TimeoutError:
             return False
-        return True
 
     async def close(self, offline_payload: bytes | None, timeout_s: float = 5.0) -> None:
         """Publish the offline status (retained) if connected, wait for acks, disconnect."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gmqtt
@@ -41,6 +42,12 @@ class BoundedQosStorage(PersistentStorage):  # type: ignore[misc]
         super().__init__()
         self.limit = limit
         self.free_id: Any = None
+        self.on_free: Callable[[], None] | None = None  # called after each acknowledgement
+
+    def remove_message_by_mid(self, mid: int) -> None:
+        super().remove_message_by_mid(mid)
+        if self.on_free is not None:
+            self.on_free()
 
     def __len__(self) -> int:
         return len(self._messages)
