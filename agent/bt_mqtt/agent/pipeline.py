@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
+import os
 import time
 from collections.abc import Callable
 from typing import Final
@@ -30,7 +30,7 @@ _esc: Final[Callable[[str], str]] = json.encoder.encode_basestring
 
 def new_boot_id() -> str:
     """A random id for this process start (16 hex digits)."""
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()  # not secrets: it drags in hashlib and OpenSSL (RSS on the Pi)
 
 
 class TsFormatter:

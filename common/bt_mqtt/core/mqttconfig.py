@@ -8,15 +8,17 @@ exclusive.  Topics are built from ``topic_prefix`` by the helpers below.
 from __future__ import annotations
 
 import re
-import ssl
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import cattrs
 from attrs import define, field
 
 from bt_mqtt.core.configfile import ConfigError
+
+if TYPE_CHECKING:
+    import ssl
 
 SCANNER_ID_RE: Final = re.compile(r"[a-z0-9_-]{1,64}")
 PREFIX_RE: Final = re.compile(r"[^#+\s]+")
@@ -68,9 +70,11 @@ class MqttConfig:
             ) from None
 
     def ssl_context(self) -> ssl.SSLContext | bool:
-        """An SSL context for gmqtt, or False for plain TCP."""
+        """An SSL context for gmqtt, or False for plain TCP (ssl is imported only for TLS)."""
         if self.tls is None:
             return False
+        import ssl  # noqa: PLC0415 - OpenSSL costs ~3 MB of RSS on the Pi; load it only for TLS
+
         ctx = ssl.create_default_context(cafile=self.tls.ca_file)
         if self.tls.cert_file:
             ctx.load_cert_chain(self.tls.cert_file, self.tls.key_file)
