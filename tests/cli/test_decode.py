@@ -7,12 +7,24 @@ import math
 import random
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
-from tests.parsers.encoders import atc1441, pvvx, random_bthome
+from tests.parsers.encoders import (
+    atc1441,
+    pvvx,
+    random_bthome,
+    random_ibeacon,
+    random_ruuvi_df5,
+    random_tlm,
+)
 
 BTHOME = "0000fcd2-0000-1000-8000-00805f9b34fb"
 ATC = "0000181a-0000-1000-8000-00805f9b34fb"
+EDDYSTONE = "0000feaa-0000-1000-8000-00805f9b34fb"
+RUUVI, APPLE = 0x0499, 0x004C
+# RSSIs at and beyond the plausible range (-127..20 dBm), 0 and None = not measured
+ODD_RSSI = (-127, 20, -128, 21, 0, None, -1)
 CMD = [sys.executable, "-m", "bt_mqtt.cli.main", "decode", "--no-plugins"]
 
 
@@ -61,6 +73,61 @@ def test_random_adverts_decode_with_every_value_right() -> None:
         assert set(got["readings"]) == set(expected), (got, expected)
         for k, v in expected.items():
             assert math.isclose(got["readings"][k], v, rel_tol=1e-9, abs_tol=1e-9), (k, got, v)
+
+
+def _rssi(rng: random.Random) -> int | None:
+    return rng.choice(ODD_RSSI) if rng.random() < 0.15 else rng.randint(-105, -25)
+
+
+def test_random_ruuvi_tlm_ibeacon_decode_with_every_value_right() -> None:
+    rng = random.Random(20240612)
+    lines, wanted = [], []
+    for i in range(900):
+        mac, rssi, kind = random_mac(rng), _rssi(rng), i % 3
+        msg: dict[str, object] = {"mac": mac}
+        facts: dict[str, object] = {}
+        if kind == 0:
+            data, expected = random_ruuvi_df5(rng)
+            msg["manufacturer_data"] = {str(RUUVI): data.hex()}
+            parser = "ruuvi"
+            if data[18:] != b"\xff" * 6:
+                facts["mac"] = ":".join(f"{b:02X}" for b in data[18:])
+        elif kind == 1:
+            data, expected = random_tlm(rng)
+            msg["service_data"] = {EDDYSTONE: data.hex()}
+            parser, facts["beacon"] = "eddystone", "eddystone_tlm"
+        else:
+            data, expected = random_ibeacon(rng, rssi)
+            msg["manufacturer_data"] = {str(APPLE): data.hex()}
+            parser = "ibeacon"
+            facts["uuid"] = str(uuid.UUID(bytes=data[2:18]))
+            facts["major"] = int.from_bytes(data[18:20], "big")
+            facts["minor"] = int.from_bytes(data[20:22], "big")
+        if rssi is not None:
+            msg["rssi"] = rssi
+        if i % 2:
+            msg.update(v=1, scanner_id="t", boot="b", seq=i, ts="2024-01-01T00:00:00.000Z")
+        lines.append(json.dumps(msg))
+        wanted.append((mac, parser, expected, facts))
+    proc = run(lines, "--facts")
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert len(out) == len(lines)
+    for got, (mac, parser, expected, facts) in zip(out, wanted, strict=True):
+        assert got["mac"] == mac
+        assert got["parser"] == parser, got
+        assert "error" not in got, got
+        assert set(got["readings"]) == set(expected), (got, expected)
+        for k, v in expected.items():
+            assert math.isclose(got["readings"][k], v, rel_tol=1e-12, abs_tol=1e-12), (k, got, v)
+        for k, fact in facts.items():
+            assert got["facts"][k] == fact, (k, got, fact)
+        if parser == "ruuvi":
+            assert ("mac" in got["facts"]) == ("mac" in facts)
+    seen = {m for got in out for m in got["readings"]}
+    for metric in ("distance_m", "humidity_pct", "temperature_c", "voltage_v", "uptime_s"):
+        assert metric in seen
+    assert any("distance_m" not in g["readings"] for g in out if g["parser"] == "ibeacon")
 
 
 def test_bad_lines_give_one_error_object_each() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 import uuid
 
 import pytest
@@ -17,6 +16,7 @@ from bt_mqtt.parsers.beaconmath import distance_m
 from bt_mqtt.parsers.eddystone import EDDYSTONE_UUID, EddystoneParser, decode_url
 from bt_mqtt.parsers.ibeacon import IBeaconParser
 from bt_mqtt.parsers.registry import Registry
+from tests.parsers.encoders import encode_ibeacon, encode_tlm, ibeacon_readings, tlm_readings
 from tests.parsers.vectors import vectors_dir
 
 REG = Registry.default(plugins=False)
@@ -123,18 +123,12 @@ def test_eddystone_unknown_frame_not_claimed() -> None:
     secs=st.integers(0, 2**32 - 1),
 )
 def test_tlm_round_trip_through_registry(mv: int, temp: int, count: int, secs: int) -> None:
-    frame = struct.pack(">BBHhII", 0x20, 0, mv, temp, count, secs)
-    res = REG.parse(eddy(frame), ParseContext())
+    res = REG.parse(eddy(encode_tlm(mv, temp, count, secs)), ParseContext())
     assert res is not None
     assert res.parser == "eddystone"
-    r = res.readings
-    assert r["adv_count"] == count
-    assert r["uptime_s"] == pytest.approx(secs / 10)
-    assert r["temperature_c"] == pytest.approx(temp / 256)
-    if mv:
-        assert r["voltage_v"] == pytest.approx(mv / 1000)
-    else:
-        assert "voltage_v" not in r
+    expected = tlm_readings(mv, temp, count, secs)
+    assert res.readings == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert ("voltage_v" in res.readings) == (mv != 0)
 
 
 @settings(max_examples=300, deadline=None)
@@ -148,13 +142,15 @@ def test_tlm_round_trip_through_registry(mv: int, temp: int, count: int, secs: i
 def test_ibeacon_round_trip_through_registry(
     raw: bytes, major: int, minor: int, power: int, rssi: int
 ) -> None:
-    data = b"\x02\x15" + raw + struct.pack(">HHb", major, minor, power)
+    proximity = uuid.UUID(bytes=raw)
+    data = encode_ibeacon(proximity, major, minor, power)
     res = REG.parse(Advert("11:22:33:44:55:66", rssi, manufacturer_data={76: data}), ParseContext())
     assert res is not None
     assert res.parser == "ibeacon"
-    assert res.facts["uuid"] == str(uuid.UUID(bytes=raw))
+    assert res.facts["uuid"] == str(proximity)
     assert (res.facts["major"], res.facts["minor"]) == (major, minor)
-    assert res.readings["tx_power_dbm"] == power
+    expected = ibeacon_readings(proximity, minor, power, rssi)
+    assert res.readings == pytest.approx(expected, rel=1e-12, abs=1e-12)
     assert res.readings["distance_m"] == pytest.approx(10 ** ((power - rssi) / 20), abs=0.0051)
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import struct
-from typing import Any
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +13,7 @@ from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.parsers.ruuvi import RuuviParser
+from tests.parsers.encoders import DF5_FIELDS, Df5, df5_readings, encode_df5, random_df5
 
 RUUVI = 0x0499
 REG = Registry.default(plugins=False)
@@ -149,63 +149,49 @@ def test_unknown_format_not_claimed_and_registry_never_raises() -> None:
 
 # --- random round trips: an independent encoder -------------------------------------------
 
-df5_values = st.fixed_dictionaries(
-    {
-        "t": st.integers(-32767, 32767),
-        "h": st.integers(0, 65534),
-        "p": st.integers(0, 65534),
-        "ax": st.integers(-32767, 32767),
-        "ay": st.integers(-32767, 32767),
-        "az": st.integers(-32767, 32767),
-        "mv": st.integers(1600, 1600 + 2046),
-        "tx": st.integers(-40, 20).map(lambda x: x - x % 2),
-        "move": st.integers(0, 254),
-        "seq": st.integers(0, 65534),
-        "mac": st.binary(min_size=6, max_size=6).filter(lambda b: b != b"\xff" * 6),
-    }
+df5_values = st.builds(  # every field valid (no sentinels): ruuvitag-ble reads them all
+    Df5,
+    t=st.integers(-32767, 32767),
+    h=st.integers(0, 65534),
+    p=st.integers(0, 65534),
+    ax=st.integers(-32767, 32767),
+    ay=st.integers(-32767, 32767),
+    az=st.integers(-32767, 32767),
+    mv=st.integers(1600, 1600 + 2046),
+    tx=st.integers(-40, 20).map(lambda x: x - x % 2),
+    move=st.integers(0, 254),
+    seq=st.integers(0, 65534),
+    mac=st.binary(min_size=6, max_size=6).filter(lambda b: b != b"\xff" * 6),
 )
 
 
-def encode_df5(v: dict[str, Any]) -> bytes:
-    power = ((v["mv"] - 1600) << 5) | ((v["tx"] + 40) // 2)
-    head: bytes = struct.pack(
-        ">BhHHhhhHBH",
-        5,
-        v["t"],
-        v["h"],
-        v["p"],
-        v["ax"],
-        v["ay"],
-        v["az"],
-        power,
-        v["move"],
-        v["seq"],
-    )
-    return head + bytes(v["mac"])
-
-
 @settings(max_examples=300, deadline=None)
 @given(df5_values)
-def test_df5_round_trip_through_registry(v: dict[str, Any]) -> None:
+def test_df5_round_trip_through_registry(v: Df5) -> None:
     res = REG.parse(adv(encode_df5(v)), ParseContext())
     assert res is not None
     assert res.parser == "ruuvi"
-    r = res.readings
-    assert r["temperature_c"] == pytest.approx(v["t"] * 0.005, abs=1e-9)
-    assert r["humidity_pct"] == pytest.approx(v["h"] * 0.0025, abs=1e-9)
-    assert r["pressure_hpa"] == pytest.approx((v["p"] + 50000) / 100, abs=1e-9)
-    assert r["acceleration_x_g"] == pytest.approx(v["ax"] / 1000)
-    assert r["acceleration_z_g"] == pytest.approx(v["az"] / 1000)
-    assert r["voltage_v"] == pytest.approx(v["mv"] / 1000)
-    assert r["tx_power_dbm"] == v["tx"]
-    assert r["movement_count"] == v["move"]
-    assert r["measurement_sequence"] == v["seq"]
-    assert res.facts["mac"] == ":".join(f"{b:02X}" for b in v["mac"])
+    assert res.readings == pytest.approx(df5_readings(v), rel=1e-12, abs=1e-12)
+    assert res.facts["mac"] == ":".join(f"{b:02X}" for b in v.mac)
+
+
+def test_df5_sentinels_and_range_ends_through_registry() -> None:
+    rng = random.Random(5)
+    absent = set()
+    for _ in range(500):
+        v = random_df5(rng)
+        res = REG.parse(adv(encode_df5(v)), ParseContext())
+        assert res is not None
+        expected = df5_readings(v)
+        assert res.readings == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        assert ("mac" in res.facts) == (v.mac != b"\xff" * 6)
+        absent |= {m for m, *_ in DF5_FIELDS.values()} - set(expected)
+    assert len(absent) == len(DF5_FIELDS)  # every field was "not available" at least once
 
 
 @settings(max_examples=300, deadline=None)
 @given(df5_values)
-def test_df5_agrees_with_ruuvitag_ble(v: dict[str, Any]) -> None:
+def test_df5_agrees_with_ruuvitag_ble(v: Df5) -> None:
     payload = encode_df5(v)
     ref = DataFormat5Decoder(payload)
     ours = parse(payload)
