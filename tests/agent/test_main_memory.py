@@ -28,3 +28,16 @@ def test_libssl_is_loaded_only_for_tls(tmp_path: Path, tls: bool, expected: str)
         [sys.executable, "-c", PROBE, str(cfg)], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == expected
+
+
+def test_the_agent_imports_nothing_of_the_subscriber_console_or_parsers() -> None:
+    probe = (
+        "import sys, bt_mqtt.agent.main, bt_mqtt.agent.runner, bt_mqtt.agent.backends.bluez\n"
+        "heavy = ('bt_mqtt.subscriber', 'bt_mqtt.console', 'bt_mqtt.parsers', 'bt_mqtt.demo',\n"
+        "         'textual', 'psycopg', 'bleak', 'cryptography')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
