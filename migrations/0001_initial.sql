@@ -1,6 +1,10 @@
 -- BT-MQTT schema, version 1.  See docs/database-schema.md for the meaning of every column.
 -- Applied by `bt-mqtt-subscriber migrate` inside one transaction.
 
+-- Key columns holding identifiers (MAC addresses, scanner ids, boot ids, metric names) use the
+-- "C" collation: their order is plain byte order, and index inserts and lookups do not pay for
+-- the database's linguistic collation (about a fifth of the ingest's database time under ICU).
+
 -- Every advertisement as received, partitioned by day on `time` (the agent's timestamp).
 -- (scanner_id, boot, seq) identifies a message; `time` comes from the same payload, so a
 -- redelivered message hits the same partition and the primary key keeps it out.
@@ -10,10 +14,10 @@ CREATE TABLE raw_advertisements (
     id          bigint      NOT NULL DEFAULT nextval('raw_advertisements_id_seq'),
     time        timestamptz NOT NULL,
     received_at timestamptz NOT NULL,
-    scanner_id  text        NOT NULL,
-    boot        text        NOT NULL,
+    scanner_id  text        COLLATE "C" NOT NULL,
+    boot        text        COLLATE "C" NOT NULL,
     seq         bigint      NOT NULL,
-    mac         text        NOT NULL,
+    mac         text        COLLATE "C" NOT NULL,
     rssi        smallint,
     parser      text,
     clock_skew  boolean     NOT NULL DEFAULT false,
@@ -30,10 +34,10 @@ CREATE TABLE raw_advertisements_default PARTITION OF raw_advertisements DEFAULT;
 -- Narrow readings: one row per (advertisement, metric).
 CREATE TABLE sensor_readings (
     time       timestamptz      NOT NULL,
-    mac        text             NOT NULL,
+    mac        text COLLATE "C" NOT NULL,
     scanner_id text             NOT NULL,
     parser     text             NOT NULL,
-    metric     text             NOT NULL,
+    metric     text COLLATE "C" NOT NULL,
     value      double precision NOT NULL,
     advert_id  bigint           NOT NULL
 ) PARTITION BY RANGE (time);
@@ -44,7 +48,7 @@ CREATE TABLE sensor_readings_default PARTITION OF sensor_readings DEFAULT;
 
 -- One row per Bluetooth address.
 CREATE TABLE devices (
-    mac              text        PRIMARY KEY,
+    mac              text        COLLATE "C" PRIMARY KEY,
     first_seen       timestamptz NOT NULL,
     last_seen        timestamptz NOT NULL,
     last_rssi        smallint,
@@ -65,7 +69,7 @@ CREATE TABLE devices (
 
 -- One row per scanner (agent), from heartbeats and adverts.
 CREATE TABLE scanners (
-    scanner_id           text        PRIMARY KEY,
+    scanner_id           text        COLLATE "C" PRIMARY KEY,
     status               text        NOT NULL DEFAULT 'unknown'
                                      CHECK (status IN ('online', 'offline', 'unknown')),
     status_since         timestamptz,
@@ -81,7 +85,7 @@ CREATE TABLE scanners (
 
 CREATE TABLE scanner_transitions (
     id          bigserial   PRIMARY KEY,
-    scanner_id  text        NOT NULL,
+    scanner_id  text        COLLATE "C" NOT NULL,
     time        timestamptz NOT NULL,
     from_status text        NOT NULL,
     to_status   text        NOT NULL,

@@ -1,13 +1,16 @@
 """The ``run`` loop: MQTT in, batches committed to PostgreSQL, PUBACK only after the commit.
 
-gmqtt runs with ``optimistic_acknowledgement=False``: for a QoS 1 message it calls our async
-``on_message`` and sends the PUBACK when that coroutine returns (MQTT 5).  Each message joins a
-chunk; the writer takes a chunk when it holds ``batch_size`` messages or ``batch_ms`` after its
-first message, plans it (pure), writes it in one transaction and then resolves the chunk's
-future, which returns every waiting ``on_message`` and so sends the PUBACKs.  While the database
-is down the writer retries the same plan with capped exponential backoff and acknowledges
-nothing; the broker stops sending after ``receive_maximum`` unacknowledged messages and keeps
-the rest in our persistent session.
+gmqtt runs with ``optimistic_acknowledgement=False`` and ``receiver.FastPublish`` as its PUBLISH
+handler: each message joins a chunk together with its PUBACK packet, and nothing is
+acknowledged on arrival.  The writer takes a chunk when it holds ``batch_size`` messages or
+``batch_ms`` after its first message, has the planner process decode, parse and encode it,
+writes it in one transaction and only then sends the chunk's PUBACKs, in one write, on the
+connection that delivered them (a chunk never spans two connections; after a reconnect the
+broker delivers the unacknowledged messages again, and those copies are acknowledged).  Planning
+the next chunk overlaps the commit of the previous one.  While the database is down the writer
+retries the same plan with capped exponential backoff and acknowledges nothing; the broker stops
+sending after ``receive_maximum`` unacknowledged messages and keeps the rest in our persistent
+session.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import psycopg
 from attrs import define, field
 
 from bt_mqtt.core.mqttclient import connect_with_backoff
-from bt_mqtt.subscriber.batch import BatchPlan, Incoming, Parses
+from bt_mqtt.subscriber import receiver
+from bt_mqtt.subscriber.batch import BatchPlan, Parses
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.planner import Planner
@@ -34,16 +38,24 @@ from bt_mqtt.subscriber.store import DatabaseUnavailable, Store, Transition
 log = logging.getLogger(__name__)
 
 MAX_REJECT_LOGS_PER_BATCH = 5
+MERGE_CHUNKS = 3
 
 
 @define(slots=True, eq=False)
 class Chunk:
-    """Messages that will be written (and acknowledged) together."""
+    """Messages of one connection that will be written (and acknowledged) together."""
 
-    future: asyncio.Future[int]
+    connection: Any
     first_at: float
-    messages: list[Incoming] = field(factory=list)
+    topics: list[str] = field(factory=list)
+    payloads: list[bytes] = field(factory=list)
+    received: list[float] = field(factory=list)  # Unix seconds
+    acks: bytearray = field(factory=bytearray)  # the PUBACK packets of the QoS 1 messages
     sealed: bool = False
+
+    def source(self, k: int) -> tuple[str, bytes, datetime]:
+        """Message ``k`` as (topic, payload, received time)."""
+        return self.topics[k], self.payloads[k], datetime.fromtimestamp(self.received[k], UTC)
 
 
 def subscriptions(cfg: SubscriberConfig) -> list[str]:
@@ -90,11 +102,8 @@ class Ingest:
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self._client: gmqtt.Client | None = None
-        self._now_t = 0.0
         self._stopping = False
-        self._generation = 0
-        self._never: asyncio.Future[int] | None = None  # made in run(); never resolved
-        self._now = datetime.now(UTC)
+        self._batch_size = cfg.ingest.batch_size
 
     # -- MQTT side -------------------------------------------------------------------------
 
@@ -109,13 +118,12 @@ class Ingest:
         )
         if m.username is not None:
             client.set_auth_credentials(m.username, self._password)
-        client.on_message = self._on_message
+        receiver.install(client, self._on_publish)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         return client
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
-        self._generation += 1
         topics = subscriptions(self.cfg)
         client.subscribe([gmqtt.Subscription(t, qos=1) for t in topics])
         log.info(
@@ -133,38 +141,32 @@ class Ingest:
                 "disconnected from broker; reconnecting", extra={"event": "mqtt_disconnected"}
             )
 
-    async def _on_message(
-        self, client: gmqtt.Client, topic: str, payload: bytes, qos: int, props: Any
-    ) -> int:
-        self.metrics.received += 1
-        generation = self._generation
+    def _on_publish(self, topic: str, payload: bytes, ack: bytes | None, connection: Any) -> None:
+        """One message from the broker (see ``receiver``): join the open chunk."""
         chunks = self._chunks
-        if (
-            not chunks
-            or chunks[-1].sealed
-            or len(chunks[-1].messages) >= self.cfg.ingest.batch_size
-        ):
-            chunk = Chunk(asyncio.get_running_loop().create_future(), time.monotonic())
-            chunks.append(chunk)
-        else:
+        if chunks:
             chunk = chunks[-1]
-        t = time.time()
-        if t - self._now_t >= 0.001:  # datetime.now per message costs more than parsing it
-            self._now_t, self._now = t, datetime.fromtimestamp(t, UTC)
-        chunk.messages.append(Incoming(topic, payload, self._now))
-        self.metrics.pending += 1
+            if (
+                chunk.sealed
+                or chunk.connection is not connection
+                or len(chunk.topics) >= self._batch_size
+            ):
+                chunk = Chunk(connection, time.monotonic())
+                chunks.append(chunk)
+        else:
+            chunk = Chunk(connection, time.monotonic())
+            chunks.append(chunk)
+        chunk.topics.append(topic)
+        chunk.payloads.append(payload)
+        chunk.received.append(time.time())
+        if ack is not None:
+            chunk.acks += ack
+        m = self.metrics
+        m.received += 1
+        m.pending += 1
         self._arrived.set()
-        if len(chunks[0].messages) >= self.cfg.ingest.batch_size:
+        if len(chunks[0].topics) >= self._batch_size or len(chunks) > 1:
             self._full.set()
-        code = await chunk.future
-        if generation != self._generation:
-            # Received on a connection that has since dropped: its packet id belongs to that
-            # connection, and the broker has already redelivered the message on the new one
-            # (where that copy is acknowledged).  Never acknowledge this copy, or the PUBACK
-            # could hit a new message that reuses the id before it is committed.
-            assert self._never is not None
-            await self._never
-        return code
 
     # -- database side ---------------------------------------------------------------------
 
@@ -204,7 +206,7 @@ class Ingest:
                 stopper.cancel()
         chunk = self._chunks[0]
         deadline = chunk.first_at + self.cfg.ingest.batch_ms / 1000
-        while len(chunk.messages) < self.cfg.ingest.batch_size and not stop.is_set():
+        while len(chunk.topics) < self._batch_size and len(self._chunks) == 1 and not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -213,7 +215,27 @@ class Ingest:
                 await asyncio.wait_for(self._full.wait(), left)
         chunk.sealed = True
         self._chunks.popleft()
+        self._merge_backlog(chunk)
         return chunk
+
+    def _merge_backlog(self, chunk: Chunk) -> None:
+        """Under backlog, append the next full chunks of the same connection to ``chunk`` (up
+        to ``MERGE_CHUNKS`` chunks and a third of ``receive_maximum``): fewer, larger
+        transactions upsert each device fewer times per advert."""
+        limit = min(MERGE_CHUNKS * self._batch_size, self.cfg.mqtt.receive_maximum // 3)
+        chunks = self._chunks
+        while (
+            len(chunk.topics) >= self._batch_size
+            and len(chunks) > 1  # the next one is complete: a newer chunk exists behind it
+            and chunks[0].connection is chunk.connection
+            and len(chunk.topics) + len(chunks[0].topics) <= limit
+        ):
+            more = chunks.popleft()
+            more.sealed = True
+            chunk.topics += more.topics
+            chunk.payloads += more.payloads
+            chunk.received += more.received
+            chunk.acks += more.acks
 
     async def _commit(self, chunk: Chunk, plan: BatchPlan, stop: asyncio.Event) -> bool:
         """Write one planned chunk, retrying until committed; False if stopped first."""
@@ -223,13 +245,13 @@ class Ingest:
                 return False
             started = time.perf_counter()
             try:
-                res = await self.store.write(plan, datetime.now(UTC))
+                res = await self.store.write(plan, datetime.now(UTC), chunk.source)
                 break
             except (DatabaseUnavailable, psycopg.Error) as exc:
                 self.metrics.db_errors += 1
                 log.warning(
                     "batch of %d not written, retrying in %.1fs: %s",
-                    len(chunk.messages),
+                    len(chunk.topics),
                     delay,
                     exc,
                     extra={"event": "db_write_failed"},
@@ -252,7 +274,7 @@ class Ingest:
         m.ignored += plan.ignored
         m.clock_skew += plan.skewed
         m.parsed.update(plan.parsed)
-        m.pending -= len(chunk.messages)
+        m.pending -= len(chunk.topics)
         for r in plan.rejected:
             m.rejected[r.reason] += 1
         if res.rejected > len(plan.rejected):  # adverts PostgreSQL refused (see Store.write)
@@ -266,7 +288,15 @@ class Ingest:
                 extra={"event": "message_rejected", "reason": r.reason, "topic": r.topic},
             )
         self._log_transitions(self.store.transitions)
-        chunk.future.set_result(0)
+        if self._client is not None and not receiver.send_acks(
+            self._client, chunk.connection, bytes(chunk.acks)
+        ):
+            log.info(
+                "%d committed messages not acknowledged: their connection is gone "
+                "(the broker delivers them again; they are stored once)",
+                len(chunk.acks) // 4,
+                extra={"event": "acks_dropped"},
+            )
         return True
 
     def _log_transitions(self, transitions: list[Transition]) -> None:
@@ -331,7 +361,7 @@ class Ingest:
                     continue
                 if chunk is None:
                     return
-                plan = await self.planner.plan(chunk.messages)
+                plan = await self.planner.plan(chunk.topics, chunk.payloads, chunk.received)
                 if writing is not None and not await writing:
                     return
                 writing = asyncio.ensure_future(self._commit(chunk, plan, stop))
@@ -344,7 +374,6 @@ class Ingest:
         if not await self._connect_db(stop):
             return
         await self.planner.warm_up()
-        self._never = asyncio.get_running_loop().create_future()
         client = self._build_client()
         self._client = client
         if not await connect_with_backoff(client, self.cfg.mqtt, stop=stop):

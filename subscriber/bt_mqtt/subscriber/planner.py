@@ -1,5 +1,8 @@
 """Planning batches in a worker process, so decoding and parsing overlap MQTT and the database.
 
+A chunk crosses to the worker as three flat lists (topics, payloads, received times) and comes
+back as a ``BatchPlan`` whose rows are already COPY text, so both directions pickle cheaply.
+
 The worker owns the parser registry and the ``ParseContext`` (parser state such as BTHome packet
 ids), so chunks must be planned one at a time, in order (one worker).  ``Planner`` falls back to
 planning in the calling thread when ``workers`` is 0.
@@ -15,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from bt_mqtt.parsers.api import ParseContext
-from bt_mqtt.subscriber.batch import BatchPlan, Incoming, Parses, Topics, plan_batch
+from bt_mqtt.subscriber.batch import BatchPlan, Parses, Topics, plan_chunk
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +36,16 @@ def _init(
     _state["kw"] = kw
 
 
-def _plan(messages: list[Incoming]) -> BatchPlan:
-    return plan_batch(messages, _state["topics"], _state["registry"], _state["ctx"], **_state["kw"])
+def _plan(topics: list[str], payloads: list[bytes], received: list[float]) -> BatchPlan:
+    return plan_chunk(
+        topics,
+        payloads,
+        received,
+        _state["topics"],
+        _state["registry"],
+        _state["ctx"],
+        **_state["kw"],
+    )
 
 
 def _noop() -> None:
@@ -73,18 +84,27 @@ class Planner:
             )
         return self._pool
 
-    async def plan(self, messages: list[Incoming]) -> BatchPlan:
+    async def plan(
+        self, topics: list[str], payloads: list[bytes], received: list[float]
+    ) -> BatchPlan:
         """The plan of one chunk.  A dead worker is replaced and the chunk planned again."""
         if self._workers == 0:
-            topics, registry, ctx = self._inline
-            return plan_batch(
-                messages, topics, registry, ctx, max_bytes=self._max_bytes, skew_s=self._skew_s
+            routes, registry, ctx = self._inline
+            return plan_chunk(
+                topics,
+                payloads,
+                received,
+                routes,
+                registry,
+                ctx,
+                max_bytes=self._max_bytes,
+                skew_s=self._skew_s,
             )
         loop = asyncio.get_running_loop()
         while True:
             pool = self._start()
             try:
-                return await loop.run_in_executor(pool, _plan, messages)
+                return await loop.run_in_executor(pool, _plan, topics, payloads, received)
             except BrokenProcessPool:
                 log.error("planner process died; starting a new one", extra={"event": "planner"})
                 self._pool = None

@@ -4,31 +4,44 @@ from __future__ import annotations
 
 from typing import Final
 
+# The ingest statements touch a few thousand rows each, but the planner cannot know how many a
+# temporary table holds and would JIT-compile them on every batch (about 30 ms each).
+SESSION_SETUP: Final = ("SET jit = off",)
+
 STAGE_TABLES: Final = """
 CREATE TEMP TABLE IF NOT EXISTS stage_raw (
     id           bigint DEFAULT nextval('raw_advertisements_id_seq'),
     k            integer,
     time         timestamptz,
     received_at  timestamptz,
-    scanner_id   text,
-    boot         text,
+    scanner_id   text COLLATE "C",
+    boot         text COLLATE "C",
     seq          bigint,
-    mac          text,
+    mac          text COLLATE "C",
     rssi         smallint,
     address_type text,
     name         text,
     parser       text,
     clock_skew   boolean,
-    facts        jsonb,
-    readings     jsonb,
+    facts        text,
+    readings     text,
     payload      jsonb
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_readings (
+    k      integer,
+    metric text COLLATE "C",
+    value  double precision
 ) ON COMMIT DELETE ROWS;
 """
 
+# Rows arrive already in COPY text format (see batch.BatchPlan).  ``facts`` and ``readings``
+# stay text in the staging table: only the one row per device that wins is cast to jsonb.
 COPY_STAGE_RAW: Final = (
     "COPY stage_raw (k, time, received_at, scanner_id, boot, seq, mac, rssi, address_type, "
     "name, parser, clock_skew, facts, readings, payload) FROM STDIN"
 )
+COPY_STAGE_READINGS: Final = "COPY stage_readings (k, metric, value) FROM STDIN"
+CLEAR_STAGE: Final = ("DELETE FROM stage_raw", "DELETE FROM stage_readings")
 COPY_REJECTED: Final = (
     "COPY rejected_messages (received_at, topic, payload, reason, detail) FROM STDIN"
 )
@@ -44,12 +57,13 @@ WITH ins AS (
     ON CONFLICT DO NOTHING
     RETURNING id
 ), new AS (
-    SELECT s.* FROM ins JOIN stage_raw s USING (id)
+    SELECT s.id, s.k, s.time, s.received_at, s.scanner_id, s.seq, s.mac, s.rssi,
+        s.address_type, s.name, s.parser, s.clock_skew, s.facts, s.readings
+    FROM ins JOIN stage_raw s USING (id)
 ), rd AS (
     INSERT INTO sensor_readings (time, mac, scanner_id, parser, metric, value, advert_id)
-    SELECT n.time, n.mac, n.scanner_id, n.parser, r.key, r.value::double precision, n.id
-    FROM new n CROSS JOIN LATERAL jsonb_each(n.readings) r
-    WHERE n.readings <> '{}'::jsonb
+    SELECT n.time, n.mac, n.scanner_id, n.parser, r.metric, r.value, n.id
+    FROM new n JOIN stage_readings r USING (k)
     RETURNING 1
 ), dev AS (
     INSERT INTO devices AS d (mac, first_seen, last_seen, last_rssi, address_type, name, parser,
@@ -58,6 +72,8 @@ WITH ins AS (
     SELECT g.mac, g.first_seen, g.last_seen, g.last_rssi, g.address_type, g.name, g.parser,
         g.facts->>'manufacturer', g.facts->>'model', g.last_scanner_id, g.n,
         coalesce(g.facts, '{}'::jsonb), coalesce(g.readings, '{}'::jsonb), g.readings_at, now()
+    FROM (SELECT mac, first_seen, last_seen, n, last_rssi, address_type, name, parser,
+            facts::jsonb AS facts, last_scanner_id, readings::jsonb AS readings, readings_at
     FROM (
         SELECT mac, min(time) AS first_seen, max(time) AS last_seen, count(*) AS n,
             (array_agg(rssi ORDER BY time DESC))[1] AS last_rssi,
@@ -66,14 +82,13 @@ WITH ins AS (
             (array_agg(name ORDER BY time DESC) FILTER (WHERE name IS NOT NULL))[1] AS name,
             (array_agg(parser ORDER BY time DESC) FILTER (WHERE parser IS NOT NULL))[1]
                 AS parser,
-            (array_agg(facts ORDER BY time DESC) FILTER (WHERE facts <> '{}'::jsonb))[1]
-                AS facts,
+            (array_agg(facts ORDER BY time DESC) FILTER (WHERE facts IS NOT NULL))[1] AS facts,
             (array_agg(scanner_id ORDER BY time DESC))[1] AS last_scanner_id,
-            (array_agg(readings ORDER BY time DESC) FILTER (WHERE readings <> '{}'::jsonb))[1]
+            (array_agg(readings ORDER BY time DESC) FILTER (WHERE readings IS NOT NULL))[1]
                 AS readings,
-            max(time) FILTER (WHERE readings <> '{}'::jsonb) AS readings_at
+            max(time) FILTER (WHERE readings IS NOT NULL) AS readings_at
         FROM new GROUP BY mac
-    ) g
+    ) a) g
     ORDER BY g.mac
     ON CONFLICT (mac) DO UPDATE SET
         first_seen = least(d.first_seen, EXCLUDED.first_seen),

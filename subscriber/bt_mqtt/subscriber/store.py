@@ -1,12 +1,12 @@
 """Writing batch plans to PostgreSQL in one transaction each (psycopg 3, async).
 
-Adverts (their readings as one JSON object each) are COPYed into a temporary staging table, then
-one statement inserts
-the new adverts (``ON CONFLICT DO NOTHING``: a redelivered message adds nothing), the readings of
-exactly the adverts that were new, one upsert per device and one per scanner.  Rejected messages
-are COPYed; heartbeats update ``scanners`` and record transitions.  A batch the database refuses
-for its data (an unsupported JSON escape, an out-of-range number) is written again advert by
-advert under savepoints, and the adverts it refuses become ``db_rejected`` rejections.
+Adverts and their readings arrive as COPY text (see ``batch.BatchPlan``) and are COPYed into
+temporary staging tables, then one statement inserts the new adverts (``ON CONFLICT DO
+NOTHING``: a redelivered message adds nothing), the readings of exactly the adverts that were
+new, one upsert per device and one per scanner.  Rejected messages are COPYed; heartbeats update
+``scanners`` and record transitions.  A batch the database refuses for its data (an unsupported
+JSON escape, an out-of-range number) is written again advert by advert under savepoints, and the
+adverts it refuses become ``db_rejected`` rejections (``source`` gives back their messages).
 
 Connection failures surface as ``DatabaseUnavailable``; the caller retries the same plan.
 """
@@ -14,7 +14,8 @@ Connection failures surface as ``DatabaseUnavailable``; the caller retries the s
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -23,6 +24,10 @@ from attrs import define
 
 from bt_mqtt.subscriber import partitions, sql
 from bt_mqtt.subscriber.batch import BatchPlan, Heartbeat, Rejected
+from bt_mqtt.subscriber.copytext import unescape
+
+# (topic, payload, received time) of the message at index k of the planned chunk
+Source = Callable[[int], tuple[str, bytes, datetime]]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,8 @@ class Store:
         await self.close()
         try:
             conn = await psycopg.AsyncConnection.connect(**self._conninfo, autocommit=True)
+            for statement in sql.SESSION_SETUP:
+                await conn.execute(statement)
             await conn.execute(sql.STAGE_TABLES)
             for table in partitions.PARTITIONED:
                 cur = await conn.execute(
@@ -104,7 +111,7 @@ class Store:
         conn = self._require()
         today = partitions.day_of(now)
         want = {
-            "raw_advertisements": {partitions.day_of(r[1]) for r in plan.adverts},
+            "raw_advertisements": set(plan.days),
             "rejected_messages": {partitions.day_of(r.received_at) for r in plan.rejected},
         }
         want["sensor_readings"] = want["raw_advertisements"]
@@ -123,42 +130,46 @@ class Store:
             raise DatabaseUnavailable("not connected")
         return self._conn
 
-    async def write(self, plan: BatchPlan, now: datetime) -> WriteResult:
+    async def write(
+        self, plan: BatchPlan, now: datetime, source: Source | None = None
+    ) -> WriteResult:
         """Commit the whole plan; see the module docstring."""
         try:
             await self.ensure_partitions(plan, now)
             try:
-                return await self._write(plan, careful=False)
+                return await self._write(plan, None)
             except (psycopg.DataError, UnicodeError) as exc:
                 log.warning(
                     "batch refused by the database, retrying advert by advert: %s",
                     exc,
                     extra={"event": "batch_data_error"},
                 )
-                return await self._write(plan, careful=True)
+                return await self._write(plan, source or _unescaped_source(plan))
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             await self.close()
             raise DatabaseUnavailable(str(exc).strip()) from exc
 
-    async def _write(self, plan: BatchPlan, *, careful: bool) -> WriteResult:
+    async def _write(self, plan: BatchPlan, careful: Source | None) -> WriteResult:
         conn = self._require()
         res = WriteResult()
         self.transitions = []
         rejected = list(plan.rejected)
         async with conn.transaction():
             cur = conn.cursor()
-            if not careful:
-                await self._adverts(cur, plan.adverts, res)
+            if careful is None:
+                await self._adverts(cur, plan.raw, plan.readings_rows, plan.adverts, res)
             else:
-                for row in plan.adverts:
+                for k, line, readings in _per_advert(plan):
                     try:
                         async with conn.transaction():
-                            await cur.execute("DELETE FROM stage_raw")
-                            await self._adverts(cur, [row], res)
+                            for statement in sql.CLEAR_STAGE:
+                                await cur.execute(statement)
+                            await self._adverts(cur, line, readings, 1, res)
                     except (psycopg.DataError, UnicodeError) as e:
-                        payload = str(row[-1]).encode("utf-8", "surrogateescape")
-                        topic = f"(raw advert from {row[3]})"
-                        rejected.append(Rejected(row[2], topic, payload, "db_rejected", str(e)))
+                        topic, payload, received_at = careful(k)
+                        rejected.append(
+                            Rejected(received_at, topic, payload, "db_rejected", str(e))
+                        )
             for hb in plan.heartbeats:
                 try:
                     async with conn.transaction():
@@ -181,14 +192,18 @@ class Store:
     async def _adverts(
         self,
         cur: psycopg.AsyncCursor[Any],
-        rows: Sequence[tuple[Any, ...]],
+        raw: bytes,
+        readings: bytes,
+        n: int,
         res: WriteResult,
     ) -> None:
-        if not rows:
+        if not n:
             return
         async with cur.copy(sql.COPY_STAGE_RAW) as copy:
-            for row in rows:
-                await copy.write_row(row)
+            await copy.write(raw)
+        if readings:
+            async with cur.copy(sql.COPY_STAGE_READINGS) as copy:
+                await copy.write(readings)
         await cur.execute(sql.INGEST)
         got = await cur.fetchone()
         assert got is not None
@@ -196,7 +211,7 @@ class Store:
         res.archived += archived
         res.readings += n_readings
         res.devices += n_devices
-        res.redelivered += len(rows) - archived
+        res.redelivered += n - archived
 
     async def _heartbeat(
         self, cur: psycopg.AsyncCursor[Any], hb: Heartbeat, res: WriteResult
@@ -242,3 +257,34 @@ class Store:
     async def prepare_partitions(self, now: datetime | None = None) -> None:
         """Create partitions from yesterday to ``future_days`` ahead (call at start and daily)."""
         await self.ensure_partitions(BatchPlan(), now or datetime.now(UTC) + timedelta(0))
+
+
+def _per_advert(plan: BatchPlan) -> list[tuple[int, bytes, bytes]]:
+    """(k, its stage_raw line, its stage_readings lines) for each advert of the plan."""
+    readings: dict[bytes, list[bytes]] = defaultdict(list)
+    for line in plan.readings_rows.split(b"\n"):
+        if line:
+            readings[line.split(b"\t", 1)[0]].append(line + b"\n")
+    out = []
+    for line in plan.raw.split(b"\n"):
+        if line:
+            key = line.split(b"\t", 1)[0]
+            out.append((int(key), line + b"\n", b"".join(readings.get(key, ()))))
+    return out
+
+
+def _unescaped_source(plan: BatchPlan) -> Source:
+    """A ``Source`` that reads the messages back from the plan's own rows (payload, received
+    time; the topic is reconstructed from the scanner id)."""
+    rows = {}
+    for line in plan.raw.split(b"\n"):
+        if line:
+            fields = line.decode().split("\t")
+            rows[int(fields[0])] = fields
+
+    def source(k: int) -> tuple[str, bytes, datetime]:
+        fields = rows[k]
+        payload = unescape(fields[14]).encode()
+        return f"(raw advert from {fields[3]})", payload, datetime.fromisoformat(fields[2])
+
+    return source
