@@ -8,8 +8,10 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from bt_mqtt.core.logs import setup_logging
 from bt_mqtt.demo.services import MissingBinary
@@ -80,12 +82,22 @@ def run(args: argparse.Namespace) -> int:
         offline_at=args.offline_at,
         backend=args.backend,
     )
+
+    async def main() -> dict[str, Any]:
+        """Ctrl-C or SIGTERM cancels the run; its ``finally`` stops every process it started."""
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        return await Demo(opts).run()
+
     try:
-        summary = asyncio.run(Demo(opts).run())
+        summary = asyncio.run(main())
     except (MissingBinary, RuntimeError, OSError) as exc:
         sys.stderr.write(f"bt-mqtt demo: {exc}\nlogs are in {directory}\n")
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         sys.stderr.write("bt-mqtt demo: interrupted; everything it started has been stopped\n")
         return 130
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")

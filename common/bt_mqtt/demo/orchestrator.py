@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from bt_mqtt.demo.services import (
     Mosquitto,
     PostgresCluster,
     find_binary,
+    spawn,
 )
 from bt_mqtt.demo.summary import database_summary, missing_identities, wait_archived
 from bt_mqtt.demo.witness import Witness
@@ -45,12 +45,6 @@ log = logging.getLogger(__name__)
 DATABASE = "btmqtt"
 OFFLINE_SCANNER = scenario.SCANNERS[-1]
 HEARTBEAT_S = 5
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the demo process dies, so nothing is left behind."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @define
@@ -98,14 +92,7 @@ class Demo:
     def _spawn(
         self, argv: list[str], log_name: str, env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        with open(self.opts.directory / log_name, "ab") as out:
-            return subprocess.Popen(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl runs there
-            )
+        return spawn(argv, self.opts.directory / log_name, env)
 
     @staticmethod
     def _exe(name: str) -> str:

@@ -8,6 +8,7 @@ run as root: when we are root the cluster runs as the ``postgres`` user (``runus
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import shutil
@@ -78,11 +79,24 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
             proc.wait()
 
 
-def _spawn(
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent goes, so nothing is left behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def spawn(
     argv: list[str], log_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with its output appended to ``log_path``; it is sent SIGTERM if the
+    calling thread's process dies (call from the main thread: the signal follows the thread)."""
     with open(log_path, "ab") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl runs there
+        )
 
 
 @define
@@ -112,7 +126,7 @@ class Mosquitto:
             "max_inflight_messages 0\n"
             "log_type error\nlog_type warning\n" + self.extra_conf
         )
-        self.proc = _spawn([exe, "-c", str(conf)], self.log)
+        self.proc = spawn([exe, "-c", str(conf)], self.log)
         wait_for_port(self.port, proc=self.proc)
 
     def stop(self) -> None:
@@ -163,7 +177,7 @@ class DBusDaemon:
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "bus.conf"
         conf.write_text(_BUS_CONFIG.format(socket=self.socket))
-        self.proc = _spawn(
+        self.proc = spawn(
             [exe, "--nofork", "--nopidfile", f"--config-file={conf}"], self.directory / "dbus.log"
         )
         deadline = time.monotonic() + 10
