@@ -26,6 +26,12 @@ let
       "pytest-timeout"
       "hypothesis"
       "python-dbusmock" # the independent fake BlueZ of tests/agent/test_agent_dbusmock.py
+      # reference decoders of the differential tests (TheengsDecoder's tests are deselected:
+      # not assumed to be in nixpkgs)
+      "bthome-ble"
+      "ruuvitag-ble"
+      "mopeka-iot-ble"
+      "sensorpush-ble"
     ]
   );
 in
