@@ -12,6 +12,7 @@ import pytest
 from bt_mqtt.agent.config import AgentConfig, load_config
 from bt_mqtt.agent.main import main
 from tests.agent.helpers import run_agent, write_config
+from tests.fixtures.tls import make_pki
 
 DESIGN_EXAMPLE = """\
 scanner_id: livingroom-pi
@@ -54,8 +55,7 @@ def test_design_example_loads_with_defaults(tmp_path: Path) -> None:
 
 
 def test_minimal_config_and_tls_mapping(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("x")
+    ca = make_pki(tmp_path / "pki").ca_file
     path = write_config(
         tmp_path / "a.yaml", {"scanner_id": "pi_1", "mqtt": {"tls": {"ca_file": str(ca)}}}
     )

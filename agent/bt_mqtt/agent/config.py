@@ -138,6 +138,11 @@ def check_semantics(cfg: AgentConfig, source: str) -> None:
             path = getattr(cfg.mqtt.tls, key)
             if path is not None and not os.access(path, os.R_OK):
                 problems.append(f"mqtt.tls.{key}: cannot read {path!r}")
+        if not problems:  # readable: do they hold certificates and a matching key?
+            try:
+                cfg.mqtt.ssl_context()
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                problems.append(f"mqtt.tls: the certificate files are not usable: {exc}")
     if problems:
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
 

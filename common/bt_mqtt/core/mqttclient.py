@@ -166,6 +166,15 @@ def build_client(
     return client
 
 
+def _tls_hint(cfg: MqttConfig, exc: BaseException) -> str:
+    """``exc`` as text; a failed certificate check also says which CA it was checked against
+    (OpenSSL's own words, e.g. "self-signed certificate in certificate chain", mislead)."""
+    if cfg.tls is None or not hasattr(exc, "verify_message"):  # ssl.SSLCertVerificationError
+        return str(exc)
+    trust = cfg.tls.ca_file or "the system CA store"
+    return f"TLS: the broker's certificate did not verify against {trust} ({exc})"
+
+
 async def connect_with_backoff(
     client: gmqtt.Client,
     cfg: MqttConfig,
@@ -189,7 +198,7 @@ async def connect_with_backoff(
                 cfg.host,
                 cfg.port,
                 delay,
-                exc,
+                _tls_hint(cfg, exc),
                 extra={"event": "mqtt_connect_failed"},
             )
             if stop is None:

@@ -99,15 +99,39 @@ def spawn(
         )
 
 
+@define(frozen=True)
+class TlsListener:
+    """A second Mosquitto listener speaking TLS with this server certificate on ``port``;
+    ``require_certificate``: clients must present a certificate signed by ``ca_file``."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    require_certificate: bool = False
+    port: int = field(factory=free_port)
+
+    def conf(self, host: str) -> str:
+        # "user root": started as root, mosquitto otherwise drops to a user that may not be able
+        # to read the certificates (e.g. in a private temporary folder) and exits
+        return (
+            "user root\n"
+            f"listener {self.port} {host}\n"
+            f"cafile {self.ca_file}\ncertfile {self.cert_file}\nkeyfile {self.key_file}\n"
+            f"require_certificate {str(self.require_certificate).lower()}\n"
+        )
+
+
 @define
 class Mosquitto:
-    """A broker in ``directory`` on ``port`` (persistent, so queued sessions survive restarts)."""
+    """A broker in ``directory`` on ``port`` (persistent, so queued sessions survive restarts),
+    plus a TLS listener when ``tls`` is set."""
 
     directory: Path
     port: int = field(factory=free_port)
     host: str = "127.0.0.1"
     extra_conf: str = ""
     proc: subprocess.Popen[bytes] | None = None
+    tls: TlsListener | None = None
 
     @property
     def log(self) -> Path:
@@ -124,10 +148,14 @@ class Mosquitto:
             f"persistence_location {self.directory}/\n"
             "max_queued_messages 0\n"
             "max_inflight_messages 0\n"
-            "log_type error\nlog_type warning\n" + self.extra_conf
+            "log_type error\nlog_type warning\n"
+            + self.extra_conf
+            + ("" if self.tls is None else "\n" + self.tls.conf(self.host))
         )
         self.proc = spawn([exe, "-c", str(conf)], self.log)
         wait_for_port(self.port, proc=self.proc)
+        if self.tls is not None:
+            wait_for_port(self.tls.port, proc=self.proc)
 
     def stop(self) -> None:
         if self.proc is not None:
