@@ -17,7 +17,7 @@ from bt_mqtt.parsers.eddystone import EDDYSTONE_UUID, EddystoneParser, decode_ur
 from bt_mqtt.parsers.ibeacon import IBeaconParser
 from bt_mqtt.parsers.registry import Registry
 from tests.parsers.encoders import encode_ibeacon, encode_tlm, ibeacon_readings, tlm_readings
-from tests.parsers.vectors import vectors_dir
+from tests.parsers.vector_load import vectors_dir
 
 REG = Registry.default(plugins=False)
 CTX = ParseContext()

@@ -15,7 +15,8 @@ from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseError
 from bt_mqtt.parsers.mopeka import COMPANY_ID, MODELS, SERVICE_UUID, MopekaParser, set_medium
 from bt_mqtt.parsers.registry import Registry
-from tests.parsers.vectors import Vector, check_group, load_vectors
+from tests.parsers.vector_load import Vector, load_vectors
+from tests.parsers.vectors import check_group
 
 MAC = "C9:F3:32:E0:F5:09"
 PARSER = MopekaParser()

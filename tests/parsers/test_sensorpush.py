@@ -15,7 +15,8 @@ from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseError
 from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.parsers.sensorpush import UUID_HT1, UUID_V2, SensorPushParser
-from tests.parsers.vectors import Vector, check_group, groups, load_vectors
+from tests.parsers.vector_load import Vector, groups, load_vectors
+from tests.parsers.vectors import check_group
 
 MAC = "AA:BB:CC:DD:EE:FF"
 PARSER = SensorPushParser()

@@ -18,7 +18,8 @@ from bt_mqtt.parsers.switchbot import (
     SwitchBotParser,
     set_model,
 )
-from tests.parsers.vectors import Vector, check_group, compare, load_vectors
+from tests.parsers.vector_load import Vector, load_vectors
+from tests.parsers.vectors import check_group, compare
 
 MAC = "AA:BB:CC:DD:EE:FF"
 PARSER = SwitchBotParser()

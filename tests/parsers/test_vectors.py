@@ -6,8 +6,9 @@ from collections import defaultdict
 
 import pytest
 
+from tests.parsers.vector_load import load_vectors, vectors_dir
 from tests.parsers.vector_rules import match_rate
-from tests.parsers.vectors import Check, check_all, load_vectors, vectors_dir
+from tests.parsers.vectors import Check, check_all
 
 # Minimum share of a family's vectors that match every published value.  The target is 0.97
 # for every supported format; a lower figure here is a known gap, listed in the report.

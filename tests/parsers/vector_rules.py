@@ -33,7 +33,8 @@ from bt_mqtt.parsers.api import ParseContext, ParseResult
 from tests.parsers.vector_names import NOT_PAYLOAD
 
 if TYPE_CHECKING:
-    from tests.parsers.vectors import Check, Vector
+    from tests.parsers.vector_load import Vector
+    from tests.parsers.vectors import Check
 
 STANDARD_GRAVITY = 9.80665
 BLE_MONITOR = "custom-components/ble_monitor/"

@@ -1,9 +1,8 @@
-"""The shared test vectors (``../shared/vectors/*.jsonl``) as ``Advert`` + expected values.
+"""Checking the shared test vectors against a ``Registry`` (loading is ``vector_load.py``).
 
-``load_vectors`` reads every line; ``groups`` bundles ``sequence`` vectors (one test feeding
-several packets to one parser instance) in order; ``check_group`` runs a group through a
-``Registry`` with a fresh ``ParseContext`` and compares every published value by the rules of
-the vectors' README (see ``compare``).  ``BT_MQTT_VECTORS`` overrides the directory.
+``check_group`` runs a group of vectors (see ``vector_load.groups``) through a ``Registry``
+with a fresh ``ParseContext`` and compares every published value by the rules of the vectors'
+README (see ``compare``); ``check_all`` does that for every vector.
 
 The mapping of the sources' field names to our metric names lives in ``ALIASES``/``_map_key``
 (``vector_names.py``); keys that are not payload data are listed in ``NOT_PAYLOAD`` so that
@@ -12,11 +11,7 @@ nothing is skipped silently: every vector yields a ``Check`` with a reason for e
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import re
-from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +22,7 @@ from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.registry import Outcome, Registry
 from tests.parsers import vector_rules as rules
+from tests.parsers.vector_load import Vector, groups, load_vectors
 from tests.parsers.vector_names import (
     CONTEXT_SETUP,
     DERIVED,
@@ -44,140 +40,6 @@ from tests.parsers.vector_names import (
     norm_action,
     norm_event,
 )
-
-ENV_VAR = "BT_MQTT_VECTORS"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MAC = "00:00:00:00:00:00"
-_MAC_RE = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
-
-
-def vectors_dir() -> Path:
-    """``$BT_MQTT_VECTORS`` or ``<repo>/../shared/vectors``."""
-    env = os.environ.get(ENV_VAR)
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "vectors"
-
-
-@define(slots=True)
-class Vector:
-    """One line of a vectors file."""
-
-    file: str
-    line: int
-    format: str
-    source: str
-    advert: Advert
-    expected: dict[str, Any]
-    complete: bool
-    bindkey: bytes | None
-    sequence: tuple[int, int] | None
-    raw: dict[str, Any]
-
-    @property
-    def ident(self) -> str:
-        return f"{self.file}:{self.line}"
-
-    @property
-    def wrong_key(self) -> bool:
-        """A ``*bindkey_wrong*`` test (or one listed in ``WRONG_KEY_TESTS``): must fail."""
-        if "bindkey_wrong" in self.source:
-            return True
-        return any(self.source.startswith(prefix) for prefix in WRONG_KEY_TESTS)
-
-    @property
-    def negative(self) -> bool:
-        return self.format == "negative"
-
-
-def _ad_structures(raw_hex: str) -> tuple[dict[int, bytes], dict[str, bytes], str | None]:
-    """Manufacturer data, service data and name from raw AD structures (best effort)."""
-    data = bytes.fromhex(raw_hex)
-    mfr: dict[int, bytes] = {}
-    svc: dict[str, bytes] = {}
-    name = None
-    i = 0
-    while i < len(data):
-        ln = data[i]
-        if ln == 0 or i + 1 + ln > len(data):
-            break
-        kind, body = data[i + 1], data[i + 2 : i + 1 + ln]
-        if kind == 0xFF and len(body) >= 2:
-            mfr[int.from_bytes(body[:2], "little")] = body[2:]
-        elif kind == 0x16 and len(body) >= 2:
-            svc[f"{int.from_bytes(body[:2], 'little'):08x}-0000-1000-8000-00805f9b34fb"] = body[2:]
-        elif kind in (0x08, 0x09):
-            name = body.decode("utf-8", "replace")
-        i += 1 + ln
-    return mfr, svc, name
-
-
-def _advert(obj: dict[str, Any]) -> Advert:
-    mac = str(obj.get("mac") or DEFAULT_MAC).upper()
-    if not _MAC_RE.fullmatch(mac):
-        mac = DEFAULT_MAC
-    mfr: dict[int, bytes] = {}
-    for k, v in (obj.get("manufacturer_data") or {}).items():
-        # Several AD structures with one company id: an Advert holds one, the last (as BlueZ).
-        mfr[int(k)] = bytes.fromhex(v[-1] if isinstance(v, list) else v)
-    svc = {k.lower(): bytes.fromhex(v) for k, v in (obj.get("service_data") or {}).items()}
-    name = obj.get("name")
-    if not mfr and not svc and obj.get("raw_advertisement_hex"):
-        mfr, svc, raw_name = _ad_structures(obj["raw_advertisement_hex"])
-        name = name or raw_name
-    return Advert(
-        mac=mac,
-        rssi=int(obj.get("rssi") or 0),
-        name=name,
-        manufacturer_data=mfr,
-        service_data=svc,
-        service_uuids=list(obj.get("service_uuids") or []),
-    )
-
-
-def load_vectors(directory: Path | None = None) -> list[Vector]:
-    """Every vector of every ``*.jsonl`` file, in file and line order."""
-    directory = directory or vectors_dir()
-    out: list[Vector] = []
-    for path in sorted(directory.glob("*.jsonl")):
-        with path.open(encoding="utf-8") as fh:
-            for lineno, text in enumerate(fh, 1):
-                if not text.strip():
-                    continue
-                obj = rules.amend(json.loads(text))
-                seq = obj.get("sequence")
-                key = obj.get("bindkey")
-                out.append(
-                    Vector(
-                        file=path.name,
-                        line=lineno,
-                        format=obj["format"],
-                        source=obj.get("source", ""),
-                        advert=_advert(obj),
-                        expected=obj.get("expected") or {},
-                        complete=bool(obj.get("expected_complete")),
-                        bindkey=bytes.fromhex(key) if key else None,
-                        sequence=(seq["index"], seq["of"]) if seq else None,
-                        raw=obj,
-                    )
-                )
-    return out
-
-
-def groups(vectors: Iterable[Vector]) -> list[list[Vector]]:
-    """Singletons, and each ``sequence`` (same file and source) ordered by index."""
-    out: list[list[Vector]] = []
-    seqs: dict[tuple[str, str], list[Vector]] = {}
-    for v in vectors:
-        if v.sequence is None:
-            out.append([v])
-        else:
-            key = (v.file, v.source)
-            if key not in seqs:
-                seqs[key] = []
-                out.append(seqs[key])
-            seqs[key].append(v)
-    for g in seqs.values():
-        g.sort(key=lambda v: v.sequence[0] if v.sequence else 0)
-    return out
 
 
 @define(slots=True)

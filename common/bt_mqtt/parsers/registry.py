@@ -32,6 +32,8 @@ decryption failure.  Each advertisement is counted once as ``decoded``, ``failed
 at least one failure) or ``unknown`` (nobody claimed it).
 
 Used by the subscriber, the console and ``bt-mqtt decode``: keep this API stable.
+The records (``RegistryStats``, ``Outcome``, ...) are defined in ``registry_types`` and the
+routing tables built by ``registry_index``; import them from here.
 """
 
 from __future__ import annotations
@@ -42,102 +44,28 @@ from collections.abc import Iterable
 from importlib import metadata
 from typing import Any, Final
 
-from attrs import define, field
-
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import DecryptionError, ParseContext, Parser, ParseResult, uuid128
+from bt_mqtt.parsers.api import DecryptionError, ParseContext, Parser, ParseResult
+from bt_mqtt.parsers.registry_index import build_index, flatten, instantiate
+from bt_mqtt.parsers.registry_types import LastError, Outcome, PluginProblem, RegistryStats
 
 log = logging.getLogger(__name__)
+
+__all__ = [  # the records are part of this module's API (defined in registry_types)
+    "DEFAULT_MAX_CLAIMS",
+    "ENTRY_POINT_GROUP",
+    "ERROR_TEXT_MAX",
+    "LastError",
+    "Outcome",
+    "PluginProblem",
+    "Registry",
+    "RegistryStats",
+]
 
 ENTRY_POINT_GROUP: Final = "bt_mqtt.parsers"
 DEFAULT_MAX_CLAIMS: Final = 10_000
 ERROR_TEXT_MAX: Final = 300
 _NO_PARSERS: Final[tuple[Parser, ...]] = ()
-
-
-@define(slots=True)
-class LastError:
-    """The most recent failure of one parser, for a person to inspect."""
-
-    mac: str
-    kind: str  # "parse" or "decrypt"
-    error: str
-
-
-@define(slots=True)
-class RegistryStats:
-    """Counters since the registry was built.  Plain dicts keyed by parser name.
-
-    ``adverts = decoded + failed + unknown``; the per-parser dicts count what each parser did
-    (a merged advertisement is a hit for each parser that contributed).
-    """
-
-    adverts: int = 0
-    decoded: int = 0
-    failed: int = 0
-    unknown: int = 0
-    hits: dict[str, int] = field(factory=dict)
-    errors: dict[str, int] = field(factory=dict)
-    decrypt_failures: dict[str, int] = field(factory=dict)
-    last_error: dict[str, LastError] = field(factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy (for the console, logs and metrics)."""
-        return {
-            "adverts": self.adverts,
-            "decoded": self.decoded,
-            "failed": self.failed,
-            "unknown": self.unknown,
-            "hits": dict(self.hits),
-            "errors": dict(self.errors),
-            "decrypt_failures": dict(self.decrypt_failures),
-            "last_error": {
-                k: {"mac": v.mac, "kind": v.kind, "error": v.error}
-                for k, v in self.last_error.items()
-            },
-        }
-
-
-@define(slots=True)
-class Outcome:
-    """What happened to one advertisement: who claimed it, the result, or why it failed.
-
-    ``parser`` is the primary parser's name, or the first failing parser's when there is no
-    result; ``error`` is ``None`` on success, else a short text; ``decrypt_failed`` marks a
-    ``DecryptionError``.
-    """
-
-    parser: str | None
-    result: ParseResult | None
-    error: str | None = None
-    decrypt_failed: bool = False
-
-
-@define(slots=True)
-class PluginProblem:
-    """An entry point that could not be loaded or registered."""
-
-    entry_point: str
-    error: str
-
-
-def _instantiate(obj: Any) -> Parser:
-    parser = obj() if isinstance(obj, type) else obj
-    for attr in ("name", "company_ids", "service_uuids", "name_patterns", "parse"):
-        if not hasattr(parser, attr):
-            raise TypeError(f"{obj!r} is not a parser: it has no {attr!r}")
-    if not isinstance(parser.name, str) or not parser.name:
-        raise TypeError(f"{obj!r} has no usable name")
-    for offset, prefix in getattr(parser, "manufacturer_signatures", ()):
-        if not isinstance(offset, int) or offset < 0 or not isinstance(prefix, bytes) or not prefix:
-            raise TypeError(f"{obj!r}: bad manufacturer signature {(offset, prefix)!r}")
-    return parser  # type: ignore[no-any-return]
-
-
-def _flatten(obj: Any) -> list[Any]:
-    if isinstance(obj, list | tuple):
-        return list(obj)
-    return [obj]
 
 
 def _merge(primary: ParseResult, extra: ParseResult) -> None:
@@ -205,7 +133,7 @@ class Registry:
 
     def add(self, obj: Any) -> Parser:
         """Register one parser (instance or class) and rebuild the index."""
-        parser = _instantiate(obj)
+        parser = instantiate(obj)
         if parser.name in self.parsers:
             raise ValueError(f"a parser named {parser.name!r} is already registered")
         for pattern in parser.name_patterns:
@@ -223,7 +151,7 @@ class Registry:
         added: list[str] = []
         for ep in metadata.entry_points(group=group):
             try:
-                for obj in _flatten(ep.load()):
+                for obj in flatten(ep.load()):
                     added.append(self.add(obj).name)
             except Exception as exc:
                 text = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_MAX]
@@ -232,40 +160,15 @@ class Registry:
         return added
 
     def _rebuild(self) -> None:
-        ordered = sorted(
-            enumerate(self.parsers.values()), key=lambda ip: (-getattr(ip[1], "priority", 0), ip[0])
-        )
-        self._rank = {parser.name: rank for rank, (_, parser) in enumerate(ordered)}
-        self._merging = frozenset(p.name for p in self.parsers.values() if getattr(p, "merges", 0))
-        by_company: dict[int, list[Parser]] = {}
-        by_uuid: dict[str, list[Parser]] = {}
-        by_advertised: dict[str, list[Parser]] = {}
-        sigs: dict[tuple[int, int], dict[bytes, list[Parser]]] = {}
-        alternatives: list[str] = []
-        groups: dict[str, Parser] = {}
-        for i, (_, parser) in enumerate(ordered):  # lists come out in asking order
-            for cid in parser.company_ids:
-                by_company.setdefault(int(cid), []).append(parser)
-            for uuid in parser.service_uuids:
-                by_uuid.setdefault(uuid128(uuid), []).append(parser)
-            for uuid in getattr(parser, "advertised_uuids", ()):
-                by_advertised.setdefault(uuid128(uuid), []).append(parser)
-            for offset, prefix in getattr(parser, "manufacturer_signatures", ()):
-                table = sigs.setdefault((offset, len(prefix)), {})
-                table.setdefault(bytes(prefix), []).append(parser)
-            for j, pattern in enumerate(parser.name_patterns):
-                group = f"p{i}_{j}"
-                groups[group] = parser
-                alternatives.append(f"(?P<{group}>{pattern})")
-        self._by_company = {k: tuple(dict.fromkeys(v)) for k, v in by_company.items()}
-        self._by_uuid = {k: tuple(dict.fromkeys(v)) for k, v in by_uuid.items()}
-        self._by_advertised = {k: tuple(dict.fromkeys(v)) for k, v in by_advertised.items()}
-        self._signatures = tuple(
-            (off, off + ln, {k: tuple(dict.fromkeys(v)) for k, v in table.items()})
-            for (off, ln), table in sigs.items()
-        )
-        self._name_re = re.compile("|".join(alternatives)) if alternatives else None
-        self._name_groups = groups
+        index = build_index(self.parsers.values())
+        self._rank = index.rank
+        self._merging = index.merging
+        self._by_company = index.by_company
+        self._by_uuid = index.by_uuid
+        self._by_advertised = index.by_advertised
+        self._signatures = index.signatures
+        self._name_re = index.name_re
+        self._name_groups = index.name_groups
 
     # -- routing ------------------------------------------------------------------------
 

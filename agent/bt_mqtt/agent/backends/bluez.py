@@ -9,6 +9,9 @@ complete by the per-device cache (``bluez_cache``).  Stale devices that are not 
 bonded, trusted or connected are removed with Adapter1.RemoveDevice so bluetoothd's object
 count stays bounded.  bluetoothd restarting (NameOwnerChanged), the adapter vanishing and
 power loss are recovered in ``run`` without restarting the process.
+
+This module holds the bus connection, pruning and the message hot path; adapter setup and
+scan control (monitor vs discovery, power and discovery changes) are ``bluez_scan``.
 """
 
 from __future__ import annotations
@@ -16,15 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from sys import intern
-from typing import Any
 
-from dbus_fast import BusType, Message, Variant
+from dbus_fast import BusType, Message
 from dbus_fast.aio import MessageBus
 
-from bt_mqtt.agent.backends.base import AdapterState, AdvertSink, BackendStats
-from bt_mqtt.agent.backends.bluez_cache import ADVERT_KEYS, DEVICE_IFACE, DeviceCache
+from bt_mqtt.agent.backends.base import AdvertSink
+from bt_mqtt.agent.backends.bluez_cache import ADVERT_KEYS, DEVICE_IFACE
 from bt_mqtt.agent.backends.bluez_dbus import (
     ADAPTER_IFACE,
     BLUEZ,
@@ -37,15 +38,14 @@ from bt_mqtt.agent.backends.bluez_dbus import (
     BluezError,
     call,
     coalesce_reads,
-    find_adapter,
     remove_devices,
 )
-from bt_mqtt.agent.backends.bluez_monitor import AgentMonitor
+from bt_mqtt.agent.backends.bluez_scan import BluezScanControl
 
 log = logging.getLogger(__name__)
 
 
-class BluezBackend:
+class BluezBackend(BluezScanControl):
     """Scans one adapter (``hci0`` or its address); ``mode`` is ``passive`` or ``active``.
 
     ``bus_address`` overrides the system bus; ``tick_s`` is the pruning clock's resolution;
@@ -66,47 +66,17 @@ class BluezBackend:
         tick_s: float = TICK_S,
         read_interval_s: float = 0.1,
     ) -> None:
-        if mode not in ("passive", "active"):
-            raise ValueError(f"bluetooth.mode must be passive or active, not {mode!r}")
-        self.stats = BackendStats()
-        self._adapter_name = adapter
-        self._mode = mode
+        super().__init__(adapter=adapter, mode=mode, monitor_timeout_s=monitor_timeout_s)
         self._tick_s = tick_s
         self._read_interval_s = read_interval_s
         # adverts reach the sink in batches this far apart (the runner flushes MQTT per batch)
         self.batch_interval_s = read_interval_s
         self._prune_ticks = max(1, round(prune_after_s / tick_s))
         self._bus_address = bus_address
-        self._monitor_timeout_s = monitor_timeout_s
-        self._bus: MessageBus | None = None
         self._sink: AdvertSink | None = None
-        self._cache = DeviceCache(self.stats)
-        self._devices = self._cache.devices  # the hot path's dict
-        self._adapter_path: str | None = None
-        self._address: str | None = None
-        self._powered: bool | None = None
-        self._discovering: bool | None = None
-        self._scan_mode = "starting"
-        self._scanning = False
-        self._tick = 0
-        self._wake = asyncio.Event()
-        self._scan_ready = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._monitor: AgentMonitor | None = None
-        self._monitor_root = f"/org/btmqtt/agent{os.getpid()}_{id(self):x}"
         self._messages = 0  # D-Bus messages handled (paces the batched reads)
-        self._stopping_discovery = False
 
-    # -- Backend interface -------------------------------------------------------------------
-    def adapter_state(self) -> AdapterState:
-        return AdapterState(
-            name=self._adapter_name,
-            address=self._address,
-            powered=self._powered,
-            discovering=self._discovering,
-            scan_mode=self._scan_mode,
-        )
-
+    # -- Backend interface (the rest is in BluezScanControl) ---------------------------------------
     async def run(self, sink: AdvertSink) -> None:
         self._sink = sink
         ticker = asyncio.get_running_loop().create_task(self._ticker())
@@ -118,36 +88,7 @@ class BluezBackend:
             ticker.cancel()
             await self._shutdown()
 
-    async def restart_discovery(self) -> None:
-        async with self._lock:
-            if self._adapter_path is None:
-                return
-            log.warning("restarting %s scanning on %s", self._scan_mode, self._adapter_name)
-            self.stats.discovery_restarts += 1
-            await self._stop_scanning()
-            await self._start_scanning()
-
-    async def power_cycle(self) -> None:
-        path = self._adapter_path
-        if path is None:
-            return
-        log.warning("power-cycling adapter %s", self._adapter_name)
-        self.stats.adapter_resets += 1
-        self._scan_ready.clear()
-        for on in (False, True):
-            await call(
-                self._bus,
-                path,
-                PROPS_IFACE,
-                "Set",
-                "ssv",
-                [ADAPTER_IFACE, "Powered", Variant("b", on)],
-            )
-        # Scanning comes back through the Powered=true signal, like any power loss.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._scan_ready.wait(), 10)
-
-    # -- connection and (re)setup ------------------------------------------------------------
+    # -- connection and serving --------------------------------------------------------------------
     async def _connect(self) -> None:
         delay = 0.5
         while self._bus is None or not self._bus.connected:
@@ -198,136 +139,6 @@ class BluezBackend:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _setup(self) -> None:
-        try:
-            reply = await call(self._bus, "/", OM_IFACE, "GetManagedObjects", "", [])
-        except BluezError as exc:
-            if exc.name in (
-                "org.freedesktop.DBus.Error.ServiceUnknown",
-                "org.freedesktop.DBus.Error.NameHasNoOwner",
-            ):
-                self._forget("bluetoothd-absent")
-                log.warning("org.bluez is not on the bus; waiting for bluetoothd")
-                return
-            raise
-        objects: dict[str, dict[str, dict[str, Any]]] = reply.body[0]
-        path = find_adapter(objects, self._adapter_name)
-        if path is None:
-            self._forget("no-adapter")
-            log.warning("adapter %s not found; waiting for it", self._adapter_name)
-            return
-        props = objects[path][ADAPTER_IFACE]
-        self._adapter_path = path
-        self._address = props["Address"].value
-        self._powered = bool(props["Powered"].value)
-        self._discovering = bool(props["Discovering"].value)
-        if not self._devices:
-            prefix = path + "/"
-            for obj_path, ifaces in objects.items():
-                if obj_path.startswith(prefix) and DEVICE_IFACE in ifaces:
-                    self._cache.add(obj_path, ifaces[DEVICE_IFACE], self._tick)
-        self._has_manager = MANAGER_IFACE in objects[path]
-        if not self._powered:
-            self._scan_mode = "powered-off"
-            self._scanning = False
-            log.warning("adapter %s is powered off; waiting for power", self._adapter_name)
-            return
-        if not self._scanning:
-            if self._monitor is not None:  # registered before a power loss: start afresh
-                await self._unregister_monitor()
-            await self._start_scanning()
-
-    def _forget(self, mode: str) -> None:
-        """bluetoothd or the adapter went away: its objects and our registrations are gone."""
-        self._adapter_path = None
-        self._powered = self._discovering = None
-        self._scanning = False
-        self._scan_mode = mode
-        self._cache.clear()
-        self._drop_monitor()
-
-    # -- scanning ----------------------------------------------------------------------------
-    async def _start_scanning(self) -> None:
-        reason = "configured"
-        if self._mode == "passive":
-            reason = await self._try_monitor()
-            if reason == "":
-                self._scanning = True
-                self._scan_mode = "passive"
-                self._scan_ready.set()
-                log.info("scanning %s passively (advertisement monitor)", self._adapter_name)
-                return
-        path = self._adapter_path
-        assert path is not None
-        filt = {"Transport": Variant("s", "le"), "DuplicateData": Variant("b", True)}
-        await call(self._bus, path, ADAPTER_IFACE, "SetDiscoveryFilter", "a{sv}", [filt])
-        try:
-            await call(self._bus, path, ADAPTER_IFACE, "StartDiscovery", "", [])
-        except BluezError as exc:
-            if exc.name != "org.bluez.Error.InProgress":
-                raise
-        self._scanning = True
-        self._scan_mode = "active"
-        self._scan_ready.set()
-        log.info("scanning %s actively (discovery; %s)", self._adapter_name, reason)
-
-    async def _try_monitor(self) -> str:
-        """Register the passive monitor; "" on success, else why we fall back to active."""
-        if not self._has_manager:
-            return "advertisement monitors unsupported (no AdvertisementMonitorManager1)"
-        assert self._bus is not None and self._adapter_path is not None
-        self._monitor = AgentMonitor()
-        self._bus.export(self._monitor_root + "/m0", self._monitor)
-        try:
-            await call(
-                self._bus,
-                self._adapter_path,
-                MANAGER_IFACE,
-                "RegisterMonitor",
-                "o",
-                [self._monitor_root],
-            )
-        except BluezError as exc:
-            self._drop_monitor()
-            self.stats.bluez_errors += 1
-            return f"advertisement monitor refused: {exc}"
-        if await self._monitor.wait_activated(self._monitor_timeout_s):
-            return ""
-        await self._unregister_monitor()
-        return "advertisement monitor not activated (released or timed out)"
-
-    async def _unregister_monitor(self) -> None:
-        if self._monitor is not None and self._adapter_path is not None:
-            with contextlib.suppress(BluezError):
-                await call(
-                    self._bus,
-                    self._adapter_path,
-                    MANAGER_IFACE,
-                    "UnregisterMonitor",
-                    "o",
-                    [self._monitor_root],
-                )
-        self._drop_monitor()
-
-    def _drop_monitor(self) -> None:
-        if self._monitor is not None and self._bus is not None:
-            self._bus.unexport(self._monitor_root + "/m0", self._monitor)
-        self._monitor = None
-
-    async def _stop_scanning(self) -> None:
-        self._scanning = False
-        self._scan_ready.clear()
-        if self._scan_mode == "passive":
-            await self._unregister_monitor()
-        elif self._adapter_path is not None:
-            self._stopping_discovery = True
-            try:
-                await call(self._bus, self._adapter_path, ADAPTER_IFACE, "StopDiscovery", "", [])
-            except BluezError as exc:
-                log.info("StopDiscovery: %s", exc)
-            finally:
-                self._stopping_discovery = False
-
     async def _shutdown(self) -> None:
         bus = self._bus
         if bus is None or not bus.connected:
@@ -337,7 +148,7 @@ class BluezBackend:
         bus.disconnect()
         self._bus = None
 
-    # -- pruning -----------------------------------------------------------------------------
+    # -- pruning -----------------------------------------------------------------------------------
     async def _ticker(self) -> None:
         every = max(1, min(self._prune_ticks // 4, 10))
         while True:
@@ -357,7 +168,7 @@ class BluezBackend:
         for p in stale:
             self._cache.remove(p)
 
-    # -- D-Bus -------------------------------------------------------------------------------
+    # -- D-Bus -------------------------------------------------------------------------------------
     def _on_message(self, msg: Message) -> None:
         """Every message the bus delivers; the hot path is Device1 PropertiesChanged."""
         self._messages += 1
@@ -428,34 +239,4 @@ class BluezBackend:
                 self._forget("bluetoothd-absent")
             if new:
                 log.info("bluetoothd is on the bus (owner %s); setting up again", new)
-                self._wake.set()
-
-    def _on_adapter_changed(self, changed: dict[str, Variant]) -> None:
-        v = changed.get("Powered")
-        if v is not None:
-            powered = bool(v.value)
-            was, self._powered = self._powered, powered
-            if not powered:
-                self._scanning = False
-                self._scan_ready.clear()
-                self._scan_mode = "powered-off"
-                log.warning("adapter %s powered off", self._adapter_name)
-            elif was is False:
-                log.info("adapter %s powered on; scanning again", self._adapter_name)
-                self.stats.adapter_resets += 1
-                self._scanning = False
-                self._wake.set()
-        v = changed.get("Discovering")
-        if v is not None:
-            self._discovering = bool(v.value)
-            if (
-                not self._discovering
-                and self._scan_mode == "active"
-                and self._scanning
-                and self._powered
-                and not self._stopping_discovery
-            ):
-                log.warning("discovery on %s stopped unexpectedly; restarting", self._adapter_name)
-                self.stats.discovery_restarts += 1
-                self._scanning = False
                 self._wake.set()
