@@ -140,3 +140,10 @@ def scrape(port: int) -> dict[str, float]:
         name, value = line.rsplit(" ", 1)
         out[name.removeprefix("btmqtt_subscriber_")] = float(value)
     return out
+
+
+def wait_subscribed(log: Path, proc: subprocess.Popen[bytes], times: int = 1) -> None:
+    """Wait until the subscriber has (re)subscribed ``times`` times since it started."""
+    wait_until(
+        lambda: log.read_text().count("mqtt_connected") >= times, 30, "subscription", proc, log
+    )

@@ -16,6 +16,7 @@ from tests.subscriber.harness import (
     scrape,
     start_subscriber,
     stop,
+    wait_subscribed,
     wait_until,
     write_config,
 )
@@ -25,10 +26,6 @@ RAW = "SELECT count(*) FROM raw_advertisements"
 READINGS = "SELECT count(*) FROM sensor_readings"
 
 
-def _started(log: Path, proc: object) -> None:
-    wait_until(lambda: "mqtt_connected" in log.read_text(), 30, "subscription", proc, log)  # type: ignore[arg-type]
-
-
 def test_foreign_stream_lands_in_four_tables(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -36,7 +33,7 @@ def test_foreign_stream_lands_in_four_tables(
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
     try:
-        _started(log, proc)
+        wait_subscribed(log, proc)
         hb = {
             "status": "online",
             "version": "0.1.0",
@@ -111,7 +108,7 @@ def test_duplicates_and_redeliveries_stored_once(
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
     try:
-        _started(log, proc)
+        wait_subscribed(log, proc)
         msgs = list(stream(300, seed=7))
         publish(mosquitto.port, msgs)
         wait_until(lambda: count(pg_database, RAW) == 300, 60, "300 adverts", proc, log)

@@ -20,6 +20,7 @@ from tests.subscriber.harness import (
     scrape,
     start_subscriber,
     stop,
+    wait_subscribed,
     wait_until,
     write_config,
 )
@@ -27,16 +28,6 @@ from tests.subscriber.streams import expected_readings, stream
 
 RAW = "SELECT count(*) FROM raw_advertisements"
 READINGS = "SELECT count(*) FROM sensor_readings"
-
-
-def _started(log: Path, proc: object, times: int = 1) -> None:
-    wait_until(
-        lambda: log.read_text().count("mqtt_connected") >= times,
-        30,
-        "subscription",
-        proc,  # type: ignore[arg-type]
-        log,
-    )
 
 
 def _exact(db: str, msgs: list, n: int) -> None:  # type: ignore[type-arg]
@@ -55,7 +46,7 @@ def test_sigkill_mid_stream_then_restart_exact_counts(
     )
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
-    _started(log, proc)
+    wait_subscribed(log, proc)
     msgs = list(stream(n, seed=3))
     pubs = publish(mosquitto.port, msgs, background=True)
     for p, data in pubs:
@@ -93,7 +84,7 @@ def test_postgres_stopped_mid_stream_exact_counts(
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
     try:
-        _started(log, proc)
+        wait_subscribed(log, proc)
         msgs = list(stream(n, seed=4))
         pubs = publish(mosquitto.port, msgs, background=True)
         for p, data in pubs:
@@ -121,13 +112,13 @@ def test_broker_restart_reconnects_and_resubscribes(
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
     try:
-        _started(log, proc)
+        wait_subscribed(log, proc)
         msgs = list(stream(400, seed=5))
         publish(mosquitto.port, msgs[:200])
         wait_until(lambda: count(pg_database, RAW) == 200, 60, "200 adverts", proc, log)
         mosquitto.stop()
         mosquitto.start()
-        _started(log, proc, times=2)
+        wait_subscribed(log, proc, times=2)
         publish(mosquitto.port, msgs[200:])
         wait_until(lambda: count(pg_database, RAW) == 400, 60, "400 adverts", proc, log)
     finally:
@@ -174,7 +165,7 @@ def test_malformed_payloads_rejected_with_reason(
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
     try:
-        _started(log, proc)
+        wait_subscribed(log, proc)
         msgs = list(stream(200, scanners=("s1",), seed=6))
         publish(mosquitto.port, msgs[:100])
         for payload in BAD.values():
@@ -220,7 +211,7 @@ def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path
         return [(str(a), str(b), str(c)) for a, b, c in rows]
 
     try:
-        _started(log, proc)
+        wait_subscribed(log, proc)
         hb = {"status": "online", "boot": "b1", "uptime_s": 1, "interval_s": 0.5, "version": "x"}
         publish_raw(mosquitto.port, topic, json.dumps(hb).encode(), retain=True)
         wait_until(lambda: len(transitions()) == 1, 20, "online", proc, log)
@@ -242,7 +233,7 @@ def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path
     # a restart gets the retained heartbeat again: it is not taken as a new one
     proc = start_subscriber(cfg, log)
     try:
-        _started(log, proc, times=2)
+        wait_subscribed(log, proc, times=2)
         time.sleep(1.0)
     finally:
         assert stop(proc) == 0
@@ -268,7 +259,7 @@ def test_share_group_splits_the_stream_exactly_once(
         procs.append(start_subscriber(cfg, logs[-1]))  # both migrate: the lock serialises them
     try:
         for proc, log in zip(procs, logs, strict=True):
-            _started(log, proc)
+            wait_subscribed(log, proc)
         msgs = list(stream(3000, scanners=("s1", "s2", "s3"), seed=9))
         publish(mosquitto.port, msgs)
         wait_until(lambda: count(pg_database, RAW) == 3000, 60, "3000 adverts", procs[0], logs[0])
@@ -296,7 +287,7 @@ def test_payload_postgres_refuses_is_rejected_alone(
     body["seq"] = 2**70  # a valid JSON integer that does not fit the bigint column
     msgs[60].payload = json.dumps(body).encode()
     try:
-        _started(log, proc)
+        wait_subscribed(log, proc)
         publish(mosquitto.port, msgs)
         wait_until(
             lambda: count(pg_database, "SELECT count(*) FROM rejected_messages") == 2,
