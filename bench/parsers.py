@@ -31,6 +31,7 @@ from typing import Any
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
+from tests.parsers.reference import service_info
 
 MAC = "54:48:E6:8F:80:A5"
 BTHOME_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
@@ -94,21 +95,13 @@ def median_us(fn: Callable[[], Any], number: int, repeat: int) -> float:
 
 
 def _service_info(advert: Advert) -> Any:
-    from habluetooth import BluetoothServiceInfoBleak  # noqa: PLC0415
-
-    return BluetoothServiceInfoBleak(
+    return service_info(
+        advert.mac,
         name=advert.name or "",
-        address=advert.mac,
         rssi=advert.rssi,
         manufacturer_data=dict(advert.manufacturer_data),
         service_data=dict(advert.service_data),
         service_uuids=list(advert.service_uuids),
-        source="local",
-        device=None,  # type: ignore[arg-type]  # not needed to parse
-        advertisement=None,
-        connectable=False,
-        time=time.monotonic(),
-        tx_power=None,
     )
 
 

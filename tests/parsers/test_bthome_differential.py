@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from hypothesis import given, settings
@@ -14,6 +13,7 @@ from bt_mqtt.parsers import bthome_layouts
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
 from tests.parsers.encoders import BTHOME_BINARY, BTHOME_NUMERIC, bthome_object, bthome_raw_range
+from tests.parsers.reference import service_info
 
 UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
 MAC = "54:48:E6:8F:80:A5"
@@ -24,22 +24,8 @@ IDS = sorted(BTHOME_NUMERIC) + sorted(BTHOME_BINARY)
 def reference(payload: bytes) -> list[float]:
     """Sensor and binary-sensor values bthome-ble reports (sorted, booleans as 0/1)."""
     from bthome_ble import BTHomeBluetoothDeviceData  # noqa: PLC0415
-    from habluetooth import BluetoothServiceInfoBleak  # noqa: PLC0415
 
-    info = BluetoothServiceInfoBleak(
-        name="x",
-        address=MAC,
-        rssi=-60,
-        manufacturer_data={},
-        service_data={UUID: payload},
-        service_uuids=[UUID],
-        source="local",
-        device=None,  # type: ignore[arg-type]
-        advertisement=None,
-        connectable=False,
-        time=time.monotonic(),
-        tx_power=None,
-    )
+    info = service_info(MAC, name="x", service_data={UUID: payload}, service_uuids=[UUID])
     update: Any = BTHomeBluetoothDeviceData().update(info)
     values = [
         float(v.native_value)

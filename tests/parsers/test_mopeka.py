@@ -4,8 +4,7 @@ mopeka-iot-ble (test-only) on random valid frames, and bad input."""
 from __future__ import annotations
 
 import contextlib
-import time
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +14,7 @@ from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseError
 from bt_mqtt.parsers.mopeka import COMPANY_ID, MODELS, SERVICE_UUID, MopekaParser, set_medium
 from bt_mqtt.parsers.registry import Registry
+from tests.parsers.reference import service_info
 from tests.parsers.vector_load import Vector, load_vectors
 from tests.parsers.vectors import check_group
 
@@ -99,23 +99,9 @@ def test_garbage_raises_only_parse_error(data: bytes, uuid: bool) -> None:
 
 
 def _reference(frame: bytes, medium: str) -> dict[str, Any]:
-    from habluetooth import BluetoothServiceInfoBleak  # noqa: PLC0415
     from mopeka_iot_ble import MediumType, MopekaIOTBluetoothDeviceData  # noqa: PLC0415
 
-    info = BluetoothServiceInfoBleak(
-        name="",
-        address=MAC,
-        rssi=-60,
-        manufacturer_data={COMPANY_ID: frame},
-        service_data={},
-        service_uuids=[SERVICE_UUID],
-        source="local",
-        device=cast(Any, None),  # the decoders never look at it
-        advertisement=None,
-        connectable=False,
-        time=time.monotonic(),
-        tx_power=None,
-    )
+    info = service_info(MAC, manufacturer_data={COMPANY_ID: frame}, service_uuids=[SERVICE_UUID])
     update = MopekaIOTBluetoothDeviceData(MediumType(medium)).update(info)
     out = {k.key: v.native_value for k, v in update.entity_values.items()}
     out.update({k.key: v.native_value for k, v in update.binary_entity_values.items()})

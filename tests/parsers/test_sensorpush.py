@@ -4,8 +4,7 @@ sensorpush-ble (test-only) on random valid frames, and bad input."""
 from __future__ import annotations
 
 import contextlib
-import time
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +14,7 @@ from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseError
 from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.parsers.sensorpush import UUID_HT1, UUID_V2, SensorPushParser
+from tests.parsers.reference import service_info
 from tests.parsers.vector_load import Vector, groups, load_vectors
 from tests.parsers.vectors import check_group
 
@@ -92,23 +92,9 @@ def test_garbage_raises_only_parse_error(cid: int, data: bytes, name: str | None
 
 
 def _reference(cid: int, data: bytes, name: str, uuid: str) -> dict[str, float]:
-    from habluetooth import BluetoothServiceInfoBleak  # noqa: PLC0415
     from sensorpush_ble import SensorPushBluetoothDeviceData  # noqa: PLC0415
 
-    info = BluetoothServiceInfoBleak(
-        name=name,
-        address=MAC,
-        rssi=-60,
-        manufacturer_data={cid: data},
-        service_data={},
-        service_uuids=[uuid],
-        source="local",
-        device=cast(Any, None),  # the decoders never look at it
-        advertisement=None,
-        connectable=False,
-        time=time.monotonic(),
-        tx_power=None,
-    )
+    info = service_info(MAC, name=name, manufacturer_data={cid: data}, service_uuids=[uuid])
     update = SensorPushBluetoothDeviceData().update(info)
     keys = {"temperature": "temperature_c", "humidity": "humidity_pct", "pressure": "pressure_hpa"}
     return {

@@ -227,17 +227,7 @@ class RuuviParser:
         if lum != 0xFF:
             readings["illuminance_lux"] = round(math.exp(lum * _LUX_LOG_SCALE) - 1, 2)
         readings["measurement_sequence"] = seq
-        facts: dict[str, Any] = {
-            "manufacturer": MANUFACTURER,
-            "model": "Ruuvi Air",
-            "data_format": "06",
-            "calibration_in_progress": bool(flags & 1),
-            "voc_b9": bool(flags & 0x40),
-            "nox_b9": bool(flags & 0x80),
-        }
-        if mac not in (_INVALID_MAC3, _INVALID_MAC6):
-            facts["mac"] = _mac(mac)
-        return ParseResult("ruuvi", readings, facts)
+        return ParseResult("ruuvi", readings, _air_facts("06", flags, mac))
 
     def _dfe1(self, data: bytes) -> ParseResult:
         self._check(data, _DFE1, "dfe1")
@@ -256,17 +246,22 @@ class RuuviParser:
         seqn = int.from_bytes(seq, "big")
         if seqn != 0xFFFFFF:
             readings["measurement_sequence"] = seqn
-        facts: dict[str, Any] = {
-            "manufacturer": MANUFACTURER,
-            "model": "Ruuvi Air",
-            "data_format": "E1",
-            "calibration_in_progress": bool(flags & 1),
-            "voc_b9": bool(flags & 0x40),
-            "nox_b9": bool(flags & 0x80),
-        }
-        if mac not in (_INVALID_MAC3, _INVALID_MAC6):
-            facts["mac"] = _mac(mac)
-        return ParseResult("ruuvi", readings, facts)
+        return ParseResult("ruuvi", readings, _air_facts("E1", flags, mac))
+
+
+def _air_facts(data_format: str, flags: int, mac: bytes) -> dict[str, Any]:
+    """The facts a Ruuvi Air frame (formats 06 and E1) carries besides its readings."""
+    facts: dict[str, Any] = {
+        "manufacturer": MANUFACTURER,
+        "model": "Ruuvi Air",
+        "data_format": data_format,
+        "calibration_in_progress": bool(flags & 1),
+        "voc_b9": bool(flags & 0x40),
+        "nox_b9": bool(flags & 0x80),
+    }
+    if mac not in (_INVALID_MAC3, _INVALID_MAC6):
+        facts["mac"] = _mac(mac)
+    return facts
 
 
 def _air(pm25: int, co2: int, voc: int, nox: int, flags: int, readings: dict[str, float]) -> None:
