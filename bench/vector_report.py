@@ -1,4 +1,4 @@
-"""Per-family table of the shared vectors: tried, matching every published value, and why not.
+"""Per-family table of the test vectors: tried, matching every published value, and why not.
 
 ``python -m bench.vector_report`` prints the Markdown table; ``--details`` adds every mismatch;
 ``--write-docs`` replaces the table between the markers in ``docs/parsers.md``.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 
 from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from tests.fixtures.dbus import PrivateBus
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.procs import require_binary
 
 
 def test_mosquitto_accepts_mqtt_connect(mosquitto: Broker) -> None:
@@ -27,6 +29,26 @@ def test_mosquitto_restart_keeps_port(mosquitto: Broker) -> None:
     mosquitto.start()
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
+
+
+def test_mosquitto_persists_across_a_restart(mosquitto: Broker) -> None:
+    # As root mosquitto used to drop to its own user, which could not write in our folder: the
+    # retained message and every queued session were silently lost at each restart.
+    pub = require_binary("mosquitto_pub", "mosquitto-clients")
+    sub = require_binary("mosquitto_sub", "mosquitto-clients")
+    port = str(mosquitto.port)
+    subprocess.run([pub, "-p", port, "-q", "1", "-r", "-t", "keep/me", "-m", "hi"], check=True)
+    mosquitto.stop()
+    assert (mosquitto.directory / "mosquitto.db").exists(), mosquitto.log.read_text()
+    assert "denied" not in mosquitto.log.read_text().lower()
+    mosquitto.start()
+    got = subprocess.run(
+        [sub, "-p", port, "-t", "keep/me", "-C", "1", "-W", "10"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert got.stdout.strip() == "hi", got.stderr
 
 
 def test_private_bus_answers_hello(dbus_bus: PrivateBus) -> None:

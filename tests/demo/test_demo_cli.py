@@ -1,7 +1,9 @@
-"""``bt-mqtt demo`` as a user runs it: Ctrl-C stops every process it started."""
+"""``bt-mqtt demo`` as a user runs it: Ctrl-C stops every process it started, ``kill -9``
+leaves none behind, and the headless run says what it is doing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.proctree import descendants, survivors
 
 
 def processes_mentioning(*needles: str) -> list[str]:
@@ -27,9 +31,8 @@ def processes_mentioning(*needles: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
-    state = tmp_path / "demo"
+def _start_demo(state: Path) -> subprocess.Popen[str]:
+    """A headless demo with every part started."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bt_mqtt.cli.main", "demo", "--dir", str(state), "--no-console"],
         stdout=subprocess.PIPE,
@@ -41,6 +44,13 @@ def test_interrupt_stops_everything(tmp_path: Path, sig: signal.Signals) -> None
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the demo did not start its parts"
         time.sleep(0.2)
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
+    state = tmp_path / "demo"
+    proc = _start_demo(state)
     running = processes_mentioning(str(state), "bt-mqtt-demo-pg-")
     assert any("bt-mqtt-agent" in c for c in running)
     assert any("bt-mqtt-subscriber" in c for c in running)
@@ -50,3 +60,45 @@ def test_interrupt_stops_everything(tmp_path: Path, sig: signal.Signals) -> None
     assert proc.returncode == 130, err
     assert "everything it started has been stopped" in err
     assert processes_mentioning(str(state), "bt-mqtt-demo-pg-") == []
+
+
+def test_kill_9_leaves_nothing_running(tmp_path: Path) -> None:
+    proc = _start_demo(tmp_path / "demo")
+    parts = descendants(proc.pid)
+    names = " ".join(parts.values())
+    for part in ("mosquitto", "postgres", "dbus-daemon", "bt-mqtt-agent", "bt-mqtt-subscriber"):
+        assert part in names, f"{part} is not running under the demo: {parts}"
+    assert any("multiprocessing" in cmd for cmd in parts.values()), "no planner worker"
+    proc.kill()
+    proc.communicate(timeout=30)
+    # PostgreSQL's server processes, the subscriber's worker, the brokers and buses: all gone
+    assert survivors(parts) == {}
+
+
+def test_headless_run_reports_progress_without_library_chatter(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bt_mqtt.cli.main",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--no-console",
+            "--seconds",
+            "9",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines and all(line.startswith("demo ") for line in lines), res.stderr
+    text = "\n".join(lines)
+    for step in ("Mosquitto listening", "PostgreSQL ready", "scanners started", "archived"):
+        assert step in text, f"no {step!r} step in:\n{text}"
+    assert "of 9: " in text, f"no progress line in:\n{text}"  # "  3 s of 9: ... archived"
+    assert "gmqtt" not in text and "INFO" not in text
+    assert json.loads(res.stdout)["all_archived"] is True

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# Parsing and evaluating need no Nix store: the dummy store keeps Nix from creating /nix on the
+# host (which a user without root cannot, and which a test must not do as root either).
+NIX_STORE_ARGS = ("--store", "dummy://")
+
+
+def nix_instantiate(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run Debian's ``nix-instantiate`` (``nix-bin``) with ``args`` against the dummy store.
+
+    Fails the test (never skips) when the program is missing.
+    """
+    from tests.fixtures.procs import require_binary  # noqa: PLC0415 - pytest only when called
+
+    exe = require_binary("nix-instantiate", "nix-bin")
+    env = {**os.environ, "NIX_CONFIG": "build-users-group ="}
+    return subprocess.run(
+        [exe, *NIX_STORE_ARGS, *args], capture_output=True, text=True, check=False, env=env
+    )
 
 
 @cache

@@ -7,17 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.procs import require_binary
-from tests.nix.helpers import ROOT, contract, nix_files
-
-
-def _nix_instantiate() -> str:
-    return require_binary("nix-instantiate", "nix-bin")
+from tests.nix.helpers import ROOT, contract, nix_files, nix_instantiate
 
 
 def test_there_are_nix_files() -> None:
@@ -27,9 +21,7 @@ def test_there_are_nix_files() -> None:
 
 @pytest.mark.parametrize("path", nix_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_parses_and_its_repository_paths_exist(path: Path) -> None:
-    res = subprocess.run(
-        [_nix_instantiate(), "--parse", str(path)], capture_output=True, text=True, check=False
-    )
+    res = nix_instantiate("--parse", str(path))
     assert res.returncode == 0, res.stderr
     # Path literals come out absolute in the parsed form; strings stay quoted.
     root = re.escape(str(ROOT))
@@ -39,18 +31,20 @@ def test_parses_and_its_repository_paths_exist(path: Path) -> None:
 
 def test_nix_reads_the_contract_as_python_does() -> None:
     expr = f"builtins.fromJSON (builtins.readFile {ROOT / 'nix' / 'contract.json'})"
-    res = subprocess.run(
-        [_nix_instantiate(), "--eval", "--strict", "--json", "-E", expr],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    res = nix_instantiate("--eval", "--strict", "--json", "-E", expr)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == contract()
 
 
 def test_a_syntax_error_is_reported() -> None:
-    res = subprocess.run(
-        [_nix_instantiate(), "--parse", "-E", "{ a = ; }"], capture_output=True, check=False
-    )
+    res = nix_instantiate("--parse", "-E", "{ a = ; }")
     assert res.returncode != 0
+
+
+def test_evaluating_creates_no_nix_store_on_the_host(tmp_path: Path) -> None:
+    # Evaluation reads a file (as the contract test does); a real store would be created in
+    # /nix (root) or fail to be (anyone else).  The dummy store needs neither.
+    existed = Path("/nix").exists()
+    res = nix_instantiate("--eval", "-E", f"builtins.readFile {ROOT / 'pyproject.toml'}")
+    assert res.returncode == 0, res.stderr
+    assert Path("/nix").exists() == existed, "evaluating created /nix on the host"

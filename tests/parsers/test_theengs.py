@@ -1,7 +1,7 @@
 """The TheengsDecoder last resort: mapping, routing (built-ins first), negative cache, failures.
 
 The real TheengsDecoder (requirements-test.txt) does the decoding; ``Counting`` wraps it to count
-the calls.  Payloads: ble_monitor's test vectors (../shared/vectors) of devices no built-in
+the calls.  Payloads: ble_monitor's test vectors (tests/vectors) of devices no built-in
 parser supports (Sensirion MyCO2 / SHT4x, ThermoPro TP357, b-parasite).
 """
 

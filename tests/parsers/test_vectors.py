@@ -1,4 +1,4 @@
-"""Every shared vector through the registry; per-family match rates (see docs/parsers.md)."""
+"""Every test vector through the registry; per-family match rates (see docs/parsers.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Loading the shared test vectors (``../shared/vectors/*.jsonl``) as ``Vector`` objects.
+"""Loading the test vectors (``tests/vectors/*.jsonl``) as ``Vector`` objects.
 
 ``load_vectors`` reads every line (amended by ``vector_rules.amend``) into a ``Vector`` with
 an ``Advert`` built from its fields (or, lacking them, its raw AD structures); ``groups``
@@ -28,9 +28,9 @@ _MAC_RE = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
 
 
 def vectors_dir() -> Path:
-    """``$BT_MQTT_VECTORS`` or ``<repo>/../shared/vectors``."""
+    """``$BT_MQTT_VECTORS`` or the repository's own copy, ``tests/vectors``."""
     env = os.environ.get(ENV_VAR)
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "vectors"
+    return Path(env) if env else REPO_ROOT / "tests" / "vectors"
 
 
 @define(slots=True)

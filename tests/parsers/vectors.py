@@ -1,4 +1,4 @@
-"""Checking the shared test vectors against a ``Registry`` (loading is ``vector_load.py``).
+"""Checking the test vectors against a ``Registry`` (loading is ``vector_load.py``).
 
 ``check_group`` runs a group of vectors (see ``vector_load.groups``) through a ``Registry``
 with a fresh ``ParseContext`` and compares every published value by the rules of the vectors'

@@ -13,6 +13,7 @@ import psycopg
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster
 from tests.fixtures.procs import free_port
+from tests.fixtures.proctree import descendants, survivors
 from tests.subscriber.harness import (
     count,
     publish,
@@ -54,8 +55,12 @@ def test_sigkill_mid_stream_then_restart_exact_counts(
         p.stdin.write(data)
         p.stdin.close()
     wait_until(lambda: count(pg_database, RAW) >= 2000, 60, "2000 adverts", proc, log)
+    children = descendants(proc.pid)
+    assert any("multiprocessing" in cmd for cmd in children.values()), children
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # its planner worker and multiprocessing's resource tracker go with it
+    assert survivors(children) == {}
     partial = count(pg_database, RAW)
     assert partial < n, "the stream finished before the kill; make it longer"
     proc = start_subscriber(cfg, log)

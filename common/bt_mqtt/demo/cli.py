@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Progress(logging.Formatter):
+    """``demo   12.3 s  message``: seconds since the demo started, for a person to follow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = time.time()
+
+    def format(self, record: logging.LogRecord) -> str:
+        elapsed = record.created - self.start
+        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        return f"demo {elapsed:6.1f} s  {level}{record.getMessage()}"
+
+
+def show_progress() -> None:
+    """Headless: the demo's own steps on stderr; other loggers (the parts' libraries, gmqtt's
+    connection chatter) only from warnings up."""
+    setup_logging("warning", "text")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Progress())
+    demo = logging.getLogger("bt_mqtt.demo")
+    demo.handlers[:] = [handler]
+    demo.setLevel(logging.INFO)
+    demo.propagate = False
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; 0 on success, 1 when a part fails to start (the message says why)."""
+    """Run the demo; 0 on success, 1 when a part fails to start (the message says why) or a
+    published advert was not archived."""
     from bt_mqtt.demo.orchestrator import Demo, DemoOptions  # noqa: PLC0415
 
     directory: Path = args.dir or default_directory()
@@ -71,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     directory.mkdir(parents=True)
     headless = args.no_console
     if headless:
-        setup_logging("info", "text")
+        show_progress()
     else:  # the terminal belongs to the console: log to a file instead
         logging.basicConfig(filename=directory / "demo.log", level=logging.INFO, force=True)
     opts = DemoOptions(
@@ -100,5 +127,10 @@ def run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         sys.stderr.write("bt-mqtt demo: interrupted; everything it started has been stopped\n")
         return 130
+    log.info(
+        "done: %d adverts published, %s; the JSON summary follows on stdout",
+        summary["adverts_published"],
+        "all archived" if summary["all_archived"] else "NOT all archived (see missing.json)",
+    )
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-    return 0
+    return 0 if summary["all_archived"] else 1

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
 from attrs import define, field
 
@@ -37,7 +38,12 @@ from bt_mqtt.demo.services import (
     find_binary,
     spawn,
 )
-from bt_mqtt.demo.summary import database_summary, missing_identities, wait_archived
+from bt_mqtt.demo.summary import (
+    archived_count,
+    database_summary,
+    missing_identities,
+    wait_archived,
+)
 from bt_mqtt.demo.witness import Witness
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,7 @@ log = logging.getLogger(__name__)
 DATABASE = "btmqtt"
 OFFLINE_SCANNER = scenario.SCANNERS[-1]
 HEARTBEAT_S = 5
+PROGRESS_EVERY_S = 10.0
 
 
 @define
@@ -106,14 +113,19 @@ class Demo:
         return path
 
     # -- stages ----------------------------------------------------------------------------
-    def _start_database(self) -> str:
+    def _init_database(self) -> PostgresCluster:
         where = self.opts.directory / "postgres"
         if os.geteuid() == 0:  # the server runs as 'postgres', which cannot enter root's home
             self.pg_tmp = where = Path(tempfile.mkdtemp(prefix="bt-mqtt-demo-pg-"))
-        self.postgres = PostgresCluster(where)
-        self.postgres.init()
+        cluster = PostgresCluster(where)
+        cluster.init()
+        return cluster
+
+    async def _start_database(self) -> str:
+        self.postgres = await asyncio.to_thread(self._init_database)
+        # started from the main thread: the server's death signal follows the starting thread
         self.postgres.start()
-        return self.postgres.create_database(DATABASE)
+        return await asyncio.to_thread(self.postgres.create_database, DATABASE)
 
     def _subscriber_config(self, broker: Mosquitto, db_url: str) -> Path:
         return self._write_yaml(
@@ -198,9 +210,7 @@ class Demo:
     async def play(self, until: float | None) -> None:
         """Play the scenario into the simulators in real time; kill one agent midway."""
         devices = scenario.build_devices(self.opts.seed)
-        offline_at = self.opts.offline_at
-        if offline_at is None:
-            offline_at = (until / 2) if until else 120.0
+        offline_at = self._offline_at()
         start = time.monotonic()
         killed = False
         for ev in scenario.events(devices, self.opts.seed):
@@ -224,7 +234,7 @@ class Demo:
     def _kill_agent(self, sid: str) -> None:
         sc = self.scanners.get(sid)
         if sc is not None and sc.proc is not None and sc.proc.poll() is None:
-            log.info("demo: scanner %s goes offline (agent killed with SIGKILL)", sid)
+            log.info("scanner %s goes offline now (its agent is killed with SIGKILL)", sid)
             sc.proc.kill()
             sc.proc.wait()
 
@@ -244,22 +254,63 @@ class Demo:
         """Start everything, play the scenario (with the console, if chosen), stop; the summary."""
         try:
             await self.start()
-            feeding = asyncio.create_task(self.play(self.opts.seconds))
-            if self.opts.console:
-                await self._with_console(feeding)
-            else:
-                await feeding
+            until = self.opts.seconds
+            log.info(
+                "playing the scenario (%d devices) %s; scanner %s goes offline at %.0f s",
+                len(scenario.build_devices(self.opts.seed)),
+                f"for {until:.0f} s" if until else "until the console is closed",
+                OFFLINE_SCANNER,
+                self._offline_at(),
+            )
+            feeding = asyncio.create_task(self.play(until))
+            ticker = asyncio.create_task(self._report_progress(time.monotonic()))
+            try:
+                if self.opts.console:
+                    await self._with_console(feeding)
+                else:
+                    await feeding
+            finally:
+                ticker.cancel()
             return await self.collect()
         finally:
+            log.info("stopping every part")
             await self.shutdown()
+
+    def _offline_at(self) -> float:
+        if self.opts.offline_at is not None:
+            return self.opts.offline_at
+        return (self.opts.seconds / 2) if self.opts.seconds else 120.0
+
+    async def _report_progress(self, start: float) -> None:
+        """Every few seconds: how far the run is, and what each stage has handled so far."""
+        every = PROGRESS_EVERY_S if not self.opts.seconds else min(10.0, self.opts.seconds / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                archived: int | str = await asyncio.to_thread(archived_count, self.db_url or "")
+            except psycopg.Error as exc:
+                archived = f"? ({exc.__class__.__name__})"
+            total = f" of {self.opts.seconds:.0f}" if self.opts.seconds else ""
+            log.info(
+                "%3.0f s%s: %d adverts fed to the radios, %d published, %s archived",
+                time.monotonic() - start,
+                total,
+                self.fed,
+                self.witness.total if self.witness else 0,
+                archived,
+            )
 
     async def start(self) -> None:
         """Broker, database (migrated), subscriber, then the simulated scanners and agents."""
         self.opts.directory.mkdir(parents=True, exist_ok=True)
+        log.info("state folder %s (every part's log is there)", self.opts.directory)
         self.backend = self._choose_backend()
         broker = self.mosquitto = Mosquitto(self.opts.directory / "mosquitto")
         broker.start()
-        self.db_url = await asyncio.to_thread(self._start_database)
+        log.info("Mosquitto listening on %s:%s", broker.host, broker.port)
+        log.info("creating a PostgreSQL cluster (initdb, a few seconds)")
+        self.db_url = await self._start_database()
+        log.info("PostgreSQL ready: %s", self.db_url)
         self.subscriber_config = self._subscriber_config(broker, self.db_url)
         migrate = subprocess.run(
             [self._exe("bt-mqtt-subscriber"), "--config", str(self.subscriber_config), "migrate"],
@@ -269,6 +320,7 @@ class Demo:
         )
         if migrate.returncode != 0:
             raise RuntimeError(f"migrations failed: {migrate.stderr.strip()}")
+        log.info("schema migrated; starting the subscriber")
         self.subscriber = self._spawn(
             [self._exe("bt-mqtt-subscriber"), "--config", str(self.subscriber_config), "run"],
             "subscriber.log",
@@ -280,12 +332,16 @@ class Demo:
         await self.witness.start()
         for sid in scenario.SCANNERS:
             self.scanners[sid] = await self._start_scanner(sid, broker, self.backend)
+        how = (
+            "simulated BlueZ on a private D-Bus each"
+            if self.backend == "bluez"
+            else "replay files (dbus-daemon is missing)"
+        )
         log.info(
-            "demo: %s agents (%s backend), broker :%s, database %s",
+            "subscriber subscribed; %d scanners started (%s): %s",
             len(self.scanners),
-            self.backend,
-            broker.port,
-            self.db_url,
+            how,
+            ", ".join(self.scanners),
         )
 
     async def _with_console(self, feeding: asyncio.Task[None]) -> None:
@@ -311,6 +367,7 @@ class Demo:
             raise RuntimeError("the demo has not started")
         await asyncio.sleep(1.0)  # the last adverts reach the broker and the witness
         published = self.witness.total
+        log.info("scenario over; waiting until all %d published adverts are archived", published)
         archived = await wait_archived(self.db_url, published)
         summary = await asyncio.to_thread(database_summary, self.db_url)
         if archived != published:

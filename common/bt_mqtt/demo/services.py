@@ -1,8 +1,13 @@
 """Local service processes on free ports: Mosquitto, dbus-daemon and a PostgreSQL cluster.
 
 Used by ``bt-mqtt demo`` and by the test fixtures, so both start the real binaries the same way.
-A missing binary raises ``MissingBinary`` with the package to install.  PostgreSQL refuses to
-run as root: when we are root the cluster runs as the ``postgres`` user (``runuser``).
+A missing binary raises ``MissingBinary`` with the package to install.
+
+Every service runs in the foreground as a child of the calling process and is signalled when
+that process dies (``PR_SET_PDEATHSIG``), so nothing outlives a killed test run or demo.  Each
+runs as the user who starts it, writing only in folders that user owns, except PostgreSQL,
+which refuses root: as root the cluster runs as the ``postgres`` user (``setpriv``, which keeps
+the death signal across the change of user).
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from attrs import define, field
 
 SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+PR_SET_PDEATHSIG = 1
 
 
 class MissingBinary(RuntimeError):
@@ -79,23 +86,31 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
             proc.wait()
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent goes, so nothing is left behind."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _die_with(sig: int) -> Callable[[], None]:
+    """A pre-exec hook: the child gets ``sig`` when the thread that started it goes."""
+
+    def hook() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
+
+    return hook
 
 
 def spawn(
-    argv: list[str], log_path: Path, env: dict[str, str] | None = None
+    argv: list[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    death_signal: int = signal.SIGTERM,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` with its output appended to ``log_path``; it is sent SIGTERM if the
-    calling thread's process dies (call from the main thread: the signal follows the thread)."""
+    """Start ``argv`` with its output appended to ``log_path``; it is sent ``death_signal`` if
+    the calling thread's process dies (call from the main thread: the signal follows the thread).
+    """
     with open(log_path, "ab") as out:
         return subprocess.Popen(
             argv,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl runs there
+            preexec_fn=_die_with(death_signal),  # noqa: PLW1509 - only prctl runs there
         )
 
 
@@ -111,14 +126,15 @@ class TlsListener:
     port: int = field(factory=free_port)
 
     def conf(self, host: str) -> str:
-        # "user root": started as root, mosquitto otherwise drops to a user that may not be able
-        # to read the certificates (e.g. in a private temporary folder) and exits
         return (
-            "user root\n"
             f"listener {self.port} {host}\n"
             f"cafile {self.ca_file}\ncertfile {self.cert_file}\nkeyfile {self.key_file}\n"
             f"require_certificate {str(self.require_certificate).lower()}\n"
         )
+
+
+def _sets_user(conf: str) -> bool:
+    return any(line.split()[:1] == ["user"] for line in conf.splitlines())
 
 
 @define
@@ -142,7 +158,11 @@ class Mosquitto:
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} {self.host}\n"
+            # Started as root, mosquitto would drop to the "mosquitto" user, which can neither
+            # write its persistence file in our folder nor keep the death signal: it runs as
+            # whoever starts it, as it does for everyone else.
+            ("user root\n" if os.geteuid() == 0 and not _sets_user(self.extra_conf) else "")
+            + f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.directory}/\n"
@@ -225,11 +245,28 @@ PG_USER = "postgres"
 PG_PACKAGE = "postgresql"
 
 
-def _server_user(argv: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: then run ``argv`` as the ``postgres`` user."""
+# How PostgreSQL is asked to stop (``pg_ctl -m`` names): smart waits for clients, fast
+# disconnects them, immediate aborts (crash recovery at the next start).
+PG_STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
+
+
+def _server_user(argv: list[str], death_signal: int | None = None) -> list[str]:
+    """PostgreSQL refuses to run as root: then run ``argv`` as the ``postgres`` user, with
+    ``death_signal`` set again after the change of user (the kernel clears it there)."""
     if os.geteuid() != 0:
         return argv
-    return [find_binary("runuser", "util-linux"), "-u", PG_USER, "--", *argv]
+    setpriv = find_binary("setpriv", "util-linux")
+    death = [] if death_signal is None else [f"--pdeathsig={signal.Signals(death_signal).name}"]
+    return [
+        setpriv,
+        f"--reuid={PG_USER}",
+        f"--regid={PG_USER}",
+        "--init-groups",
+        "--reset-env",
+        *death,
+        "--",
+        *argv,
+    ]
 
 
 @define
@@ -244,7 +281,7 @@ class PostgresCluster:
     port: int = field(factory=free_port)
     host: str = "127.0.0.1"
     durable: bool = False
-    running: bool = False
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def datadir(self) -> Path:
@@ -303,18 +340,46 @@ class PostgresCluster:
         with open(self.datadir / "postgresql.auto.conf", "a", encoding="utf-8") as fh:
             fh.write("\n".join(settings) + "\n")
 
-    def _pg_ctl(self, *args: str) -> None:
-        pg_ctl = find_binary("pg_ctl", PG_PACKAGE, postgres_bin_dirs())
-        self._run([pg_ctl, "-D", str(self.datadir), *args], f"pg_ctl {args[-1]}")
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> None:
-        self._pg_ctl("-l", str(self.logfile), "-w", "-t", "60", "start")
-        self.running = True
+    def start(self, timeout: float = 60.0) -> None:
+        """Run the postmaster in the foreground (it dies with us; fast shutdown) and wait until
+        it accepts connections."""
+        postgres = find_binary("postgres", PG_PACKAGE, postgres_bin_dirs())
+        argv = _server_user([postgres, "-D", str(self.datadir)], signal.SIGINT)
+        self.proc = spawn(argv, self.logfile, death_signal=signal.SIGINT)
+        pidfile = self.datadir / "postmaster.pid"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                tail = self.logfile.read_text(errors="replace")[-2000:]
+                self.proc = None
+                raise RuntimeError(f"postgres exited at start-up; {self.logfile}:\n{tail}")
+            with contextlib.suppress(OSError):
+                lines = pidfile.read_text().splitlines()
+                # line 8 of postmaster.pid is the postmaster's status
+                if len(lines) >= 8 and lines[7].strip() == "ready":
+                    return
+            if time.monotonic() > deadline:
+                self.stop("immediate")
+                raise TimeoutError(f"postgres was not ready within {timeout}s; see {self.logfile}")
+            time.sleep(0.02)
 
-    def stop(self, mode: str = "fast") -> None:
-        if self.running:
-            self._pg_ctl("-m", mode, "-w", "-t", "60", "stop")
-            self.running = False
+    def stop(self, mode: str = "fast", timeout: float = 60.0) -> None:
+        """Stop the server as ``pg_ctl stop -m mode`` would, and wait for it to exit."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(PG_STOP_SIGNALS[mode])
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGQUIT)
+            proc.wait()
 
     def destroy(self) -> None:
         """Stop the server at once and delete the cluster's folder."""

@@ -11,8 +11,11 @@ planning in the calling thread when ``workers`` is 0.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -23,11 +26,25 @@ from bt_mqtt.subscriber.batch import BatchPlan, Parses, Topics, plan_chunk
 log = logging.getLogger(__name__)
 
 _state: dict[str, Any] = {}
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Be killed when the subscriber goes, however it goes (``kill -9`` included): an orphaned
+    worker would keep its memory, and the resource tracker it holds open, for ever."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
 
 
 def _init(
-    prefix: str, bindkeys: dict[str, bytes], registry_kw: dict[str, bool], kw: dict[str, Any]
+    parent: int,
+    prefix: str,
+    bindkeys: dict[str, bytes],
+    registry_kw: dict[str, bool],
+    kw: dict[str, Any],
 ) -> None:
+    _die_with_parent(parent)
     from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
 
     _state["topics"] = Topics(prefix)
@@ -80,7 +97,7 @@ class Planner:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init,
-                initargs=self._args,
+                initargs=(os.getpid(), *self._args),
             )
         return self._pool
 
