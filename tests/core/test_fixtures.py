@@ -36,14 +36,14 @@ def test_mosquitto_persists_across_a_restart(mosquitto: Broker) -> None:
     # retained message and every queued session were silently lost at each restart.
     pub = require_binary("mosquitto_pub", "mosquitto-clients")
     sub = require_binary("mosquitto_sub", "mosquitto-clients")
-    port = str(mosquitto.port)
-    subprocess.run([pub, "-p", port, "-q", "1", "-r", "-t", "keep/me", "-m", "hi"], check=True)
+    where = ["-h", mosquitto.host, "-p", str(mosquitto.port)]
+    subprocess.run([pub, *where, "-q", "1", "-r", "-t", "keep/me", "-m", "hi"], check=True)
     mosquitto.stop()
     assert (mosquitto.directory / "mosquitto.db").exists(), mosquitto.log.read_text()
     assert "denied" not in mosquitto.log.read_text().lower()
     mosquitto.start()
     got = subprocess.run(
-        [sub, "-p", port, "-t", "keep/me", "-C", "1", "-W", "10"],
+        [sub, *where, "-t", "keep/me", "-C", "1", "-W", "10"],
         capture_output=True,
         text=True,
         check=False,

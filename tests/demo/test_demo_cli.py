@@ -51,15 +51,16 @@ def _start_demo(state: Path) -> subprocess.Popen[str]:
 def test_interrupt_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
     state = tmp_path / "demo"
     proc = _start_demo(state)
-    running = processes_mentioning(str(state), "bt-mqtt-demo-pg-")
-    assert any("bt-mqtt-agent" in c for c in running)
-    assert any("bt-mqtt-subscriber" in c for c in running)
-    assert any("postgres" in c for c in running)
+    parts = descendants(proc.pid)
+    running = " ".join(parts.values())
+    for part in ("bt-mqtt-agent", "bt-mqtt-subscriber", "postgres"):
+        assert part in running, f"{part} is not running under the demo: {parts}"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "everything it started has been stopped" in err
-    assert processes_mentioning(str(state), "bt-mqtt-demo-pg-") == []
+    assert survivors(parts, timeout=0) == {}
+    assert processes_mentioning(str(state)) == []
 
 
 def test_kill_9_leaves_nothing_running(tmp_path: Path) -> None:
