@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from bt_mqtt.demo.services import die_with_parent
 from tests.fixtures.mosquitto import Broker
 
 
@@ -45,6 +46,7 @@ def start_agent(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
             [sys.executable, "-m", "bt_mqtt.agent.main", "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - only prctl runs there
         )
 
 

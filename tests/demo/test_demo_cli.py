@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bt_mqtt.demo.services import die_with_parent
 from tests.fixtures.proctree import descendants, survivors
 
 
@@ -38,6 +39,7 @@ def _start_demo(state: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent(),  # noqa: PLW1509 - only prctl runs there
     )
     deadline = time.monotonic() + 90
     while not list(state.glob("agent-*.log")) or len(processes_mentioning(str(state))) < 8:

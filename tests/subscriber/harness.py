@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import yaml
 
+from bt_mqtt.demo.services import die_with_parent
 from tests.fixtures.procs import require_binary
 from tests.subscriber.streams import Msg
 
@@ -48,7 +49,12 @@ def start_subscriber(config: Path, log: Path, *args: str) -> subprocess.Popen[by
     argv = [sys.executable, "-m", "bt_mqtt.subscriber.main", "--config", str(config)]
     argv += list(args) or ["run", "--migrate"]
     with open(log, "ab") as fh:
-        return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            argv,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - only prctl runs there
+        )
 
 
 def publish(port: int, msgs: Iterable[Msg], *, background: bool = False) -> list[Any]:
@@ -60,7 +66,12 @@ def publish(port: int, msgs: Iterable[Msg], *, background: bool = False) -> list
     procs = []
     for topic, payloads in by_topic.items():
         argv = [exe, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic, "-l"]
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - only prctl runs there
+        )
         procs.append((proc, b"\n".join(payloads) + b"\n"))
     if background:
         return procs

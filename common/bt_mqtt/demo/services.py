@@ -86,7 +86,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
             proc.wait()
 
 
-def _die_with(sig: int) -> Callable[[], None]:
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
     """A pre-exec hook: the child gets ``sig`` when the thread that started it goes."""
 
     def hook() -> None:
@@ -110,7 +110,7 @@ def spawn(
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with(death_signal),  # noqa: PLW1509 - only prctl runs there
+            preexec_fn=die_with_parent(death_signal),  # noqa: PLW1509 - only prctl runs there
         )
 
 
