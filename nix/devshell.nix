@@ -40,6 +40,7 @@ let
   unknownRoot = "/bt-mqtt-devenv-root-unknown-under-pure-evaluation";
 
   mosquittoPort = 1883;
+  coreutils = lib.getExe' pkgs.coreutils;
 in
 devenv.lib.mkShell {
   inherit inputs pkgs;
@@ -100,9 +101,12 @@ devenv.lib.mkShell {
               }
             );
           in
+          # (`user`: started as root, Mosquitto would switch to a "mosquitto" user who cannot
+          # write the state directory)
           ''
-            mkdir -p "$DEVENV_STATE/mosquitto"
-            exec ${lib.getExe' pkgs.mosquitto "mosquitto"} -c ${conf}
+            ${coreutils "mkdir"} -p "$DEVENV_STATE/mosquitto"
+            { ${coreutils "cat"} ${conf}; echo "user $(${coreutils "id"} -un)"; } > "$DEVENV_STATE/mosquitto/mosquitto.conf"
+            exec ${lib.getExe' pkgs.mosquitto "mosquitto"} -c "$DEVENV_STATE/mosquitto/mosquitto.conf"
           '';
       }
     )

@@ -155,6 +155,7 @@ let
         dev = if hasDev then [ (toInt (at 9)) ] else [ 1000000000 ];
         isPre = hasPre || hasDev;
         isPost = hasPost;
+        inherit hasPre hasDev;
       };
 
   pad = n: xs: xs ++ genList (_: 0) (max 0 (n - length xs));
@@ -233,11 +234,19 @@ let
       c >= 0
     else if spec.op == "<=" then
       c <= 0
-    # <V excludes pre-releases of V itself unless V is one; >V excludes V's post-releases
+    # <V excludes the pre-releases of V unless V is one (1.0rc1 and 1.0.dev1 for <1.0,
+    # 1.0.post1.dev1 for <1.0.post1); >V excludes the post-releases of V unless V is one (as
+    # `packaging` reads PEP 440)
     else if spec.op == "<" then
-      c < 0 && !(pv.isPre && !ps.isPre && sameRelease v s)
+      c < 0
+      && !(
+        pv.isPre
+        && !ps.isPre
+        && sameRelease v s
+        && (if pv.hasPre then !ps.isPost else pv.post == ps.post)
+      )
     else if spec.op == ">" then
-      c > 0 && !(pv.isPost && !ps.isPost && sameRelease v s)
+      c > 0 && !(pv.isPost && !ps.isPost && !ps.hasDev && sameRelease v s && pv.pre == ps.pre)
     else if spec.op == "~=" then
       c >= 0 && releaseStartsWith (dropLast ps.release) v
     else
