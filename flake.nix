@@ -2,10 +2,10 @@
 # image), NixOS modules, checks and a devenv shell.  docs/deployment.md explains each use.
 #
 # nixpkgs is pinned to the NixOS 25.05 release branch and devenv to v1.6.1; flake.lock pins the
-# exact revisions once `nix flake lock` has run.  Needs Nix with the `nix-command` and `flakes`
-# features: every output evaluates with Nix 2.8 (nothing here needs a newer builtin; the source
-# filter is builtins.path, not lib.fileset), builds are meant for a current Nix (>= 2.18).
-# docs/deployment.md says what has been evaluated and what still needs a machine with network.
+# exact revisions once `nix flake lock` has run.  Use Nix >= 2.18 with the `nix-command` and
+# `flakes` features; the flake's own code needs no builtin newer than Nix 2.8 (the source filter
+# is builtins.path, not lib.fileset, which needs 2.14).  docs/deployment.md says what has been
+# evaluated, how, and what still needs a machine with network.
 {
   description = "BT-MQTT: BLE advertisements to MQTT to PostgreSQL, with a Raspberry Pi Zero W image";
 

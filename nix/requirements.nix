@@ -10,8 +10,8 @@
 let
   inherit (builtins)
     all
-    any
     concatLists
+    concatStringsSep
     elem
     elemAt
     filter
@@ -30,65 +30,8 @@ let
     toJSON
     ;
 
-  lower = replaceStrings (
-    [
-      "A"
-      "B"
-      "C"
-      "D"
-      "E"
-      "F"
-      "G"
-      "H"
-      "I"
-      "J"
-      "K"
-      "L"
-      "M"
-      "N"
-      "O"
-      "P"
-      "Q"
-      "R"
-      "S"
-      "T"
-      "U"
-      "V"
-      "W"
-      "X"
-      "Y"
-      "Z"
-    ]
-  ) (
-    [
-      "a"
-      "b"
-      "c"
-      "d"
-      "e"
-      "f"
-      "g"
-      "h"
-      "i"
-      "j"
-      "k"
-      "l"
-      "m"
-      "n"
-      "o"
-      "p"
-      "q"
-      "r"
-      "s"
-      "t"
-      "u"
-      "v"
-      "w"
-      "x"
-      "y"
-      "z"
-    ]
-  );
+  chars = s: genList (i: substring i 1 s) (stringLength s);
+  lower = replaceStrings (chars "ABCDEFGHIJKLMNOPQRSTUVWXYZ") (chars "abcdefghijklmnopqrstuvwxyz");
 
   trim =
     s:
@@ -102,14 +45,9 @@ let
 
   # PEP 503 normalised name: lower case, runs of - _ . become one -.
   normalize = name: lower (concatStringsSep "-" (splitOn "[-_.]+" name));
-  concatStringsSep =
-    sep: xs:
-    if xs == [ ] then
-      ""
-    else
-      head xs + builtins.foldl' (acc: x: acc + sep + x) "" (builtins.tail xs);
 
-  toInt = s: fromJSON (if s == "" then "0" else s);
+  # "" -> 0, "08" -> 8 (fromJSON refuses leading zeros)
+  toInt = s: if s == "" then 0 else fromJSON (head (match "0*([0-9]+)" s));
 
   # ---- versions (PEP 440 subset) -----------------------------------------------------------
   # A version as an ordering key: { release = [ints]; pre = [..]; post = [..]; dev = [..] }, or
