@@ -1,9 +1,11 @@
 # BT-MQTT: the Pi Zero W SD image with the scanner agent, the subscriber (package, app, OCI
 # image), NixOS modules, checks and a devenv shell.  docs/deployment.md explains each use.
 #
-# nixpkgs is pinned to the NixOS 25.05 release branch (evaluating it needs Nix >= 2.3.17; this
-# flake is written for Nix >= 2.18 with the `nix-command` and `flakes` features); flake.lock
-# pins the exact revisions once `nix flake lock` has run.
+# nixpkgs is pinned to the NixOS 25.05 release branch and devenv to v1.6.1; flake.lock pins the
+# exact revisions once `nix flake lock` has run.  Use Nix >= 2.18 with the `nix-command` and
+# `flakes` features; the flake's own code needs no builtin newer than Nix 2.8 (the source filter
+# is builtins.path, not lib.fileset, which needs 2.14).  docs/deployment.md says what has been
+# evaluated, how, and what still needs a machine with network.
 {
   description = "BT-MQTT: BLE advertisements to MQTT to PostgreSQL, with a Raspberry Pi Zero W image";
 
@@ -44,7 +46,9 @@
         };
     in
     {
-      nixosModules = modules // {
+      # Attribute sets importing the files (not bare paths): `nix flake check` of older Nix
+      # (2.8) accepts only functions or attribute sets as modules.
+      nixosModules = lib.mapAttrs (_: path: { imports = [ path ]; }) modules // {
         default = {
           imports = [
             modules.agent

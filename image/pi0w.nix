@@ -16,6 +16,7 @@
 }:
 
 let
+  contract = lib.importJSON ../nix/contract.json;
   firmware = "${pkgs.raspberrypifw}/share/raspberrypi/boot";
   configTxt = ./config.txt;
 in
@@ -61,8 +62,10 @@ in
   boot.tmp.useTmpfs = true;
   boot.tmp.tmpfsSize = "64M";
 
+  # The file is result/sd-image/<baseName>.img.zst (NixOS 25.05 moved the name from
+  # sdImage.imageBaseName to image.baseName).
+  image.baseName = contract.image.baseName;
   sdImage = {
-    imageBaseName = "bt-mqtt-pi0w";
     firmwareSize = 64;
     compressImage = true;
     populateFirmwareCommands = ''

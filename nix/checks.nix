@@ -1,38 +1,28 @@
 # The flake's checks for one system: the Python test suite (the directories listed in
-# contract.json; those needing nix-instantiate are left out) against the built `cli` package,
-# and the NixOS VM test of the whole pipeline.
+# contract.json; those needing nix-instantiate or TheengsDecoder are left out) against the built
+# `cli` package, and the NixOS VM test of the whole pipeline.
 {
   pkgs,
   lib ? pkgs.lib,
-  src, # the whole repository (the flake's own source)
+  src, # the whole repository (the flake's own source: tests/ and its vectors included)
   packages, # this system's flake packages
   modules, # { agent, subscriber } NixOS modules
 }:
 
 let
   contract = lib.importJSON ./contract.json;
+  reqs = import ./requirements.nix;
+  env = contract.pythonEnvironments.check;
   cli = packages.cli;
-  testPython = pkgs.python3.withPackages (
+  testPython = cli.passthru.python.withPackages (
     ps:
-    cli.passthru.pythonDependenciesOf [
-      "agent"
-      "subscriber"
-      "console"
-      "parsers"
-      "bleak"
-    ]
-    ++ map (n: ps.${contract.nixpkgsPython.${n}}) [
-      "pytest"
-      "pytest-timeout"
-      "hypothesis"
-      "python-dbusmock" # the independent fake BlueZ of tests/agent/test_agent_dbusmock.py
-      # reference decoders of the differential tests (TheengsDecoder's tests are deselected:
-      # not assumed to be in nixpkgs)
-      "bthome-ble"
-      "ruuvitag-ble"
-      "mopeka-iot-ble"
-      "sensorpush-ble"
-    ]
+    cli.passthru.pythonDependenciesOf env.extras
+    ++ map (n: ps.${contract.nixpkgsPython.${n}}) env.packages
+  );
+  # What pyproject.toml and requirements-test.txt ask of the packages in this environment:
+  # checked before the tests run, so a too-old nixpkgs package fails with its name.
+  requirements = reqs.requirementsOnAny (
+    contract.baseDependencies ++ lib.concatMap (e: contract.extras.${e}) env.extras ++ env.packages
   );
 in
 {
@@ -52,6 +42,7 @@ in
         chmod -R u+w source
         cd source
         export HOME=$TMPDIR
+        python ${./check_requirements.py} ${lib.escapeShellArgs requirements}
         # The installed package, not the source folders, provides bt_mqtt (and its metadata).
         export PYTHONPATH=${cli}/${pkgs.python3.sitePackages}
         python -m pytest -q -p no:cacheprovider \

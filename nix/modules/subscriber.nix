@@ -16,6 +16,7 @@
 let
   cfg = config.services.bt-mqtt-subscriber;
   contract = lib.importJSON ../contract.json;
+  broker = builtins.removeAttrs contract.broker [ "_comment" ];
   yaml = pkgs.formats.yaml { };
   unit = "bt-mqtt-subscriber";
   credentials = "/run/credentials/${unit}.service";
@@ -131,7 +132,11 @@ in
       createLocally = lib.mkOption {
         type = lib.types.bool;
         default = false;
-        description = "Enable Mosquitto on this machine with `mosquitto.listener`.";
+        description = ''
+          Enable Mosquitto on this machine with `mosquitto.listener`, keeping queued messages
+          without a cap and on disk (`services.mosquitto.settings.max_queued_messages = 0`,
+          `autosave_interval = 60`, `services.mosquitto.persistence`; each a default).
+        '';
       };
       listener = lib.mkOption {
         type = lib.types.attrs;
@@ -200,9 +205,15 @@ in
       ];
     };
 
+    # The broker must keep the subscriber's session while it is stopped: no cap on queued
+    # messages (Mosquitto's default of 1000 drops the rest silently) and the queue on disk, saved
+    # every `autosave_interval` seconds (contract.json `broker`).  Defaults, so a deployment can
+    # choose a bound instead.
     services.mosquitto = lib.mkIf cfg.mosquitto.createLocally {
       enable = true;
       listeners = [ cfg.mosquitto.listener ];
+      persistence = lib.mkDefault broker.persistence;
+      settings = lib.mapAttrs (_: lib.mkDefault) (builtins.removeAttrs broker [ "persistence" ]);
     };
     networking.firewall.allowedTCPPorts = lib.optional (
       cfg.mosquitto.createLocally && cfg.mosquitto.openFirewall

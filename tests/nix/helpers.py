@@ -1,4 +1,5 @@
-"""What the Nix tests share: the repository root, nix/contract.json and pyproject.toml."""
+"""What the Nix tests share: the repository root, nix/contract.json, pyproject.toml, and
+evaluating Nix expressions with nix-instantiate."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from tests.fixtures.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,3 +62,37 @@ def nix_files() -> list[Path]:
 
 def substitute(argv: list[str], config: str) -> list[str]:
     return [config if a == "@CONFIG@" else a for a in argv]
+
+
+def nix_instantiate(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``nix-instantiate`` without touching a Nix store: ``--store dummy://`` (evaluation
+    only; store paths are computed, never written) and no build-users group, so it works as any
+    user on a machine without /nix.  Fails the test when nix-instantiate is not installed."""
+    exe = require_binary("nix-instantiate", "nix-bin")
+    env = {**os.environ, "NIX_CONFIG": "build-users-group ="}
+    return subprocess.run(
+        [exe, "--store", "dummy://", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def nix_eval(expr: str, **args: str) -> Any:
+    """The JSON value of the Nix function ``expr`` applied to ``args`` (strings), evaluated
+    strictly; ``root`` (the repository, as a string) is always passed."""
+    res = nix_instantiate(
+        "--eval",
+        "--strict",
+        "--json",
+        "-E",
+        expr,
+        "--argstr",
+        "root",
+        str(ROOT),
+        *(x for k, v in args.items() for x in ("--argstr", k, v)),
+    )
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
