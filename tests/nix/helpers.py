@@ -16,25 +16,6 @@ from tests.fixtures.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Parsing and evaluating need no Nix store: the dummy store keeps Nix from creating /nix on the
-# host (which a user without root cannot, and which a test must not do as root either).
-NIX_STORE_ARGS = ("--store", "dummy://")
-
-
-def nix_instantiate(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run Debian's ``nix-instantiate`` (``nix-bin``) with ``args`` against the dummy store.
-
-    Fails the test (never skips) when the program is missing.
-    """
-    from tests.fixtures.procs import require_binary  # noqa: PLC0415 - pytest only when called
-
-    exe = require_binary("nix-instantiate", "nix-bin")
-    env = {**os.environ, "NIX_CONFIG": "build-users-group ="}
-    return subprocess.run(
-        [exe, *NIX_STORE_ARGS, *args], capture_output=True, text=True, check=False, env=env
-    )
-
-
 @cache
 def contract() -> dict[str, Any]:
     """nix/contract.json: the names the Nix code takes from the Python side."""
@@ -64,6 +45,11 @@ def substitute(argv: list[str], config: str) -> list[str]:
     return [config if a == "@CONFIG@" else a for a in argv]
 
 
+# Parsing and evaluating need no Nix store: the dummy store keeps Nix from creating /nix on the
+# host (which a user without root cannot, and which a test must not do as root either).
+NIX_STORE_ARGS = ("--store", "dummy://")
+
+
 def nix_instantiate(*args: str) -> subprocess.CompletedProcess[str]:
     """Run ``nix-instantiate`` without touching a Nix store: ``--store dummy://`` (evaluation
     only; store paths are computed, never written) and no build-users group, so it works as any
@@ -71,7 +57,7 @@ def nix_instantiate(*args: str) -> subprocess.CompletedProcess[str]:
     exe = require_binary("nix-instantiate", "nix-bin")
     env = {**os.environ, "NIX_CONFIG": "build-users-group ="}
     return subprocess.run(
-        [exe, "--store", "dummy://", *args],
+        [exe, *NIX_STORE_ARGS, *args],
         capture_output=True,
         text=True,
         env=env,
