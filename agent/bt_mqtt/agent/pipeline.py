@@ -5,6 +5,12 @@ and whether the publisher is online.  ``offer`` returns the payload to publish, 
 Pi Zero W every microsecond here costs ~30 on the device, so the encoder writes the JSON text
 directly (same bytes as ``bt_mqtt.core.wire.encode``, which the tests check) and the timestamp
 formatter caches the seconds part.
+
+Backends hand over adverts whose fields are already in their wire form (see
+``backends.values``); the encoder still never writes invalid JSON: every value goes through a
+JSON string escape or an integer format (a value of another type raises instead of being
+written), and ``offer`` drops and counts (``dropped_invalid``) an advert that cannot be encoded
+or whose payload exceeds ``MAX_PAYLOAD_BYTES``.
 """
 
 from __future__ import annotations
@@ -21,11 +27,15 @@ from attrs import define
 from bt_mqtt.agent.dedup import Dedup
 from bt_mqtt.agent.filters import Filter
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import VERSION
+from bt_mqtt.core.wire import DEFAULT_MAX_BYTES, VERSION
 
 log = logging.getLogger(__name__)
 
+MAX_PAYLOAD_BYTES: Final = DEFAULT_MAX_BYTES  # what a subscriber accepts by default
+_LOG_INVALID: Final = 10
+
 _esc: Final[Callable[[str], str]] = json.encoder.encode_basestring
+_hex: Final[Callable[[bytes], str]] = bytes.hex  # raises for anything but bytes (float.hex!)
 
 
 def new_boot_id() -> str:
@@ -59,17 +69,23 @@ class Encoder:
         self._head = f'{{"v":{VERSION},"scanner_id":{_esc(scanner_id)},"boot":{_esc(boot)},"seq":'
 
     def encode(self, a: Advert, seq: int, ts: str) -> bytes:
-        """The payload; field order and separators as ``wire.encode``."""
+        """The payload; field order and separators as ``wire.encode``.
+
+        Raises (TypeError, ValueError or UnicodeEncodeError) rather than write invalid JSON:
+        integers go through the ``d`` format (a str or float raises), strings through the JSON
+        escape and data through ``bytes.hex`` (anything else raises), and the final UTF-8
+        encoding refuses lone surrogates.
+        """
         at = a.address_type
         tx = a.tx_power
         name = a.name
-        mfr = ",".join([f'"{k}":"{v.hex()}"' for k, v in a.manufacturer_data.items()])
-        svc = ",".join([f'{_esc(k)}:"{v.hex()}"' for k, v in a.service_data.items()])
+        mfr = ",".join([f'"{k:d}":"{_hex(v)}"' for k, v in a.manufacturer_data.items()])
+        svc = ",".join([f'{_esc(k)}:"{_hex(v)}"' for k, v in a.service_data.items()])
         uuids = ",".join([_esc(u) for u in a.service_uuids])
         return (
-            f'{self._head}{seq},"ts":"{ts}","mac":{_esc(a.mac)},'
-            f'"address_type":{"null" if at is None else _esc(at)},"rssi":{a.rssi},'
-            f'"tx_power":{"null" if tx is None else int(tx)},'
+            f'{self._head}{seq:d},"ts":"{ts}","mac":{_esc(a.mac)},'
+            f'"address_type":{"null" if at is None else _esc(at)},"rssi":{a.rssi:d},'
+            f'"tx_power":{"null" if tx is None else format(tx, "d")},'
             f'"name":{"null" if name is None else _esc(name)},'
             f'"manufacturer_data":{{{mfr}}},"service_data":{{{svc}}},"service_uuids":[{uuids}]}}'
         ).encode()
@@ -85,6 +101,7 @@ class Counters:
     published: int = 0
     dropped_offline: int = 0
     dropped_backlog: int = 0
+    dropped_invalid: int = 0
 
 
 class Pipeline:
@@ -121,30 +138,50 @@ class Pipeline:
         return self._dedup
 
     def offer(self, advert: Advert, mono: float, wall: float, online: bool) -> bytes | None:
-        """Count ``advert``; the payload to publish, or None when filtered, repeated or offline."""
+        """Count ``advert``; the payload to publish, or None when filtered, repeated, offline or
+        invalid (it cannot be encoded as wire v1 within ``MAX_PAYLOAD_BYTES``)."""
         c = self.counters
         c.received += 1
         self.last_advert_mono = mono
-        if self._filter.active and not self._filter.accept(advert):
-            c.filtered += 1
+        try:  # free unless raised; a backend's malformed advert must not escape as an error
+            if self._filter.active and not self._filter.accept(advert):
+                c.filtered += 1
+                return None
+            content = (  # dedup.content_of, inlined; the dict and list are shared, not copied
+                advert.address_type,
+                advert.tx_power,
+                advert.name,
+                advert.manufacturer_data,
+                advert.service_data,
+                advert.service_uuids,
+            )
+            if not self._dedup.offer(advert.mac, content, mono, online):
+                c.deduplicated += 1
+                return None
+            if not online:
+                c.dropped_offline += 1
+                return None
+            payload = self._encoder.encode(advert, self._seq + 1, self._ts(wall))
+        except (TypeError, ValueError, AttributeError) as exc:  # UnicodeError is a ValueError
+            self._invalid(advert, f"cannot be handled ({type(exc).__name__}: {exc})")
             return None
-        content = (  # dedup.content_of, inlined; the dict and list are shared, not copied
-            advert.address_type,
-            advert.tx_power,
-            advert.name,
-            advert.manufacturer_data,
-            advert.service_data,
-            advert.service_uuids,
-        )
-        if not self._dedup.offer(advert.mac, content, mono, online):
-            c.deduplicated += 1
-            return None
-        if not online:
-            c.dropped_offline += 1
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            self._invalid(advert, f"is {len(payload)} bytes, over {MAX_PAYLOAD_BYTES}")
             return None
         self._seq += 1
         c.published += 1
-        return self._encoder.encode(advert, self._seq, self._ts(wall))
+        return payload
+
+    def _invalid(self, advert: Advert, why: str) -> None:
+        """Count an advert the backend should not have delivered; log the first few."""
+        self.counters.dropped_invalid += 1
+        if self.counters.dropped_invalid <= _LOG_INVALID:
+            log.warning(
+                "dropping an advert that %s (a backend bug; counted in dropped_invalid): %.200r",
+                why,
+                advert,
+                extra={"event": "advert_invalid"},
+            )
 
     def lost_after_publish(self, n: int) -> None:
         """``n`` payloads ``offer`` returned were accepted by the publisher but never sent (the
