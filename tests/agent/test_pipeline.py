@@ -104,7 +104,11 @@ def with_(**changes: Any) -> Advert:
         with_(rssi="loud"),  # a misbehaving bluetoothd's RSSI as a string
         with_(rssi=-50.5),
         with_(tx_power="4"),
-        with_(tx_power=4.0),
+        with_(tx_power=4.5),
+        with_(rssi=-129),  # outside the HCI range
+        with_(address_type="static"),
+        with_(service_data={UUID.upper(): b"x"}),
+        with_(service_uuids=["fcd2"]),
         with_(manufacturer_data={'76":"00","mac":"EE:EE:EE:EE:EE:EE': b"\x01"}),
         with_(manufacturer_data={76: "0102"}),
         with_(manufacturer_data={76: 1.5}),  # float.hex() would write a number

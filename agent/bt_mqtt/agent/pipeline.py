@@ -20,14 +20,14 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from attrs import define
 
 from bt_mqtt.agent.dedup import Dedup
 from bt_mqtt.agent.filters import Filter
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import DEFAULT_MAX_BYTES, VERSION
+from bt_mqtt.core.wire import DEFAULT_MAX_BYTES, UUID_RE, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,13 @@ class TsFormatter:
 
 
 class Encoder:
-    """v1 JSON payloads for one (scanner_id, boot)."""
+    """v1 JSON payloads for one (scanner_id, boot).
+
+    The JSON text of the small values (dBm, address types, the keys of manufacturer and service
+    data, service UUIDs) comes from lookup tables that hold only valid values: a lookup is
+    cheaper than formatting, and a value of the wrong type or form misses, goes to the checking
+    path (``_fragments``) and raises there instead of being written.
+    """
 
     __slots__ = ("_head",)
 
@@ -71,24 +77,70 @@ class Encoder:
     def encode(self, a: Advert, seq: int, ts: str) -> bytes:
         """The payload; field order and separators as ``wire.encode``.
 
-        Raises (TypeError, ValueError or UnicodeEncodeError) rather than write invalid JSON:
-        integers go through the ``d`` format (a str or float raises), strings through the JSON
+        Raises (LookupError, TypeError, ValueError or UnicodeEncodeError) rather than write
+        invalid JSON or invalid v1: see the class docstring; strings go through the JSON
         escape and data through ``bytes.hex`` (anything else raises), and the final UTF-8
         encoding refuses lone surrogates.
         """
-        at = a.address_type
-        tx = a.tx_power
+        try:
+            mfr = ",".join([f'{_CID[k]}{_hex(v)}"' for k, v in a.manufacturer_data.items()])
+            svc = ",".join([f'{_SVC[k]}{_hex(v)}"' for k, v in a.service_data.items()])
+            uuids = ",".join([_UUID[u] for u in a.service_uuids])
+        except KeyError:
+            mfr, svc, uuids = _fragments(a)
         name = a.name
-        mfr = ",".join([f'"{k:d}":"{_hex(v)}"' for k, v in a.manufacturer_data.items()])
-        svc = ",".join([f'{_esc(k)}:"{_hex(v)}"' for k, v in a.service_data.items()])
-        uuids = ",".join([_esc(u) for u in a.service_uuids])
         return (
-            f'{self._head}{seq:d},"ts":"{ts}","mac":{_esc(a.mac)},'
-            f'"address_type":{"null" if at is None else _esc(at)},"rssi":{a.rssi:d},'
-            f'"tx_power":{"null" if tx is None else format(tx, "d")},'
+            f'{self._head}{seq},"ts":"{ts}","mac":{_esc(a.mac)},'
+            f'"address_type":{_ADDRESS_TYPE[a.address_type]},"rssi":{_DBM[a.rssi]},'
+            f'"tx_power":{_TX_POWER[a.tx_power]},'
             f'"name":{"null" if name is None else _esc(name)},'
             f'"manufacturer_data":{{{mfr}}},"service_data":{{{svc}}},"service_uuids":[{uuids}]}}'
         ).encode()
+
+
+_DBM: Final = {i: str(i) for i in range(-128, 128)}  # the HCI range of RSSI and TX power
+_TX_POWER: Final[dict[int | None, str]] = {i: str(i) for i in range(-128, 128)}
+_TX_POWER[None] = "null"
+_ADDRESS_TYPE: Final = {None: "null", "public": '"public"', "random": '"random"'}
+# valid key -> its JSON text, filled by ``_fragments``; bounded (emptied when full)
+_CID: Final[dict[int, str]] = {}  # company id -> '"76":"'
+_SVC: Final[dict[str, str]] = {}  # UUID -> '"0000fcd2-...":"'
+_UUID: Final[dict[str, str]] = {}  # UUID -> '"0000fcd2-..."'
+_TABLE_MAX: Final = 4096
+
+
+def _remember(table: dict[Any, str], key: Any, text: str) -> str:
+    if len(table) >= _TABLE_MAX:
+        table.clear()
+    table[key] = text
+    return text
+
+
+def _uuid(u: object, what: str) -> str:
+    if type(u) is not str or not UUID_RE.fullmatch(u):
+        raise ValueError(f"{what} {u!r:.60} is not a 128-bit lower-case UUID")
+    return u
+
+
+def _fragments(a: Advert) -> tuple[str, str, str]:
+    """The checking path of ``Encoder.encode``: the three maps' JSON, tables filled on the way."""
+    mfr = []
+    for k, v in a.manufacturer_data.items():
+        text = _CID.get(k)
+        if text is None:
+            if type(k) is not int or not 0 <= k <= 0xFFFF:
+                raise ValueError(f"manufacturer_data key {k!r:.60} is not a company id")
+            text = _remember(_CID, k, f'"{k}":"')
+        mfr.append(f'{text}{_hex(v)}"')
+    svc = []
+    for u, v in a.service_data.items():
+        text = _SVC.get(u) or _remember(_SVC, _uuid(u, "service_data key"), f'"{u}":"')
+        svc.append(f'{text}{_hex(v)}"')
+    uuids = [
+        _UUID.get(u) or _remember(_UUID, _uuid(u, "service UUID"), f'"{u}"')
+        for u in a.service_uuids
+    ]
+    return ",".join(mfr), ",".join(svc), ",".join(uuids)
 
 
 @define(slots=True)
@@ -162,7 +214,7 @@ class Pipeline:
                 c.dropped_offline += 1
                 return None
             payload = self._encoder.encode(advert, self._seq + 1, self._ts(wall))
-        except (TypeError, ValueError, AttributeError) as exc:  # UnicodeError is a ValueError
+        except (LookupError, TypeError, ValueError, AttributeError) as exc:  # UnicodeError too
             self._invalid(advert, f"cannot be handled ({type(exc).__name__}: {exc})")
             return None
         if len(payload) > MAX_PAYLOAD_BYTES:

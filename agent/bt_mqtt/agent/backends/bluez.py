@@ -199,22 +199,25 @@ class BluezBackend(BluezScanControl):
                         hits = 1
                 v = changed.get("ManufacturerData")
                 if v is not None and v.signature == "a{qv}":
-                    items = v.value
-                    mfr = {k: x.value for k, x in items.items() if x.signature == "ay"}
-                    if len(mfr) == len(items):
+                    mfr = {}
+                    for cid, x in v.value.items():
+                        if x.signature != "ay":
+                            break
+                        mfr[cid] = x.value
+                    else:
                         dev.mfr = mfr
                         hits += 1
                 v = changed.get("ServiceData")
                 if v is not None and v.signature == "a{sv}":
-                    items = v.value
-                    try:  # keys spelled as seen before map to their canonical UUID
-                        svc = {_UUIDS[k]: x.value for k, x in items.items() if x.signature == "ay"}
-                    except KeyError:
-                        pass
+                    svc = {}
+                    for key, x in v.value.items():
+                        uuid = _UUIDS.get(key)  # spellings seen before -> canonical UUID
+                        if uuid is None or x.signature != "ay":
+                            break
+                        svc[uuid] = x.value
                     else:
-                        if len(svc) == len(items):
-                            dev.svc = svc
-                            hits += 1
+                        dev.svc = svc
+                        hits += 1
                 if len(changed) > hits:
                     self._cache.update_slow(path, dev, changed)
                     if hits == 0 and not ADVERT_KEYS.intersection(changed):
