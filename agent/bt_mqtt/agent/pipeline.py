@@ -225,12 +225,15 @@ class Pipeline:
         return payload
 
     def _invalid(self, advert: Advert, why: str) -> None:
-        """Count an advert the backend should not have delivered; log the first few."""
+        """Count an advert that is not valid v1 (a backend bug, or a replay file's bad line);
+        log the first few."""
         self.counters.dropped_invalid += 1
         if self.counters.dropped_invalid <= _LOG_INVALID:
             log.warning(
-                "dropping an advert that %s (a backend bug; counted in dropped_invalid): %.200r",
+                "dropping an advert that %s (counted in dropped_invalid; the first %d are logged)"
+                ": %.200r",
                 why,
+                _LOG_INVALID,
                 advert,
                 extra={"event": "advert_invalid"},
             )
