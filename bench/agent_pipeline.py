@@ -5,8 +5,11 @@ Run: ``.venv/bin/python -m bench.agent_pipeline [--n 20000] [--rounds 5]``
 1. The pure pipeline (filters -> dedup -> encode) per advert, for a new-content advert (published),
    a repeat (dropped by dedup) and a blocklisted one, with the baseline ``wire.encode`` measured
    in the same run for comparison against the agent's direct encoder.
-2. Memory: RSS growth after 100,000 adverts from 10,000 distinct random addresses.
-3. The agent process end to end (replay backend at speed 0 -> real Mosquitto, QoS 1): its CPU
+2. The bluez backend's D-Bus message handler alone (no bus: dbus-fast ``Message`` objects built
+   beforehand): a Device1 PropertiesChanged with RSSI, manufacturer data and service data, as
+   bluetoothd sends one per received advert, to an ``Advert`` handed to a null sink.
+3. Memory: RSS growth after 100,000 adverts from 10,000 distinct random addresses.
+4. The agent process end to end (replay backend at speed 0 -> real Mosquitto, QoS 1): its CPU
    seconds divided by the adverts it handled (includes JSON parsing of the replay lines, which a
    BlueZ backend replaces with D-Bus parsing).  Needs the ``mosquitto`` binary.
 """
@@ -99,6 +102,60 @@ def bench_pure(n: int, rounds: int) -> dict[str, float]:
     }
 
 
+def bench_handler(n: int, rounds: int) -> float:
+    """µs per PropertiesChanged through ``BluezBackend._on_message`` (1,000 known devices)."""
+    from dbus_fast import Message, Variant  # noqa: PLC0415 - bench-only import
+
+    from bt_mqtt.agent.backends.bluez import BluezBackend  # noqa: PLC0415
+
+    backend = BluezBackend(adapter="hci0", mode="passive")
+    backend._adapter_path = "/org/bluez/hci0"
+    sunk = [0]
+
+    def sink(_a: Advert) -> None:
+        sunk[0] += 1
+
+    backend._sink = sink
+    props = "org.freedesktop.DBus.Properties"
+    paths = [f"/org/bluez/hci0/dev_A4_C1_38_00_{d >> 8:02X}_{d & 255:02X}" for d in range(1000)]
+    for path in paths:
+        added = {"org.bluez.Device1": {"AddressType": Variant("s", "public")}}
+        backend._on_message(
+            Message.new_signal(
+                "/",
+                "org.freedesktop.DBus.ObjectManager",
+                "InterfacesAdded",
+                "oa{sa{sv}}",
+                [path, added],
+            )
+        )
+    msgs = []
+    for i in range(n):
+        a = sample_advert("A4:C1:38:00:00:00", i)
+        changed = {
+            "RSSI": Variant("n", a.rssi),
+            "ManufacturerData": Variant(
+                "a{qv}", {k: Variant("ay", v) for k, v in a.manufacturer_data.items()}
+            ),
+            "ServiceData": Variant(
+                "a{sv}", {k: Variant("ay", v) for k, v in a.service_data.items()}
+            ),
+        }
+        msgs.append(
+            Message.new_signal(
+                paths[i % 1000],
+                props,
+                "PropertiesChanged",
+                "sa{sv}as",
+                ["org.bluez.Device1", changed, []],
+            )
+        )
+    handle = backend._on_message
+    us = per_call_us(lambda i: handle(msgs[i]), n, rounds)
+    assert sunk[0] == n * rounds, sunk[0]
+    return us
+
+
 def bench_memory() -> tuple[float, float, int]:
     """RSS (MB) before and after 100k adverts from 10k random addresses; dedup table size."""
     rng = random.Random(1)
@@ -175,6 +232,9 @@ def main() -> None:
         print(f"  {k:42s} {v:7.2f} µs")
     ratio = pure["encode, baseline wire.encode + format_ts"] / pure["encode, agent Encoder"]
     print(f"  encoder speed-up over the baseline: {ratio:.2f}x")
+    print("\n== bluez message handler, median µs per PropertiesChanged -> Advert ==")
+    handler = bench_handler(args.n, args.rounds)
+    print(f"  {'RSSI + manufacturer data + service data':42s} {handler:7.2f} µs")
     print("\n== memory: 100,000 adverts from 10,000 random addresses ==")
     before, after, size = bench_memory()
     print(

@@ -28,6 +28,7 @@ def test_wrong_typed_properties_are_ignored_and_counted() -> None:
         },
         0,
     )
+    assert dev is not None
     assert stats.bluez_errors == 1
     advert = dev.advert()
     assert (advert.mac, advert.address_type, advert.name, advert.rssi) == (
@@ -68,6 +69,7 @@ def test_documented_types_are_not_counted() -> None:
         },
         0,
     )
+    assert dev is not None
     assert cache.stats.bluez_errors == 0
     assert (dev.rssi, dev.tx_power, dev.mfr, dev.uuids, dev.keep) == (
         -60,
@@ -76,3 +78,42 @@ def test_documented_types_are_not_counted() -> None:
         ["0000fcd2-0000-1000-8000-00805f9b34fb"],
         True,
     )
+
+
+def test_values_out_of_range_or_in_odd_forms() -> None:
+    """Right D-Bus type, wrong content: ignored and counted; UUID spellings made canonical."""
+    stats = BackendStats()
+    cache = DeviceCache(stats)
+    dev = cache.add(
+        PATH,
+        {
+            "RSSI": Variant("n", -300),
+            "TxPower": Variant("n", 1000),
+            "AddressType": Variant("s", 'public","mac":"x'),
+            "Name": Variant("s", "x" * 249),
+            "ManufacturerData": Variant(
+                "a{qv}", {76: Variant("ay", b"\x01"), 77: Variant("s", "0102")}
+            ),
+            "ServiceData": Variant(
+                "a{sv}", {"FCD2": Variant("ay", b"\x40"), '"},"mac":"x': Variant("ay", b"")}
+            ),
+            "UUIDs": Variant("as", ["181a", "0000181A", "not-a-uuid"]),
+        },
+        0,
+    )
+    assert dev is not None
+    assert stats.bluez_errors == 7
+    assert (dev.rssi, dev.tx_power, dev.address_type, dev.name) == (None, None, None, None)
+    assert dev.mfr == {76: b"\x01"}
+    assert dev.svc == {"0000fcd2-0000-1000-8000-00805f9b34fb": b"\x40"}
+    assert dev.uuids == ["0000181a-0000-1000-8000-00805f9b34fb"]
+
+
+def test_a_device_without_a_valid_address_is_refused_and_counted() -> None:
+    cache = DeviceCache()
+    assert cache.add("/org/bluez/hci0/dev_zz", {"RSSI": Variant("n", -5)}, 0) is None
+    bad_address = {"Address": Variant("s", "ﬀ:ﬀ:ﬀ:ﬀ:ﬀ:ﬀ"), "RSSI": Variant("n", -5)}
+    assert cache.add("/org/bluez/hci0/dev_zz", bad_address, 0) is None
+    assert cache.stats.bluez_errors == 2 and not cache.devices
+    good = cache.add("/org/bluez/hci0/dev_zz", {"Address": Variant("s", "c0:ff:ee:00:00:01")}, 0)
+    assert good is not None and good.mac == "C0:FF:EE:00:00:01"

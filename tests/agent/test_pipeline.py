@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bt_mqtt.agent.config import FiltersConfig, MatchList
 from bt_mqtt.agent.dedup import Dedup
 from bt_mqtt.agent.filters import Filter
-from bt_mqtt.agent.pipeline import Encoder, Pipeline, TsFormatter, new_boot_id
+from bt_mqtt.agent.pipeline import (
+    MAX_PAYLOAD_BYTES,
+    Encoder,
+    Pipeline,
+    TsFormatter,
+    new_boot_id,
+)
 from bt_mqtt.core import wire
 from bt_mqtt.core.advert import Advert
 
+UUID = "0000181a-0000-1000-8000-00805f9b34fb"
 uuids = st.uuids().map(str)
 adverts = st.builds(
     Advert,
@@ -78,3 +88,56 @@ def test_counters_seq_and_payload() -> None:
 
 def test_boot_ids_are_random() -> None:
     assert len({new_boot_id() for _ in range(50)}) == 50
+
+
+GOOD = Advert(mac="AA:00:00:00:00:09", rssi=-50, manufacturer_data={76: b"\x01"})
+
+
+def with_(**changes: Any) -> Advert:
+    """GOOD with some fields replaced, of any type (as a buggy backend could)."""
+    return attrs.evolve(GOOD, **changes)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        with_(rssi="loud"),  # a misbehaving bluetoothd's RSSI as a string
+        with_(rssi=-50.5),
+        with_(tx_power="4"),
+        with_(tx_power=4.5),
+        with_(rssi=-129),  # outside the HCI range
+        with_(address_type="static"),
+        with_(service_data={UUID.upper(): b"x"}),
+        with_(service_uuids=["fcd2"]),
+        with_(manufacturer_data={'76":"00","mac":"EE:EE:EE:EE:EE:EE': b"\x01"}),
+        with_(manufacturer_data={76: "0102"}),
+        with_(manufacturer_data={76: 1.5}),  # float.hex() would write a number
+        with_(service_data={UUID: "x"}),
+        with_(service_data={1: b"x"}),
+        with_(name="lone \ud800 surrogate"),
+        with_(name=7),
+        with_(service_uuids=[None]),
+        with_(address_type=1),
+        with_(mac=None),
+        with_(manufacturer_data={76: bytes(MAX_PAYLOAD_BYTES)}),  # oversize
+    ],
+    ids=lambda a: repr(a)[:60],
+)
+def test_an_advert_that_cannot_be_valid_wire_is_dropped_and_counted(bad: Advert) -> None:
+    """Never published as garbage (the f-string encoder once wrote ``"rssi":loud`` and let a
+    manufacturer-data key override ``mac``); counted, and its seq is not used."""
+    p = make()
+    assert p.offer(bad, 0.0, 1_800_000_000.0, True) is None
+    assert (p.counters.dropped_invalid, p.counters.published, p.seq) == (1, 0, 0)
+    out = p.offer(with_(mac="AA:00:00:00:00:0A"), 1.0, 1_800_000_001.0, True)
+    assert out is not None
+    msg = wire.decode(out, "pi")
+    assert (msg.seq, msg.advert.mac, msg.advert.rssi) == (1, "AA:00:00:00:00:0A", -50)
+
+
+def test_a_name_of_quotes_backslashes_and_control_characters_is_escaped() -> None:
+    name = 'a"b\\c\x00\x1b]0;PWN\x07\n\u2028'
+    out = make().offer(with_(name=name), 0.0, 1_800_000_000.0, True)
+    assert out is not None
+    assert wire.decode(out, "pi").advert.name == name
+    assert all(b >= 0x20 for b in out)  # control characters only as JSON escapes

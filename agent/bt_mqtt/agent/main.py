@@ -50,13 +50,17 @@ def main(argv: list[str] | None = None) -> NoReturn:
         parser.error("the following arguments are required: --config")
     try:
         cfg = load_config(args.config)
+    except ConfigError as exc:
+        fail_config(PROG, str(exc))
+    if not args.check_config:
+        setup_logging(cfg.log.level, cfg.log.format)  # first: reading the password may warn
+    try:
         password = cfg.mqtt.resolved_password(args.config)
     except ConfigError as exc:
         fail_config(PROG, str(exc))
     if args.check_config:
         sys.stdout.write(f"{args.config}: configuration OK (scanner_id {cfg.scanner_id})\n")
         raise SystemExit(0)
-    setup_logging(cfg.log.level, cfg.log.format)
     _leave_out_openssl(cfg)
 
     import asyncio  # noqa: PLC0415 - after _leave_out_openssl

@@ -2,8 +2,12 @@
 
 Each input line is a JSON object: a full v1 message or just its advertisement fields.  Each
 output line is ``{"mac": ..., "parser": <name or null>, "readings": {...}}``, plus ``"error"``
-when the line could not be read or the claiming parser failed (bad input never stops the run),
-and ``"facts"`` with ``--facts``.  ``--format text`` prints one human-readable line instead.
+when the line could not be read or the claiming parser failed, and ``"facts"`` with
+``--facts``.  Whatever a line holds (invalid UTF-8 or JSON, nesting too deep, values of any type,
+lines longer than ``MAX_LINE_BYTES``), it gets exactly one output line and the run goes on; JSON
+output is always valid JSON (a non-finite reading is written as null).  ``--format text`` prints
+one human-readable line instead, with control characters escaped (``bt_mqtt.core.termsafe``):
+nothing from the input reaches the terminal as an escape sequence.
 ``--theengs`` asks the optional TheengsDecoder (GPL-3.0 extra) for advertisements no parser
 claims.  Exit status: 0, or 2 for bad usage (unknown option, unreadable or malformed bind-key
 file, ``--theengs`` without TheengsDecoder installed).
@@ -14,19 +18,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import yaml
 
 from bt_mqtt.core.cli import EXIT_OK, EXIT_USAGE
+from bt_mqtt.core.termsafe import escape
 from bt_mqtt.core.wire import MAC_RE, WireError, advert_from_obj
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.parsers.theengs import TheengsUnavailable
 
 log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES: Final = 1024 * 1024  # a v1 message is at most 16 KiB
+_CHUNK: Final = 64 * 1024
 
 
 class UsageError(ValueError):
@@ -98,21 +108,35 @@ def load_bindkeys(args: argparse.Namespace) -> dict[str, bytes]:
     return keys
 
 
+def _failed(error: str, mac: Any = None) -> dict[str, Any]:
+    return {
+        "mac": mac if isinstance(mac, str) else None,
+        "parser": None,
+        "readings": {},
+        "error": error,
+    }
+
+
 def decode_line(line: str, registry: Registry, ctx: ParseContext) -> dict[str, Any]:
     """The output object for one input line (never raises)."""
     try:
         obj = json.loads(line)
+    except RecursionError:
+        return _failed("invalid JSON: nested too deeply")
     except ValueError as exc:
-        return {"mac": None, "parser": None, "readings": {}, "error": f"invalid JSON: {exc}"}
+        return _failed(f"invalid JSON: {exc}")
     if not isinstance(obj, dict):
-        kind = type(obj).__name__
-        return {"mac": None, "parser": None, "readings": {}, "error": f"not an object: {kind}"}
+        return _failed(f"not an object: {type(obj).__name__}")
     try:
         advert = advert_from_obj(obj)
     except WireError as exc:
-        mac = obj.get("mac") if isinstance(obj.get("mac"), str) else None
-        return {"mac": mac, "parser": None, "readings": {}, "error": str(exc)}
-    outcome = registry.decode(advert, ctx)
+        return _failed(str(exc), obj.get("mac"))
+    except Exception as exc:  # what the wire reader did not foresee: still one line, go on
+        return _failed(f"bad_value: {type(exc).__name__}: {exc}", obj.get("mac"))
+    try:
+        outcome = registry.decode(advert, ctx)
+    except Exception as exc:  # the registry contains parser failures; this is a last resort
+        return _failed(f"internal error: {type(exc).__name__}: {exc}", advert.mac)
     result = outcome.result
     out: dict[str, Any] = {
         "mac": advert.mac,
@@ -126,37 +150,79 @@ def decode_line(line: str, registry: Registry, ctx: ParseContext) -> dict[str, A
     return out
 
 
+def _number(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+
+
 def as_text(out: dict[str, Any]) -> str:
-    """One human-readable line for an output object."""
+    """One human-readable line for an output object, control characters escaped."""
     mac = out.get("mac") or "?"
     parser = out.get("parser") or "-"
     parts = [f"{mac}  {parser:<10}"]
-    parts.extend(f"{k}={v:g}" for k, v in sorted(out["readings"].items()))
+    parts.extend(f"{k}={_number(v)}" for k, v in sorted(out["readings"].items()))
     if "facts" in out:
-        parts.extend(f"{k}={v}" for k, v in sorted(out["facts"].items()))
+        parts.extend(f"{k}={v}" for k, v in sorted(out["facts"].items(), key=repr))
     if "error" in out:
         parts.append(f"error: {out['error']}")
     elif parser == "-":
         parts.append("(no parser claims this advertisement)")
-    return "  ".join(parts)
+    return escape("  ".join(parts))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def as_json(out: dict[str, Any]) -> str:
+    """One JSON line for an output object (valid JSON whatever the object holds)."""
+    try:
+        return json.dumps(out, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:  # NaN or infinity in readings or facts
+        return json.dumps(_finite(out), separators=(",", ":"), default=str, allow_nan=False)
+    except Exception as exc:  # e.g. facts nested too deeply or keys of odd types
+        failed = _failed(f"internal error: cannot write the result: {type(exc).__name__}")
+        return json.dumps(failed, separators=(",", ":"))
+
+
+def lines(src: IO[bytes]) -> Iterator[bytes | None]:
+    """The lines of ``src`` without their newline; None for a line over ``MAX_LINE_BYTES``
+    (read and dropped in chunks, so memory stays bounded)."""
+    while True:
+        raw = src.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if raw.endswith(b"\n"):
+            yield raw[:-1]
+        elif len(raw) <= MAX_LINE_BYTES:
+            yield raw  # the last line, without a newline
+        else:
+            while raw and not raw.endswith(b"\n"):
+                raw = src.readline(_CHUNK)
+            yield None
 
 
 def stream(src: IO[bytes], dst: IO[str], registry: Registry, ctx: ParseContext, fmt: str) -> int:
-    """Decode every line of ``src`` into ``dst``; returns the number of lines."""
+    """Decode every line of ``src`` into ``dst``, one output line each; returns the count."""
     n = 0
-    for raw in src:
+    for raw in lines(src):
         n += 1
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            out: dict[str, Any] = {"mac": None, "parser": None, "readings": {}}
-            out["error"] = f"line is not UTF-8: {exc}"
+        if raw is None:
+            out = _failed(f"line is longer than {MAX_LINE_BYTES} bytes")
         else:
-            out = decode_line(line, registry, ctx)
-        if fmt == "text":
-            dst.write(as_text(out) + "\n")
-        else:
-            dst.write(json.dumps(out, separators=(",", ":"), default=str) + "\n")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                out = _failed(f"line is not UTF-8 at byte {exc.start}")
+            else:
+                out = decode_line(line, registry, ctx)
+        dst.write((as_text(out) if fmt == "text" else as_json(out)) + "\n")
         dst.flush()
     return n
 

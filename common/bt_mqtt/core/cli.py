@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import NoReturn
 
+from bt_mqtt.core.redact import redact
+from bt_mqtt.core.termsafe import escape
 from bt_mqtt.core.version import VERSION
 
 EXIT_OK = 0
@@ -26,6 +28,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def fail_config(prog: str, message: str) -> NoReturn:
-    """Report a configuration error on stderr and exit 2."""
-    sys.stderr.write(f"{prog}: configuration error:\n{message}\n")
+    """Report a configuration error on stderr and exit 2 (secrets masked, control characters
+    escaped: the message may quote the file's keys and values)."""
+    safe = escape(redact(message), keep="\n")
+    sys.stderr.write(f"{prog}: configuration error:\n{safe}\n")
     raise SystemExit(EXIT_USAGE)

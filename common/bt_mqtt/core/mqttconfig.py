@@ -1,14 +1,14 @@
 """MQTT connection settings shared by the agent, the subscriber and the console.
 
 ``tls`` is ``false`` or a mapping ``{ca_file, cert_file, key_file}`` (``true`` means TLS with the
-system's CA store).  ``password_file`` is read at start; ``password`` and ``password_file`` are
-exclusive.  Topics are built from ``topic_prefix`` by the helpers below.
+system's CA store).  ``password_file`` is read at start (a world-readable one is logged as a
+warning); ``password`` and ``password_file`` are exclusive.  Topics are built from
+``topic_prefix`` by the helpers below.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -16,6 +16,7 @@ import cattrs
 from attrs import define, field
 
 from bt_mqtt.core.configfile import ConfigError
+from bt_mqtt.core.secretfile import read_secret
 
 if TYPE_CHECKING:
     import ssl
@@ -62,12 +63,7 @@ class MqttConfig:
             raise ConfigError(f"{source}: mqtt.password and mqtt.password_file are exclusive")
         if self.password_file is None:
             return self.password
-        try:
-            return Path(self.password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{source}: mqtt.password_file: cannot read {self.password_file}: {exc.strerror}"
-            ) from None
+        return read_secret(self.password_file, "mqtt.password_file", source)
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         """An SSL context for gmqtt, or False for plain TCP (ssl is imported only for TLS)."""

@@ -1,16 +1,39 @@
 -- A read-only PostgreSQL role for bt-mqtt-console (see docs/console.md).
--- Run it once as the owner of the BT-MQTT tables, in the BT-MQTT database, after
--- `bt-mqtt-subscriber migrate`; then give the role a password:
+-- Run it as the owner of the BT-MQTT tables, in the BT-MQTT database, after
+-- `bt-mqtt-subscriber migrate` (running it again is harmless).
+--
+-- Creating a role needs CREATEROLE (or a superuser).  When the owner has it, this script does
+-- everything; then give the role a password:
 --   ALTER ROLE btmqtt_console PASSWORD '...';
--- The console only SELECTs from the parent tables, so new daily partitions need no grants.
+-- When the owner has not, it stops and says so: have a superuser run, once,
+--   CREATE ROLE btmqtt_console LOGIN PASSWORD '...';
+-- then run this script again as the owner, which grants the rest.
+--
+-- The role can only SELECT the four tables (through the parents, so new daily partitions need
+-- no grants).  Its sessions are also read-only by default when the owner may set that (it needs
+-- the same right); otherwise a NOTICE says so, and the console makes its own sessions read-only.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'btmqtt_console') THEN
-        CREATE ROLE btmqtt_console LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+        BEGIN
+            CREATE ROLE btmqtt_console LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE EXCEPTION 'role btmqtt_console does not exist, and role % may not create roles',
+                current_user
+                USING HINT = 'As a superuser run: CREATE ROLE btmqtt_console LOGIN PASSWORD '
+                    '''...''; then run this script again as the owner of the BT-MQTT tables.';
+        END;
     END IF;
+    BEGIN
+        ALTER ROLE btmqtt_console SET default_transaction_read_only = on;
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'role % may not change role btmqtt_console, so its sessions are not made '
+            'read-only by default; it can still only SELECT, and the console sets read-only '
+            'itself (a superuser may run: ALTER ROLE btmqtt_console SET '
+            'default_transaction_read_only = on)', current_user;
+    END;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO btmqtt_console', current_database());
 END
 $$;
 GRANT USAGE ON SCHEMA public TO btmqtt_console;
 GRANT SELECT ON raw_advertisements, sensor_readings, devices, scanners TO btmqtt_console;
-ALTER ROLE btmqtt_console SET default_transaction_read_only = on;

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from bt_mqtt.agent.backends import values
 from bt_mqtt.agent.backends.base import AdapterState, AdvertSink, BackendStats
 from bt_mqtt.agent.backends.bluez_monitor import FLAG_PATTERNS
 from bt_mqtt.core.advert import Advert
@@ -18,24 +19,65 @@ from bt_mqtt.core.advert import Advert
 log = logging.getLogger(__name__)
 
 
-def advert_from_bleak(device: Any, data: Any) -> Advert:
-    """Convert bleak's (BLEDevice, AdvertisementData) into an ``Advert``."""
+def advert_from_bleak(device: Any, data: Any, stats: BackendStats) -> Advert | None:
+    """Convert bleak's (BLEDevice, AdvertisementData) into an ``Advert``.
+
+    bleak passes on what bluetoothd sent without checking it: values ``values`` does not accept
+    are left out (a map or list keeps its valid entries) and counted in ``stats.bluez_errors``;
+    an advert with no valid address or RSSI is dropped (None) and counted.
+    """
     address_type = None
     details = getattr(device, "details", None)
     if isinstance(details, dict):
         props = details.get("props")
         if isinstance(props, dict):
             address_type = props.get("AddressType")
+    mac = values.mac(getattr(device, "address", None))
+    rssi = values.dbm(getattr(data, "rssi", None))
+    if mac is None or rssi is None:
+        stats.bluez_errors += 1
+        return None
+    bad = 0
+    at = values.address_type(address_type)
+    bad += address_type is not None and at is None
+    tx_power = getattr(data, "tx_power", None)
+    tx = values.dbm(tx_power)
+    bad += tx_power is not None and tx is None
+    local_name = getattr(data, "local_name", None)
+    name = values.name(local_name)
+    bad += local_name is not None and name is None
+    mfr: dict[int, bytes] = {}
+    for k, v in _items(getattr(data, "manufacturer_data", None)):
+        cid, raw = values.company_id(k), values.data(v)
+        if cid is None or raw is None:
+            bad += 1
+        else:
+            mfr[cid] = raw
+    svc: dict[str, bytes] = {}
+    for k, v in _items(getattr(data, "service_data", None)):
+        uuid, raw = values.uuid(k), values.data(v)
+        if uuid is None or raw is None:
+            bad += 1
+        else:
+            svc[uuid] = raw
+    raw_uuids = getattr(data, "service_uuids", None)
+    uuids = [u for u in map(values.uuid, raw_uuids if type(raw_uuids) is list else ()) if u]
+    bad += (len(raw_uuids) if type(raw_uuids) is list else raw_uuids is not None) - len(uuids)
+    stats.bluez_errors += bad
     return Advert(
-        mac=device.address.upper(),
-        rssi=data.rssi,
-        address_type=address_type,
-        tx_power=data.tx_power,
-        name=data.local_name,
-        manufacturer_data=dict(data.manufacturer_data),
-        service_data={k.lower(): bytes(v) for k, v in data.service_data.items()},
-        service_uuids=[u.lower() for u in data.service_uuids],
+        mac=mac,
+        rssi=rssi,
+        address_type=at,
+        tx_power=tx,
+        name=name,
+        manufacturer_data=mfr,
+        service_data=svc,
+        service_uuids=list(dict.fromkeys(uuids)),
     )
+
+
+def _items(value: Any) -> list[tuple[Any, Any]]:
+    return list(value.items()) if isinstance(value, dict) else []
 
 
 class BleakBackend:
@@ -58,7 +100,9 @@ class BleakBackend:
         from bleak import BleakScanner  # noqa: PLC0415 - optional dependency, lazy
 
         def on_advert(device: Any, data: Any) -> None:
-            sink(advert_from_bleak(device, data))
+            advert = advert_from_bleak(device, data, self.stats)
+            if advert is not None:
+                sink(advert)
 
         bluez: dict[str, Any] = {"adapter": self._adapter}
         if self._mode == "passive":

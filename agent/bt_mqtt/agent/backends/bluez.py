@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from sys import intern
 
 from dbus_fast import BusType, Message
 from dbus_fast.aio import MessageBus
@@ -41,6 +40,7 @@ from bt_mqtt.agent.backends.bluez_dbus import (
     remove_devices,
 )
 from bt_mqtt.agent.backends.bluez_scan import BluezScanControl
+from bt_mqtt.agent.backends.values import UUID_CACHE as _UUIDS
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class BluezBackend(BluezScanControl):
         self._bus_address = bus_address
         self._sink: AdvertSink | None = None
         self._messages = 0  # D-Bus messages handled (paces the batched reads)
+        self._malformed_logged = False
 
     # -- Backend interface (the rest is in BluezScanControl) ---------------------------------------
     async def run(self, sink: AdvertSink) -> None:
@@ -176,25 +177,47 @@ class BluezBackend(BluezScanControl):
             return
         member = msg.member
         if member == "PropertiesChanged":
+            if msg.signature != "sa{sv}as":
+                self._malformed(msg)
+                return
             iface, changed, invalidated = msg.body
             if iface == DEVICE_IFACE:
                 path: str = msg.path  # type: ignore[assignment]  # signals always have a path
                 dev = self._devices.get(path)
                 if dev is None:
                     dev = self._cache.add(path, {}, self._tick)
+                    if dev is None:  # no valid address: counted by the cache
+                        return
+                # The usual advert fields in their documented types are applied here; anything
+                # else (other keys, other types, out of range) goes through the cache's checks.
                 hits = 0
                 v = changed.get("RSSI")
-                if v is not None:
-                    dev.rssi = v.value
-                    hits = 1
+                if v is not None and v.signature == "n":
+                    rssi = v.value
+                    if -128 <= rssi <= 127:
+                        dev.rssi = rssi
+                        hits = 1
                 v = changed.get("ManufacturerData")
-                if v is not None:
-                    dev.mfr = {k: x.value for k, x in v.value.items()}
-                    hits += 1
+                if v is not None and v.signature == "a{qv}":
+                    mfr = {}
+                    for cid, x in v.value.items():
+                        if x.signature != "ay":
+                            break
+                        mfr[cid] = x.value
+                    else:
+                        dev.mfr = mfr
+                        hits += 1
                 v = changed.get("ServiceData")
-                if v is not None:
-                    dev.svc = {intern(k): x.value for k, x in v.value.items()}
-                    hits += 1
+                if v is not None and v.signature == "a{sv}":
+                    svc = {}
+                    for key, x in v.value.items():
+                        uuid = _UUIDS.get(key)  # spellings seen before -> canonical UUID
+                        if uuid is None or x.signature != "ay":
+                            break
+                        svc[uuid] = x.value
+                    else:
+                        dev.svc = svc
+                        hits += 1
                 if len(changed) > hits:
                     self._cache.update_slow(path, dev, changed)
                     if hits == 0 and not ADVERT_KEYS.intersection(changed):
@@ -213,16 +236,22 @@ class BluezBackend(BluezScanControl):
             elif iface == ADAPTER_IFACE and msg.path == self._adapter_path:
                 self._on_adapter_changed(changed)
         elif member == "InterfacesAdded":
+            if msg.signature != "oa{sa{sv}}":
+                self._malformed(msg)
+                return
             path, ifaces = msg.body
             props = ifaces.get(DEVICE_IFACE)
             adapter = self._adapter_path
             if props is not None and adapter is not None and path.startswith(adapter + "/"):
-                dev = self._cache.add(path, props, self._tick)
-                if dev.rssi is not None:
-                    self._sink(dev.advert())  # type: ignore[misc]
+                new_dev = self._cache.add(path, props, self._tick)
+                if new_dev is not None and new_dev.rssi is not None:
+                    self._sink(new_dev.advert())  # type: ignore[misc]
             elif ADAPTER_IFACE in ifaces and adapter is None:
                 self._wake.set()
         elif member == "InterfacesRemoved":
+            if msg.signature != "oas":
+                self._malformed(msg)
+                return
             path, names = msg.body
             if DEVICE_IFACE in names:
                 self._cache.remove(path)
@@ -232,6 +261,9 @@ class BluezBackend(BluezScanControl):
             elif MANAGER_IFACE in names and path == self._adapter_path:
                 self._has_manager = False
         elif member == "NameOwnerChanged":
+            if msg.signature != "sss":
+                self._malformed(msg)
+                return
             _name, old, new = msg.body
             if old:
                 log.warning("bluetoothd left the bus (owner %s)", old)
@@ -240,3 +272,16 @@ class BluezBackend(BluezScanControl):
             if new:
                 log.info("bluetoothd is on the bus (owner %s); setting up again", new)
                 self._wake.set()
+
+    def _malformed(self, msg: Message) -> None:
+        """A signal whose arguments are not of the documented types: ignored and counted."""
+        self.stats.bluez_errors += 1
+        if not self._malformed_logged:
+            self._malformed_logged = True
+            log.warning(
+                "ignoring %s signal with signature %r from %s; further ones are only counted "
+                "(bluez_errors)",
+                msg.member,
+                msg.signature,
+                msg.path,
+            )

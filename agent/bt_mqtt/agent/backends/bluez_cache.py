@@ -10,9 +10,12 @@ adverts already emitted stay intact.
 from __future__ import annotations
 
 import logging
-from sys import intern
+from collections.abc import Callable
 from typing import Any, Final
 
+from dbus_fast import Variant
+
+from bt_mqtt.agent.backends import values
 from bt_mqtt.agent.backends.base import BackendStats
 from bt_mqtt.core.advert import Advert
 
@@ -24,20 +27,48 @@ ADVERT_KEYS: Final = frozenset(
     {"RSSI", "ManufacturerData", "ServiceData", "TxPower", "Name", "UUIDs", "AdvertisingFlags"}
 )
 _KEEP: Final = ("Paired", "Bonded", "Trusted", "Connected")
-# Shared empty values, and interned strings (address types, UUIDs), keep a cache of 10,000
-# random addresses small.  Like every value here they are replaced, never mutated.
+# Shared empty values, and shared strings (address types, UUIDs: see ``values``), keep a cache
+# of 10,000 random addresses small.  Like every value here they are replaced, never mutated.
 NO_MFR: Final[dict[int, bytes]] = {}
 NO_SVC: Final[dict[str, bytes]] = {}
 NO_UUIDS: Final[list[str]] = []
 
 
 def mac_from_path(path: str) -> str:
-    """``/org/bluez/hci0/dev_AA_BB_CC_DD_EE_FF`` -> ``AA:BB:CC:DD:EE:FF``."""
-    return path.rsplit("/dev_", 1)[-1].replace("_", ":").upper()
+    """``/org/bluez/hci0/dev_AA_BB_CC_DD_EE_FF`` -> ``AA:BB:CC:DD:EE:FF`` ("" if it is not one)."""
+    return values.mac(path.rsplit("/dev_", 1)[-1].replace("_", ":")) or ""
+
+
+def _data_map(value: Any, key_of: Callable[[Any], Any]) -> tuple[dict[Any, bytes] | None, bool]:
+    """A ``a{qv}``/``a{sv}`` of ``ay`` as a dict of canonical keys to bytes, and whether every
+    entry was valid (invalid entries are left out; None when ``value`` is not a dict)."""
+    if type(value) is not dict:
+        return None, False
+    out: dict[Any, bytes] = {}
+    ok = True
+    for k, x in value.items():
+        key = key_of(k)
+        raw = values.data(x.value) if type(x) is Variant else None
+        if key is None or raw is None:
+            ok = False
+        else:
+            out[key] = raw
+    return out, ok
+
+
+def _uuid_list(value: Any) -> tuple[list[str] | None, bool]:
+    """An ``as`` of UUIDs in canonical form (duplicates and invalid entries left out)."""
+    if type(value) is not list:
+        return None, False
+    out = [u for u in map(values.uuid, value) if u is not None]
+    return list(dict.fromkeys(out)) or NO_UUIDS, len(out) == len(value)
 
 
 class CachedDevice:
-    """The latest advert fields of one device object, plus what pruning needs."""
+    """The latest advert fields of one device object, plus what pruning needs.
+
+    Every field holds a value ``values`` accepts (the wire v1 form) or its empty default.
+    """
 
     __slots__ = (
         "address_type",
@@ -69,33 +100,67 @@ class CachedDevice:
     ) -> list[str] | None:
         """Apply Device1 properties (name -> Variant); ``flags`` collects Paired & co.
 
-        A value that cannot be read as the type BlueZ documents (``a{qv}``, ``a{sv}``, ``as``,
-        ``s``; a fake or a future bluetoothd may send others) is skipped, not fatal to the
-        device: returns the names of skipped properties, or None.
+        A value that is not of the type BlueZ documents (``n``, ``a{qv}``, ``a{sv}``, ``as``,
+        ``s``, ``b``; a fake or a misbehaving bluetoothd may send others), out of range or not
+        in the form ``values`` accepts, is skipped (the field keeps its last good value; a map
+        or list keeps its valid entries), not fatal to the device: returns the names of such
+        properties, or None.
         """
         bad: list[str] | None = None
         for key, variant in changed.items():
-            value = variant.value
+            ok = True
             try:
+                value = variant.value
                 if key == "RSSI":
-                    self.rssi = value
+                    rssi = values.dbm(value)
+                    if rssi is None:
+                        ok = False
+                    else:
+                        self.rssi = rssi
                 elif key == "ManufacturerData":
-                    self.mfr = {k: v.value for k, v in value.items()}
+                    mfr, ok = _data_map(value, values.company_id)
+                    if mfr is not None:
+                        self.mfr = mfr or NO_MFR
                 elif key == "ServiceData":
-                    self.svc = {intern(k.lower()): v.value for k, v in value.items()}
+                    svc, ok = _data_map(value, values.uuid)
+                    if svc is not None:
+                        self.svc = svc or NO_SVC
                 elif key == "TxPower":
-                    self.tx_power = value
+                    tx = values.dbm(value)
+                    if tx is None:
+                        ok = False
+                    else:
+                        self.tx_power = tx
                 elif key == "Name":
-                    self.name = value
+                    name = values.name(value)
+                    if name is None:
+                        ok = False
+                    else:
+                        self.name = name
                 elif key == "UUIDs":
-                    self.uuids = [intern(u.lower()) for u in value] or NO_UUIDS
+                    uuids, ok = _uuid_list(value)
+                    if uuids is not None:
+                        self.uuids = uuids
                 elif key == "AddressType":
-                    self.address_type = intern(value)
+                    at = values.address_type(value)
+                    if at is None:
+                        ok = False
+                    else:
+                        self.address_type = at
                 elif key == "Address":
-                    self.mac = value.upper()
+                    mac = values.mac(value)
+                    if mac is None:
+                        ok = False
+                    else:
+                        self.mac = mac
                 elif key in _KEEP and flags is not None:
-                    flags[key] = bool(value)
-            except (AttributeError, TypeError):
+                    if type(value) is bool:
+                        flags[key] = value
+                    else:
+                        ok = False
+            except (AttributeError, TypeError, ValueError):
+                ok = False
+            if not ok:
                 if bad is None:
                     bad = []
                 bad.append(key)
@@ -133,7 +198,8 @@ class DeviceCache:
     """All device objects under one adapter; ``flags`` per path tracks Paired & co.
 
     Properties ``apply`` cannot read are ignored, logged (once per name) and counted in
-    ``stats.bluez_errors``.
+    ``stats.bluez_errors``; so is a device object with no valid address (neither its path nor
+    its ``Address``), which is not kept.
     """
 
     def __init__(self, stats: BackendStats | None = None) -> None:
@@ -146,13 +212,18 @@ class DeviceCache:
         self.devices.clear()
         self.flags.clear()
 
-    def add(self, path: str, props: dict[str, Any], tick: int) -> CachedDevice:
-        """A device object appeared (InterfacesAdded or GetManagedObjects)."""
+    def add(self, path: str, props: dict[str, Any], tick: int) -> CachedDevice | None:
+        """A device object appeared (InterfacesAdded or GetManagedObjects); None (counted) when
+        it has no valid address."""
         dev = CachedDevice(mac_from_path(path), tick)
         flags: dict[str, bool] = {}
         bad = dev.apply(props, flags)
         if bad:
             self._rejected(path, bad, props)
+        if not dev.mac:
+            if bad is None or "Address" not in bad:
+                self._rejected(path, ["Address"], props)
+            return None
         self._set_flags(path, dev, flags)
         self.devices[path] = dev
         return dev
@@ -171,10 +242,10 @@ class DeviceCache:
             if name not in self._bad_logged:
                 self._bad_logged.add(name)
                 log.warning(
-                    "ignoring Device1.%s of unexpected type %r from %s; "
+                    "ignoring Device1.%s of unexpected type %r (or an invalid value) from %s; "
                     "further ones are only counted (bluez_errors)",
                     name,
-                    props[name].signature,
+                    getattr(props.get(name), "signature", None),
                     path,
                 )
 
