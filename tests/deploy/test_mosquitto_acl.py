@@ -55,9 +55,8 @@ def broker(tmp_path: Path, mosquitto_factory: Callable[..., Broker]) -> Broker:
         subprocess.run(["mosquitto_passwd", *create, "-b", str(passwd), user, pw], check=True)
     acl = tmp_path / "acl"
     acl.write_text(ACL.read_text() + f"\nuser {ADMIN}\ntopic readwrite #\n")
-    # "user root": a broker started as root reads the files after dropping to the mosquitto
-    # user, which cannot enter the test's private directory; as any other user it is ignored
-    conf = f"\nuser root\nallow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
+    # the fixture's broker runs as whoever runs the tests, so it can read these files
+    conf = f"\nallow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
     return mosquitto_factory(extra_conf=conf)
 
 

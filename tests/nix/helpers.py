@@ -16,6 +16,7 @@ from tests.fixtures.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
 @cache
 def contract() -> dict[str, Any]:
     """nix/contract.json: the names the Nix code takes from the Python side."""
