@@ -226,7 +226,8 @@ def test_heartbeat_numbers_are_clamped() -> None:
     def beat(body: str) -> Heartbeat:
         plan = _plan([Incoming("bt-mqtt/scanner/s1/status", body.encode(), NOW)])
         assert plan.rejected == []
-        return plan.heartbeats[0]
+        hb: Heartbeat = plan.heartbeats[0]
+        return hb
 
     assert beat('{"status":"online","interval_s":1e300}').interval_s == MAX_INTERVAL_S
     assert beat('{"status":"online","interval_s":1' + "0" * 400 + "}").interval_s == MAX_INTERVAL_S

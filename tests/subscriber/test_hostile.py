@@ -143,7 +143,7 @@ def test_one_scanners_heartbeat_cannot_break_the_sweep(
         assert time.monotonic() - started < 15
         assert state("evil") == "online"  # clamped to a day: not overdue yet
         with psycopg.connect(pg_database) as conn:
-            intervals = dict(
+            intervals: dict[str, float] = dict(
                 conn.execute("SELECT scanner_id, heartbeat_interval_s FROM scanners").fetchall()
             )
     finally:

@@ -303,7 +303,7 @@ class Ingest:
         m.duplicates += plan.duplicates
         m.readings += res.readings
         m.heartbeats += res.heartbeats
-        m.ignored += plan.ignored
+        m.ignored += plan.ignored + res.repeated
         m.clock_skew += plan.skewed
         m.escaped += plan.escaped
         m.pseudonymised += plan.pseudonymised

@@ -66,7 +66,7 @@ _COUNTERS: Final = (
     ("duplicates", "adverts repeated within one batch, not written again"),
     ("readings", "rows written to sensor_readings"),
     ("heartbeats", "scanner status messages applied"),
-    ("ignored", "messages ignored (cleared retained status)"),
+    ("ignored", "status messages ignored (a retained status cleared or delivered again)"),
     ("clock_skew", "adverts whose agent time differs from the received time by > the limit"),
     ("batches", "batches committed"),
     ("db_errors", "failed database attempts (each is retried)"),

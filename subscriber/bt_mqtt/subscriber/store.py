@@ -55,6 +55,7 @@ class WriteResult:
     devices: int = 0
     redelivered: int = 0
     heartbeats: int = 0
+    repeated: int = 0  # the retained heartbeat we already had, delivered again
     rejected: int = 0
     transitions: int = 0
 
@@ -243,7 +244,8 @@ class Store:
         await cur.execute(sql.LOCK_SCANNER, (hb.text, hb.scanner_id))
         row = await cur.fetchone()
         if row is not None and row[1]:
-            return  # the retained heartbeat we already have, delivered again on subscribe
+            res.repeated += 1  # the retained heartbeat we already have, delivered again
+            return
         prev = str(row[0]) if row is not None else "unknown"
         await cur.execute(
             sql.UPSERT_HEARTBEAT,
