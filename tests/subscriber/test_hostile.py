@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.postgres import PgCluster
 from tests.fixtures.procs import free_port
 from tests.subscriber.harness import (
     count,
@@ -185,3 +187,50 @@ def test_sweep_survives_an_interval_already_in_the_database(
     finally:
         assert stop(proc) == 0
     assert "offline sweep failed" not in log.read_text()
+
+
+def test_payload_bytes_held_are_bounded_while_the_database_is_down(
+    mosquitto: Broker, pg_cluster_factory: Callable[[], PgCluster], tmp_path: Path
+) -> None:
+    """receive_maximum bounds a count; max_pending_bytes bounds bytes: past it the subscriber
+    stops reading from the broker, which keeps the rest, and nothing is lost."""
+    cluster = pg_cluster_factory()
+    db = cluster.create_database("bounded")
+    port = free_port()
+    cfg = write_config(
+        tmp_path / "sub.yaml",
+        mosquitto.port,
+        db,
+        metrics={"port": port},
+        ingest={
+            "max_payload_bytes": 65536,
+            "max_pending_bytes": 1048576,
+            "db_retry_cap_s": 0.5,
+        },
+    )
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    n = 80
+    msgs = [
+        Msg("bt-mqtt/raw/s1", b'{"pad":"' + bytes([97 + i % 26]) * 50_000 + b'"}', "", "s1", i)
+        for i in range(n)
+    ]  # 4 MB in all, each message within the payload limit
+    try:
+        wait_subscribed(log, proc)
+        cluster.stop("fast")
+        publish(mosquitto.port, msgs)
+        wait_until(
+            lambda: scrape(port).get("read_pauses_total", 0) >= 1, 30, "reading paused", proc, log
+        )
+        time.sleep(1.0)
+        held = [scrape(port) for _ in range(5)]
+        cluster.start()
+        wait_until(lambda: count(db, REJECTED) == n, 90, f"{n} rejections", proc, log)
+        done = scrape(port)
+    finally:
+        assert stop(proc) == 0
+    for m in held:
+        assert m["pending_bytes"] <= 1048576 + 2 * 65536 + 131072  # the bound plus one read
+        assert m["received_total"] < n  # the rest waited at the broker
+    assert done["received_total"] == n and done["pending_bytes"] == 0
+    assert done['rejected_total{reason="missing_field"}'] == n  # each kept, none lost
