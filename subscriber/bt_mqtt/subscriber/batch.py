@@ -273,8 +273,12 @@ def plan_chunk(
                     continue
                 if action != KEEP:
                     mac = privacy.pseudonym(mac, int(t_recv // DAY_S))
+                    quoted, text = f'"{adv.mac}"', payload.decode()
+                    if name is None and quoted in text:  # the usual case: edit the text
+                        text = text.replace(quoted, f'"{mac}"')  # every copy of the address
+                    else:
+                        text = _dumps(dict(wm.raw, mac=mac, name=None))
                     name = None
-                    text = _dumps(dict(wm.raw, mac=mac, name=None))
                     pseudonymised = True
             if text is None:
                 text = payload.decode()
