@@ -50,8 +50,7 @@ class Privacy:
         name = self._names.get(cache_key)
         if name is None:
             digest = hmac.digest(self.key, f"{day}/{mac}".encode(), hashlib.sha256)
-            first = (digest[0] & 0x3F) | 0x80
-            name = ":".join(f"{b:02X}" for b in (first, *digest[1:6]))
+            name = (bytes(((digest[0] & 0x3F) | 0x80,)) + digest[1:6]).hex(":").upper()
             if len(self._names) >= _CACHE_MAX:
                 self._names.clear()
             self._names[cache_key] = name
