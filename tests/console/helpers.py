@@ -86,8 +86,10 @@ def _adverts() -> list[tuple[str, Advert]]:
 def advert_messages() -> list[tuple[str, bytes]]:
     """The fixed adverts as (topic, payload), in publish order."""
     msgs = []
-    for seq, (scanner, adv) in enumerate(_adverts()):
-        ts = format_ts(CLOCK - 1.0 + seq / 1000)
+    adverts = _adverts()
+    for i, (scanner, adv) in enumerate(adverts):
+        ts = format_ts(CLOCK - 1.0 + i / 1000)
+        seq = i or len(adverts)  # wire v1 seq starts at 1; the others keep their numbers
         msgs.append((f"{PREFIX}/raw/{scanner}", encode(adv, scanner, "boot1", seq, ts)))
     return msgs
 

@@ -158,3 +158,25 @@ def wait_subscribed(log: Path, proc: subprocess.Popen[bytes], times: int = 1) ->
     wait_until(
         lambda: log.read_text().count("mqtt_connected") >= times, 30, "subscription", proc, log
     )
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its direct children (the planner process), in MiB."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(entry.name))
+    total = 0.0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total

@@ -99,10 +99,10 @@ def stream(
     start: float | None = None,
     n_devices: int = 200,
 ) -> Iterator[Msg]:
-    """``n`` messages round-robin over ``scanners``, seq counting per scanner from 0."""
+    """``n`` messages round-robin over ``scanners``, seq counting per scanner from 1."""
     rng = random.Random(seed)
     t0 = datetime.now(UTC).timestamp() if start is None else start
-    seqs = dict.fromkeys(scanners, 0)
+    seqs = dict.fromkeys(scanners, 1)
     for i in range(n):
         sid = scanners[i % len(scanners)]
         adv = advert(rng, i, n_devices)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 from bt_mqtt.subscriber.config import IngestConfig, SubscriberConfig, SubscriberMqttConfig
-from bt_mqtt.subscriber.ingest import MERGE_CHUNKS, Ingest
+from bt_mqtt.subscriber.ingest import MERGE_CHUNKS, Chunk, Ingest
 
 
 def _ingest(batch_size: int, receive_maximum: int = 20000) -> Ingest:
@@ -68,3 +69,24 @@ def test_backlog_merge_respects_receive_maximum() -> None:
         return len(chunk.topics)
 
     assert [asyncio.run(take()) for _ in range(3)] == [2, 2, 2]
+
+
+def test_oversize_payloads_are_cut_on_arrival_and_merged_with_their_index() -> None:
+    ing = _ingest(batch_size=2)
+    conn = object()
+    big = b"z" * 100_000
+    payloads = [b"a", b"b", b"c", big, b"e", b"f", b"g"]
+    for i, p in enumerate(payloads):
+        ing._on_publish("t", p, _ack(i), conn)
+    held = sum(len(c.payloads[k]) for c in ing._chunks for k in range(len(c.payloads)))
+    assert held == 6 + 16384 and ing._held == held  # only the prefix is held
+
+    async def take() -> Chunk:
+        chunk = await ing._take(asyncio.Event())
+        assert chunk is not None
+        return chunk
+
+    chunk = asyncio.run(take())  # chunks [a b] [c big] [e f] merged; [g] left
+    assert chunk.payloads == [b"a", b"b", b"c", big[:16384], b"e", b"f"]
+    assert chunk.oversize == {3: (100_000, hashlib.sha256(big).digest())}
+    assert chunk.nbytes == held - 1

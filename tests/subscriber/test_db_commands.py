@@ -26,14 +26,19 @@ def _ci(url: str) -> dict[str, object]:
     return {"conninfo": url}
 
 
+def _names() -> list[str]:
+    return [m.filename for m in load_migrations()]
+
+
 def test_migrate_applies_once_and_records_checksums(pg_database: str) -> None:
-    assert pending(_ci(pg_database)) == ["0001_initial.sql"]
-    assert migrate(_ci(pg_database)) == ["0001_initial.sql"]
+    assert _names()[:2] == ["0001_initial.sql", "0002_hostile_input.sql"]
+    assert pending(_ci(pg_database)) == _names()
+    assert migrate(_ci(pg_database)) == _names()
     assert migrate(_ci(pg_database)) == []
     assert pending(_ci(pg_database)) == []
     with psycopg.connect(pg_database) as conn:
-        (checksum,) = conn.execute("SELECT checksum FROM schema_migrations").fetchone()  # type: ignore[misc]
-    assert checksum == load_migrations()[0].checksum
+        rows = conn.execute("SELECT checksum FROM schema_migrations ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == [m.checksum for m in load_migrations()]
 
 
 def test_concurrent_migrate_applies_each_file_once(pg_database: str) -> None:
@@ -45,7 +50,7 @@ def test_concurrent_migrate_applies_each_file_once(pg_database: str) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(len(r) for r in results) == [0, 0, 1]
+    assert sorted(len(r) for r in results) == [0, 0, len(_names())]
 
 
 def test_edited_applied_migration_is_refused(pg_database: str, tmp_path: Path) -> None:
@@ -77,7 +82,7 @@ def test_run_refuses_out_of_date_schema(pg_database: str, tmp_path: Path) -> Non
         check=False,
     )
     assert res.returncode == 1
-    assert "0001_initial.sql pending" in res.stderr
+    assert f"{', '.join(_names())} pending" in res.stderr
 
 
 def _insert_raw(conn: psycopg.Connection[Any], when: datetime, seq: int) -> None:
@@ -125,7 +130,7 @@ def test_reprocess_replaces_readings_idempotently(pg_database: str) -> None:
     with psycopg.connect(pg_database, autocommit=True) as conn:
         partitions.ensure(conn, "raw_advertisements", [now.date()])
         partitions.ensure(conn, "sensor_readings", [now.date()])
-        for seq in range(10):
+        for seq in range(1, 11):  # seq starts at 1 (wire v1)
             _insert_raw(conn, now + timedelta(seconds=seq), seq)
         conn.execute(
             "INSERT INTO devices (mac, first_seen, last_seen) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import time
@@ -194,11 +195,14 @@ def test_malformed_payloads_rejected_with_reason(
     assert _ok
     assert count(pg_database, READINGS) == expected_readings(msgs)
     with psycopg.connect(pg_database) as conn:
-        rows = conn.execute("SELECT reason, topic, payload FROM rejected_messages").fetchall()
-    got = {r[0]: bytes(r[2]) for r in rows}
+        rows = conn.execute(
+            "SELECT reason, topic, payload, payload_size, payload_sha256 FROM rejected_messages"
+        ).fetchall()
+    got = {r[0]: (bytes(r[2]), r[3], bytes(r[4])) for r in rows}
     assert set(got) == {*BAD, "bad_heartbeat"}
     for reason, payload in BAD.items():
-        assert got[reason] == payload, reason
+        kept = payload[:16384] if reason == "too_large" else payload  # an oversize one: a prefix
+        assert got[reason] == (kept, len(payload), hashlib.sha256(payload).digest()), reason
     assert {r[1] for r in rows} == {"bt-mqtt/raw/s1", "bt-mqtt/scanner/s1/status"}
 
 
@@ -278,19 +282,23 @@ def test_share_group_splits_the_stream_exactly_once(
     assert min(archived) > 0, archived
 
 
-def test_payload_postgres_refuses_is_rejected_alone(
+def test_what_postgres_refuses_is_settled_before_the_database(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
+    """A NUL in a name is escaped and the advert stored; a seq beyond bigint and a NaN are
+    rejected while planning.  The batch is never handed to PostgreSQL advert by advert."""
     cfg = write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database, ingest={"batch_ms": 300})
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
     msgs = list(stream(101, scanners=("s1",), seed=11))
-    body = json.loads(msgs[50].payload)
+    nul = next(i for i in range(50, 60) if msgs[i].mac.startswith("A4:C1:38"))  # kept as is
+    body = json.loads(msgs[nul].payload)
     body["name"] = "bad\u0000name"  # valid JSON, but jsonb and text columns refuse NUL
-    msgs[50].payload = json.dumps(body).encode()
+    msgs[nul].payload = json.dumps(body).encode()
     body = json.loads(msgs[60].payload)
     body["seq"] = 2**70  # a valid JSON integer that does not fit the bigint column
     msgs[60].payload = json.dumps(body).encode()
+    msgs[70].payload = msgs[70].payload.replace(b'"v":1', b'"x":NaN,"v":1')
     try:
         wait_subscribed(log, proc)
         publish(mosquitto.port, msgs)
@@ -307,12 +315,16 @@ def test_payload_postgres_refuses_is_rejected_alone(
     with psycopg.connect(pg_database) as conn:
         rows = conn.execute("SELECT reason, topic, payload FROM rejected_messages").fetchall()
         seqs = {r[0] for r in conn.execute("SELECT seq FROM raw_advertisements")}
-    # the NUL is caught while planning, the out-of-range number by PostgreSQL (the batch is
-    # then written advert by advert); both keep the message as received
-    assert sorted((r[0], r[1], bytes(r[2])) for r in rows) == sorted(
-        ("db_rejected", "bt-mqtt/raw/s1", msgs[i].payload) for i in (50, 60)
-    )
-    assert seqs == set(range(101)) - {50, 60}
+        (name,) = conn.execute(
+            "SELECT payload->>'name' FROM raw_advertisements WHERE seq = %s", (nul + 1,)
+        ).fetchone()  # type: ignore[misc]
+    assert sorted((r[0], r[1], bytes(r[2])) for r in rows) == [
+        ("bad_value", "bt-mqtt/raw/s1", msgs[60].payload),
+        ("invalid_json", "bt-mqtt/raw/s1", msgs[70].payload),
+    ]
+    assert seqs == set(range(1, 102)) - {61, 71}
+    assert name == "bad\\u0000name"  # the NUL kept as its escape
     assert count(pg_database, READINGS) == expected_readings(
-        [m for i, m in enumerate(msgs) if i not in (50, 60)]
+        [m for i, m in enumerate(msgs) if i not in (60, 70)]
     )
+    assert "batch_data_error" not in log.read_text()  # no advert-by-advert retry

@@ -4,11 +4,19 @@
 ``decode`` is the subscriber's gate: it validates every field it reads and raises ``WireError``
 with a machine-readable ``reason`` and a human-readable detail.  Unknown fields are kept in
 ``WireMessage.raw`` and otherwise ignored.
+
+What passes is plain JSON (no ``NaN``/``Infinity``, every number a finite double), and the
+fields the subscriber keys on are ASCII of the documented shape: a MAC of ASCII hex digits, a
+company id of ASCII decimal digits, hex without spaces, ``seq`` from 1 to 2**63 - 1, ``boot`` of
+1 to 64 printable ASCII characters and ``ts`` an RFC 3339 date-time with an offset whose instant
+Python can represent.  Unicode digits and compatibility forms (``٣``, ``²``, ``ﬀ``) never pass
+as ASCII.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time as _time
 from datetime import UTC, datetime
@@ -22,10 +30,35 @@ BASE_UUID_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
 
 MAC_RE: Final = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
 UUID_RE: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+BOOT_RE: Final = re.compile(r"[\x21-\x7e]{1,64}")
+# RFC 3339 date-time (section 5.6): full-date "T" full-time, the offset required
+TS_RE: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 ADDRESS_TYPES: Final = frozenset({"public", "random"})
+SEQ_MAX: Final = 2**63 - 1  # PostgreSQL bigint
+INT16_MIN: Final = -(2**15)
+INT16_MAX: Final = 2**15 - 1
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, if a double holds it (PostgreSQL's jsonb
+    refuses some that overflow a double, such as 1e200000)."""
+    value = float(text)
+    if not math.isfinite(value) or (
+        value == 0.0 and text.lower().split("e")[0].strip("-0.") != ""  # underflow to 0
+    ):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_loads = json.loads
+# standard JSON only: NaN, Infinity and numbers beyond a double raise ValueError
+loads: Final = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
 
 
 class WireError(ValueError):
@@ -87,6 +120,14 @@ def _opt(obj: dict[str, Any], key: str, kind: type) -> Any:
     return value
 
 
+def _int16(key: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise WireError("wrong_type", f"field {key!r} has type {type(value).__name__}")
+    if not INT16_MIN <= value <= INT16_MAX:
+        raise WireError("bad_value", f"field {key!r} is out of range: {str(value)[:20]}")
+    return value
+
+
 def _hex_map(obj: dict[str, Any], key: str) -> dict[str, bytes]:
     value = obj.get(key)
     if value is None:
@@ -96,35 +137,47 @@ def _hex_map(obj: dict[str, Any], key: str) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for k, v in value.items():
         if not isinstance(v, str):
-            raise WireError("wrong_type", f"{key}[{k!r}] is not a hex string")
+            raise WireError("wrong_type", f"{key}[{k[:40]!r}] is not a hex string")
         try:
-            out[k] = bytes.fromhex(v)
+            data = bytes.fromhex(v)
         except ValueError:
-            raise WireError("bad_value", f"{key}[{k!r}] is not valid hex") from None
+            data = None
+        if data is None or len(v) != 2 * len(data):  # fromhex skips whitespace; we do not
+            raise WireError("bad_value", f"{key}[{k[:40]!r}] is not valid hex")
+        out[k] = data
     return out
+
+
+def _company_id(key: str) -> int:
+    """A manufacturer_data key: ASCII decimal without leading zeros, 0..65535."""
+    if (
+        0 < len(key) <= 5
+        and key.isascii()
+        and key.isdigit()
+        and (key[0] != "0" or key == "0")
+        and int(key) <= 0xFFFF
+    ):
+        return int(key)
+    raise WireError("bad_value", f"manufacturer_data key {key[:20]!r} is not a company id")
 
 
 def advert_from_obj(obj: dict[str, Any]) -> Advert:
     """Validate and convert the advertisement fields of a JSON object."""
     mac = _req(obj, "mac", str)
     if not MAC_RE.fullmatch(mac):
-        mac = mac.upper()
-        if not MAC_RE.fullmatch(mac):
+        upper = mac.upper() if mac.isascii() else ""  # "ﬀ".upper() is "FF"
+        if not MAC_RE.fullmatch(upper):
             raise WireError("bad_value", f"field 'mac' is not a MAC address: {mac[:40]!r}")
+        mac = upper
     rssi = obj.get("rssi")
-    if rssi is None:
-        rssi = 0
-    elif not isinstance(rssi, int) or isinstance(rssi, bool):
-        raise WireError("wrong_type", f"field 'rssi' has type {type(rssi).__name__}")
+    rssi = 0 if rssi is None else _int16("rssi", rssi)
+    tx_power = obj.get("tx_power")
+    if tx_power is not None:
+        tx_power = _int16("tx_power", tx_power)
     address_type = _opt(obj, "address_type", str)
     if address_type is not None and address_type not in ADDRESS_TYPES:
         raise WireError("bad_value", f"field 'address_type' is {address_type[:20]!r}")
-    mfr_raw = _hex_map(obj, "manufacturer_data")
-    mfr: dict[int, bytes] = {}
-    for k, v in mfr_raw.items():
-        if not k.isdigit() or int(k) > 0xFFFF:
-            raise WireError("bad_value", f"manufacturer_data key {k[:20]!r} is not a company id")
-        mfr[int(k)] = v
+    mfr = {_company_id(k): v for k, v in _hex_map(obj, "manufacturer_data").items()}
     svc = _hex_map(obj, "service_data")
     for k in svc:
         if not UUID_RE.fullmatch(k):
@@ -132,13 +185,19 @@ def advert_from_obj(obj: dict[str, Any]) -> Advert:
     uuids = obj.get("service_uuids")
     if uuids is None:
         uuids = []
-    elif not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
+    elif not isinstance(uuids, list):
         raise WireError("wrong_type", "field 'service_uuids' is not a list of strings")
+    else:
+        for u in uuids:
+            if not isinstance(u, str):
+                raise WireError("wrong_type", "field 'service_uuids' is not a list of strings")
+            if not UUID_RE.fullmatch(u):
+                raise WireError("bad_value", f"service_uuids item {u[:40]!r} is not a 128-bit UUID")
     return Advert(
         mac=mac,
         rssi=rssi,
         address_type=address_type,
-        tx_power=_opt(obj, "tx_power", int),
+        tx_power=tx_power,
         name=_opt(obj, "name", str),
         manufacturer_data=mfr,
         service_data=svc,
@@ -147,13 +206,15 @@ def advert_from_obj(obj: dict[str, Any]) -> Advert:
 
 
 def parse_ts(ts: str) -> datetime:
-    """Parse an RFC 3339 timestamp; naive values are taken as UTC."""
+    """Parse an RFC 3339 date-time (offset required) into an aware UTC datetime."""
+    if not TS_RE.fullmatch(ts):
+        raise WireError("bad_value", f"field 'ts' is not an RFC 3339 time: {ts[:40]!r}")
     try:
-        when = datetime.fromisoformat(ts)
-    except ValueError:
-        raise WireError("bad_value", f"field 'ts' is not an RFC 3339 time: {ts[:40]!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        when = datetime.fromisoformat(ts[:-1] + "Z" if ts[-1] == "z" else ts)
+        if when.utcoffset():
+            when = when.astimezone(UTC)  # 0001-01-01T00:00+01:00 is in year 0: OverflowError
+    except (ValueError, OverflowError):
+        raise WireError("bad_value", f"field 'ts' is out of range: {ts[:40]!r}") from None
     return when
 
 
@@ -171,7 +232,11 @@ def decode_obj(obj: Any, topic_scanner_id: str | None = None) -> WireMessage:
             f"payload scanner_id {scanner_id[:64]!r} differs from topic's {topic_scanner_id!r}",
         )
     boot = _req(obj, "boot", str)
+    if not BOOT_RE.fullmatch(boot):
+        raise WireError("bad_value", f"field 'boot' is not 1-64 printable ASCII: {boot[:64]!r}")
     seq = _req(obj, "seq", int)
+    if not 1 <= seq <= SEQ_MAX:
+        raise WireError("bad_value", f"field 'seq' is out of range 1..2**63-1: {str(seq)[:24]}")
     ts = _req(obj, "ts", str)
     return WireMessage(
         scanner_id=scanner_id,
@@ -195,7 +260,9 @@ def decode(
     except UnicodeDecodeError as exc:
         raise WireError("invalid_utf8", f"payload is not UTF-8 at byte {exc.start}") from None
     try:
-        obj = _loads(text)
+        obj = loads(text)
     except ValueError as exc:
         raise WireError("invalid_json", f"payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise WireError("invalid_json", "payload is nested too deeply") from None
     return decode_obj(obj, topic_scanner_id)

@@ -4,7 +4,11 @@
 registry and encodes the rows the store copies into PostgreSQL, already in COPY text format (so
 the process that writes to the database only forwards bytes).  No I/O and no clock: the received
 time comes with each message.  Every message ends up in exactly one place: an advert row, a
-heartbeat, a rejection, or a counted duplicate/ignored message.
+heartbeat, a rejection, or a counted duplicate/ignored/privacy-dropped message.
+
+Everything done with one message runs under one guard: whatever it raises, that message
+becomes an ``internal_error`` rejection (kept byte for byte) and the rest of the chunk goes on.
+Rows are only added once the message is fully planned, so a failure leaves no half of it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from attrs import define, field
 
@@ -24,13 +28,18 @@ from bt_mqtt.core.mqttconfig import SCANNER_ID_RE
 from bt_mqtt.core.wire import WireError, decode
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.subscriber.copytext import NULL, esc, fmt_bool, fmt_float, fmt_time, fmt_ts
+from bt_mqtt.subscriber.heartbeat import Heartbeat, parse_heartbeat
+from bt_mqtt.subscriber.privacy import DROP, KEEP, Privacy
+from bt_mqtt.subscriber.rejected import Rejected, reject
+from bt_mqtt.subscriber.storable import has_unstorable, storable, storable_tree
+
+__all__ = ["BatchPlan", "Heartbeat", "Incoming", "Parses", "Rejected", "Topics", "plan_chunk"]
 
 log = logging.getLogger(__name__)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-HEARTBEAT_STATUSES: Final = frozenset({"online", "offline"})
-INTERVAL_KEYS: Final = ("interval_s", "heartbeat_interval_s")
-UNSTORABLE: Final = "db_rejected"  # text PostgreSQL refuses (NUL, lone surrogates)
 CACHE_MAX: Final = 4096
+DETAIL_MAX: Final = 500
+DAY_S: Final = 86400
 
 
 class Parses(Protocol):
@@ -49,27 +58,6 @@ class Incoming:
 
 
 @define(slots=True)
-class Heartbeat:
-    """A valid status message of one scanner."""
-
-    scanner_id: str
-    received_at: datetime
-    status: str
-    interval_s: float | None
-    body: dict[str, Any]
-    text: str
-
-
-@define(slots=True)
-class Rejected:
-    received_at: datetime
-    topic: str
-    payload: bytes
-    reason: str
-    detail: str
-
-
-@define(slots=True)
 class BatchPlan:
     """The rows of one batch, as COPY text.
 
@@ -78,7 +66,9 @@ class BatchPlan:
     facts, readings, payload), where ``k`` is the message's index in the chunk, ``facts`` and
     ``readings`` are JSON object text (NULL when empty) and ``payload`` the message as received.
     ``readings_rows`` holds (k, metric, value) lines.  ``readings`` counts those lines, ``days``
-    are the UTC days of the adverts' times.
+    are the UTC days of the adverts' times.  ``escaped`` counts adverts stored with text made
+    storable (see ``storable``), ``pseudonymised`` those stored under a pseudonym and
+    ``privacy_dropped`` (by scanner) those not stored by the privacy policy.
     """
 
     raw: bytes = b""
@@ -92,6 +82,9 @@ class BatchPlan:
     ignored: int = 0
     skewed: int = 0
     bad_readings: int = 0
+    escaped: int = 0
+    pseudonymised: int = 0
+    privacy_dropped: Counter[str] = field(factory=Counter)
     parsed: Counter[str] = field(factory=Counter)
 
 
@@ -132,48 +125,15 @@ class Topics:
         return kind, sid
 
 
-def parse_heartbeat(msg: Incoming, scanner_id: str, max_bytes: int) -> Heartbeat | Rejected:
-    """Validate a status message: a JSON object with ``status`` online/offline."""
-
-    def reject(reason: str, detail: str) -> Rejected:
-        return Rejected(msg.received_at, msg.topic, msg.payload, reason, detail)
-
-    if len(msg.payload) > max_bytes:
-        return reject("too_large", f"payload is {len(msg.payload)} bytes, limit {max_bytes}")
-    try:
-        text = msg.payload.decode()
-    except UnicodeDecodeError as exc:
-        return reject("invalid_utf8", f"payload is not UTF-8 at byte {exc.start}")
-    try:
-        body = json.loads(text)
-    except ValueError as exc:
-        return reject("invalid_json", f"payload is not JSON: {exc}")
-    except RecursionError:
-        return reject("invalid_json", "nested too deeply")
-    if not isinstance(body, dict):
-        return reject("not_object", f"payload is a JSON {type(body).__name__}, not an object")
-    status = body.get("status")
-    if status not in HEARTBEAT_STATUSES:
-        return reject("bad_heartbeat", f"field 'status' is {str(status)[:40]!r}")
-    sid = body.get("scanner_id")
-    if sid is not None and sid != scanner_id:
-        return reject("scanner_mismatch", f"payload scanner_id {str(sid)[:64]!r} differs")
-    interval: float | None = None
-    for key in INTERVAL_KEYS:
-        value = body.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            interval = float(value)
-            break
-    return Heartbeat(scanner_id, msg.received_at, str(status), interval, body, text)
-
-
 _KEYS: dict[str, tuple[str, str]] = {}  # metric -> (JSON key, COPY text), both escaped
 
 
-def _key(metric: str) -> tuple[str, str]:
+def _key(metric: str) -> tuple[str, str] | None:
     try:
         return _KEYS[metric]
     except KeyError:
+        if not isinstance(metric, str) or has_unstorable(metric):
+            return None
         if len(_KEYS) >= CACHE_MAX:
             _KEYS.clear()
         keys = _KEYS[metric] = (esc(json.dumps(metric, ensure_ascii=False)), esc(metric))
@@ -193,8 +153,9 @@ def _readings(k: int, result: ParseResult, plan: BatchPlan, out: list[str]) -> s
         except OverflowError:
             plan.bad_readings += 1
             continue
-        if math.isfinite(number):
-            json_key, text_key = _key(metric)
+        keys = _key(metric)
+        if keys is not None and math.isfinite(number):
+            json_key, text_key = keys
             shown = float.__repr__(value) if isinstance(value, float) else int.__repr__(value)
             parts.append(f"{json_key}:{shown}")
             out.append(f"{k}\t{text_key}\t{fmt_float(number)}\n")
@@ -211,6 +172,7 @@ def plan_batch(
     *,
     max_bytes: int,
     skew_s: float,
+    privacy: Privacy | None = None,
 ) -> BatchPlan:
     """``plan_chunk`` for a list of ``Incoming``."""
     return plan_chunk(
@@ -222,6 +184,7 @@ def plan_batch(
         ctx,
         max_bytes=max_bytes,
         skew_s=skew_s,
+        privacy=privacy,
     )
 
 
@@ -235,8 +198,14 @@ def plan_chunk(
     *,
     max_bytes: int,
     skew_s: float,
+    privacy: Privacy | None = None,
+    oversize: Mapping[int, tuple[int, bytes]] | None = None,
 ) -> BatchPlan:
-    """Turn messages (topic, payload, received time as Unix seconds) into rows; see above."""
+    """Turn messages (topic, payload, received time as Unix seconds) into rows; see above.
+
+    ``oversize`` maps the index of a message that arrived larger than ``max_bytes`` (and was
+    cut to its first ``max_bytes`` bytes) to its (size, SHA-256).  ``privacy`` is applied to
+    adverts no parser decodes (None: all kept)."""
     plan = BatchPlan()
     seen: set[tuple[str, str, int]] = set()
     lines: list[bytes] = []
@@ -244,94 +213,137 @@ def plan_chunk(
     recv_text: dict[int, str] = {}  # by millisecond
     parser_text: dict[str, str] = {}
     days = plan.days
+    rejected = plan.rejected
+    guard_privacy = privacy is not None and privacy.active
     for k, topic in enumerate(topic_list):
         payload = payloads[k]
         t_recv = received[k]
-        route = topics.classify(topic)
-        if route is None:
-            plan.rejected.append(
-                Rejected(_dt(t_recv), topic, payload, "bad_topic", "unexpected topic")
-            )
-            continue
-        kind, sid = route
-        if kind == "status":
-            if not payload:  # a retained status being cleared
-                plan.ignored += 1
-                continue
-            hb = parse_heartbeat(Incoming(topic, payload, _dt(t_recv)), sid, max_bytes)
-            if isinstance(hb, Rejected):
-                plan.rejected.append(hb)
-            else:
-                plan.heartbeats.append(hb)
-            continue
+        mark = len(reading_lines)
         try:
-            wm = decode(payload, sid, max_bytes)
-        except WireError as exc:
-            plan.rejected.append(Rejected(_dt(t_recv), topic, payload, exc.reason, exc.detail))
-            continue
-        except RecursionError:
-            plan.rejected.append(
-                Rejected(_dt(t_recv), topic, payload, "invalid_json", "nested too deeply")
+            if oversize and k in oversize:
+                whole = oversize[k]
+                detail = (
+                    f"payload is {whole[0]} bytes, limit {max_bytes}; "
+                    f"the first {len(payload)} bytes are kept"
+                )
+                rejected.append(reject(_dt(t_recv), topic, payload, "too_large", detail, whole))
+                continue
+            route = topics.classify(topic)
+            if route is None:
+                rejected.append(
+                    reject(_dt(t_recv), topic, payload, "bad_topic", "unexpected topic")
+                )
+                continue
+            kind, sid = route
+            if kind == "status":
+                if not payload:  # a retained status being cleared
+                    plan.ignored += 1
+                    continue
+                hb = parse_heartbeat(topic, payload, _dt(t_recv), sid, max_bytes)
+                if isinstance(hb, Rejected):
+                    rejected.append(hb)
+                else:
+                    plan.heartbeats.append(hb)
+                continue
+            try:
+                wm = decode(payload, sid, max_bytes)
+            except WireError as exc:
+                rejected.append(reject(_dt(t_recv), topic, payload, exc.reason, exc.detail))
+                continue
+            ident = (wm.scanner_id, wm.boot, wm.seq)
+            if ident in seen:
+                plan.duplicates += 1
+                continue
+            when = wm.time  # aware UTC (see wire.parse_ts)
+            skewed = abs(t_recv - when.timestamp()) > skew_s
+            adv = wm.advert
+            try:
+                result = registry.parse(adv, ctx)
+            except Exception:  # the registry promises not to raise; keep the advert regardless
+                log.exception("parser registry raised for %s", adv.mac)
+                result = None
+            mac, name, text = adv.mac, adv.name, None
+            pseudonymised = False
+            if result is None and guard_privacy:
+                assert privacy is not None
+                action = privacy.action(adv.address_type)
+                if action == DROP:
+                    seen.add(ident)
+                    plan.privacy_dropped[sid] += 1
+                    continue
+                if action != KEEP:
+                    mac = privacy.pseudonym(mac, int(t_recv // DAY_S))
+                    quoted, text = f'"{adv.mac}"', payload.decode()
+                    if name is None and quoted in text:  # the usual case: edit the text
+                        text = text.replace(quoted, f'"{mac}"')  # every copy of the address
+                    else:
+                        text = _dumps(dict(wm.raw, mac=mac, name=None))
+                    name = None
+                    pseudonymised = True
+            if text is None:
+                text = payload.decode()
+            parser = NULL
+            facts = readings = NULL
+            if result is not None:
+                parser = parser_text.get(result.parser) or parser_text.setdefault(
+                    result.parser, esc(storable(result.parser))
+                )
+                if result.facts:
+                    try:
+                        facts = esc(_dumps(result.facts))
+                    except (TypeError, ValueError):
+                        plan.bad_readings += 1
+                readings = _readings(k, result, plan, reading_lines)
+            ms = int(t_recv * 1000)
+            rt = recv_text.get(ms)
+            if rt is None:
+                rt = recv_text[ms] = fmt_time(_dt(ms / 1000))
+            head = f"{k}\t{fmt_ts(wm.ts, when)}\t{rt}\t{sid}\t{esc(wm.boot)}\t{wm.seq}\t{mac}\t"
+            rssi = max(-32768, min(32767, adv.rssi))
+            line = (
+                f"{head}{rssi}\t{adv.address_type or NULL}\t"
+                f"{NULL if name is None else esc(name)}\t{parser}\t{fmt_bool(skewed)}\t"
+                f"{facts}\t{readings}\t{esc(text)}\n"
             )
-            continue
-        except Exception as exc:  # a bug must not turn one message into a crash loop
-            log.exception("unexpected error decoding a message on %s", topic)
-            plan.rejected.append(Rejected(_dt(t_recv), topic, payload, "internal_error", repr(exc)))
-            continue
-        ident = (wm.scanner_id, wm.boot, wm.seq)
-        if ident in seen:
-            plan.duplicates += 1
+            escaped = False
+            try:
+                encoded = line.encode()
+                clean = "\x00" not in line and "\\u" not in text and "\\u0000" not in facts
+            except UnicodeEncodeError:
+                clean = False
+            if not clean:  # rare: a NUL or lone surrogate somewhere; escape it, keep the rest
+                if name is not None:
+                    name = storable(name)
+                if facts is not NULL and result is not None:
+                    facts = esc(_dumps(storable_tree(result.facts)))
+                obj = wm.raw if not pseudonymised else dict(wm.raw, mac=mac, name=None)
+                clean_obj = storable_tree(obj)
+                if clean_obj != obj:
+                    text = _dumps(clean_obj)
+                fixed = (
+                    f"{head}{rssi}\t{adv.address_type or NULL}\t"
+                    f"{NULL if name is None else esc(name)}\t{parser}\t{fmt_bool(skewed)}\t"
+                    f"{facts}\t{readings}\t{esc(text)}\n"
+                )
+                encoded = fixed.encode()
+                escaped = fixed != line
+        except Exception as exc:  # a failure nobody foresaw: quarantine this message only
+            del reading_lines[mark:]
+            log.exception("unexpected error planning a message on %s", topic[:200])
+            detail = f"{type(exc).__name__}: {exc}"[:DETAIL_MAX]
+            rejected.append(reject(_dt(t_recv), topic, payload, "internal_error", detail))
             continue
         seen.add(ident)
-        when = wm.time
-        skewed = abs(t_recv - when.timestamp()) > skew_s
-        adv = wm.advert
-        try:
-            result = registry.parse(adv, ctx)
-        except Exception:  # the registry promises not to raise; keep the advert regardless
-            log.exception("parser registry raised for %s", adv.mac)
-            result = None
-        parser = NULL
-        facts = readings = NULL
-        mark = len(reading_lines)
-        if result is not None:
-            parser = parser_text.get(result.parser) or parser_text.setdefault(
-                result.parser, esc(result.parser)
-            )
-            if result.facts:
-                try:
-                    facts = esc(_dumps(result.facts))
-                except (TypeError, ValueError):
-                    plan.bad_readings += 1
-            readings = _readings(k, result, plan, reading_lines)
-        ms = int(t_recv * 1000)
-        rt = recv_text.get(ms)
-        if rt is None:
-            rt = recv_text[ms] = fmt_time(_dt(ms / 1000))
-        text = payload.decode()
-        line = (
-            f"{k}\t{fmt_ts(wm.ts, when)}\t{rt}\t{sid}\t{esc(wm.boot)}\t{wm.seq}\t{adv.mac}\t"
-            f"{max(-32768, min(32767, adv.rssi))}\t{adv.address_type or NULL}\t"
-            f"{NULL if adv.name is None else esc(adv.name)}\t{parser}\t{fmt_bool(skewed)}\t"
-            f"{facts}\t{readings}\t{esc(text)}\n"
-        )
-        try:
-            if "\x00" in line or "\\u0000" in text:
-                raise ValueError("NUL characters")
-            encoded = line.encode()
-        except (UnicodeEncodeError, ValueError) as exc:
-            del reading_lines[mark:]
-            why = "NUL characters" if isinstance(exc, ValueError) else "an unpaired surrogate"
-            plan.rejected.append(
-                Rejected(_dt(t_recv), topic, payload, UNSTORABLE, f"PostgreSQL cannot store {why}")
-            )
-            continue
         if result is not None:
             plan.parsed[result.parser] += 1
         if skewed:
             plan.skewed += 1
+        if pseudonymised:
+            plan.pseudonymised += 1
+        if escaped:
+            plan.escaped += 1
         lines.append(encoded)
-        days.add(when.astimezone(UTC).date())
+        days.add(when.date())
     plan.adverts = len(lines)
     plan.raw = b"".join(lines)
     plan.readings = len(reading_lines)

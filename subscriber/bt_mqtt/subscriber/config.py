@@ -18,11 +18,12 @@ import cattrs
 from attrs import define, field
 
 from bt_mqtt.core import configfile
-from bt_mqtt.core.configfields import at_least, matches
+from bt_mqtt.core.configfields import at_least, matches, one_of
 from bt_mqtt.core.configfile import ConfigError
 from bt_mqtt.core.logs import LogConfig
 from bt_mqtt.core.mqttconfig import MqttConfig, register_tls_hook
 from bt_mqtt.core.wire import MAC_RE
+from bt_mqtt.subscriber import privacy as privacymod
 
 ENV_DATABASE_URL: Final = "BT_MQTT_DATABASE_URL"
 ENV_DATABASE_PASSWORD: Final = "BT_MQTT_DATABASE_PASSWORD"  # noqa: S105 - a variable name
@@ -81,11 +82,24 @@ class IngestConfig:
     batch_size: int = field(default=2000, validator=at_least(1))
     batch_ms: int = field(default=50, validator=at_least(1))
     max_payload_bytes: int = field(default=16 * 1024, validator=at_least(64))
+    max_pending_bytes: int = field(default=32 * 1024 * 1024, validator=at_least(1024 * 1024))
     clock_skew_s: float = field(default=300.0, validator=at_least(1.0))
     missed_heartbeats: int = field(default=3, validator=at_least(1))
     db_retry_cap_s: float = field(default=30.0, validator=at_least(0.1))
     sweep_s: float = field(default=5.0, validator=at_least(0.1))
     plan_workers: int = field(default=1, validator=[at_least(0), attrs.validators.le(1)])
+
+
+@define(frozen=True)
+class PrivacyConfig:
+    """What is stored of adverts no parser decodes (see ``bt_mqtt.subscriber.privacy``):
+    ``keep``, ``pseudonymise`` or ``drop``, for random/unknown and for public addresses."""
+
+    random_addresses: str = field(
+        default=privacymod.PSEUDONYMISE, validator=one_of(privacymod.ACTIONS)
+    )
+    public_addresses: str = field(default=privacymod.KEEP, validator=one_of(privacymod.ACTIONS))
+    key_file: str | None = None
 
 
 @define(frozen=True)
@@ -105,6 +119,7 @@ class SubscriberConfig:
     parsers: ParsersConfig = field(factory=ParsersConfig)
     retention: RetentionConfig = field(factory=RetentionConfig)
     ingest: IngestConfig = field(factory=IngestConfig)
+    privacy: PrivacyConfig = field(factory=PrivacyConfig)
     metrics: MetricsConfig = field(factory=MetricsConfig)
     log: LogConfig = field(factory=LogConfig)
 
@@ -128,6 +143,27 @@ def _read_secret(path: str, key: str, source: str) -> str:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"{source}: {key}: cannot read {path!r}: {exc.strerror}") from None
+
+
+def privacy_policy(cfg: SubscriberConfig, source: str) -> privacymod.Privacy:
+    """The privacy policy with its key: the ``privacy.key_file``'s bytes (surrounding
+    whitespace removed), or random bytes held in memory only."""
+    p = cfg.privacy
+    if p.key_file is None:
+        key = os.urandom(32)
+    else:
+        try:
+            key = Path(p.key_file).read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{source}: privacy.key_file: cannot read {p.key_file!r}: {exc.strerror}"
+            ) from None
+        if len(key) < privacymod.MIN_KEY_BYTES:
+            raise ConfigError(
+                f"{source}: privacy.key_file: {p.key_file!r} holds {len(key)} bytes; "
+                f"a key is at least {privacymod.MIN_KEY_BYTES}"
+            )
+    return privacymod.Privacy(random=p.random_addresses, public=p.public_addresses, key=key)
 
 
 def bindkeys(cfg: SubscriberConfig) -> dict[str, bytes]:
@@ -157,6 +193,8 @@ def check_semantics(cfg: SubscriberConfig, source: str) -> None:
     for sect, obj in (("mqtt", cfg.mqtt), ("database", cfg.database)):
         if obj.password is not None and obj.password_file is not None:
             problems.append(f"{sect}.password, {sect}.password_file: set only one of them")
+    if cfg.ingest.max_pending_bytes < 4 * cfg.ingest.max_payload_bytes:
+        problems.append("ingest.max_pending_bytes: must be at least 4 x ingest.max_payload_bytes")
     if cfg.ingest.batch_size * 2 > cfg.mqtt.receive_maximum:
         problems.append("mqtt.receive_maximum: must be at least twice ingest.batch_size")
     if cfg.metrics.port is not None and not 0 <= cfg.metrics.port <= 65535:

@@ -13,7 +13,9 @@ from typing import Final
 
 NULL: Final = "\\N"
 # the shape of the agent's own timestamps, e.g. 2026-11-27T07:49:52.123Z
-_CANONICAL_TS: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_CANONICAL_TS: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
+)
 
 
 def esc(text: str) -> str:

@@ -33,6 +33,8 @@ from bt_mqtt.subscriber.batch import BatchPlan, Parses
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.planner import Planner
+from bt_mqtt.subscriber.privacy import Privacy
+from bt_mqtt.subscriber.rejected import truncate
 from bt_mqtt.subscriber.store import DatabaseUnavailable, Store, Transition
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class Chunk:
     payloads: list[bytes] = field(factory=list)
     received: list[float] = field(factory=list)  # Unix seconds
     acks: bytearray = field(factory=bytearray)  # the PUBACK packets of the QoS 1 messages
+    oversize: dict[int, tuple[int, bytes]] = field(factory=dict)  # k -> (size, SHA-256)
+    nbytes: int = 0  # payload bytes held
     sealed: bool = False
 
     def source(self, k: int) -> tuple[str, bytes, datetime]:
@@ -78,6 +82,7 @@ class Ingest:
         *,
         mqtt_password: str | None = None,
         metrics: Metrics | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics or Metrics()
@@ -91,6 +96,8 @@ class Ingest:
             workers=cfg.ingest.plan_workers,
             max_bytes=cfg.ingest.max_payload_bytes,
             skew_s=cfg.ingest.clock_skew_s,
+            privacy=privacy,
+            log=(cfg.log.level, cfg.log.format),
         )
         self.store = Store(
             conninfo,
@@ -104,6 +111,11 @@ class Ingest:
         self._client: gmqtt.Client | None = None
         self._stopping = False
         self._batch_size = cfg.ingest.batch_size
+        self._max_payload = cfg.ingest.max_payload_bytes
+        self._max_held = cfg.ingest.max_pending_bytes
+        self._chunk_bytes = max(self._max_held // 4, self._max_payload)
+        self._held = 0  # payload bytes received and not yet committed
+        self._paused: Any = None  # the connection whose reading we paused
 
     # -- MQTT side -------------------------------------------------------------------------
 
@@ -150,20 +162,36 @@ class Ingest:
                 chunk.sealed
                 or chunk.connection is not connection
                 or len(chunk.topics) >= self._batch_size
+                or chunk.nbytes >= self._chunk_bytes
             ):
                 chunk = Chunk(connection, time.monotonic())
                 chunks.append(chunk)
         else:
             chunk = Chunk(connection, time.monotonic())
             chunks.append(chunk)
+        if len(payload) > self._max_payload:  # keep a prefix, its size and hash (rejected)
+            payload, whole = truncate(payload, self._max_payload)
+            chunk.oversize[len(chunk.topics)] = whole
         chunk.topics.append(topic)
         chunk.payloads.append(payload)
         chunk.received.append(time.time())
+        chunk.nbytes += len(payload)
+        self._held += len(payload)
         if ack is not None:
             chunk.acks += ack
         m = self.metrics
         m.received += 1
         m.pending += 1
+        m.pending_bytes = self._held
+        if self._held > self._max_held and receiver.pause_reading(connection):
+            if self._paused is None:
+                m.read_pauses += 1
+                log.info(
+                    "%d payload bytes waiting for the database; reading paused",
+                    self._held,
+                    extra={"event": "reading_paused"},
+                )
+            self._paused = connection
         self._arrived.set()
         if len(chunks[0].topics) >= self._batch_size or len(chunks) > 1:
             self._full.set()
@@ -229,9 +257,13 @@ class Ingest:
             and len(chunks) > 1  # the next one is complete: a newer chunk exists behind it
             and chunks[0].connection is chunk.connection
             and len(chunk.topics) + len(chunks[0].topics) <= limit
+            and chunk.nbytes + chunks[0].nbytes <= MERGE_CHUNKS * self._chunk_bytes
         ):
             more = chunks.popleft()
             more.sealed = True
+            offset = len(chunk.topics)
+            chunk.oversize.update((offset + k, v) for k, v in more.oversize.items())
+            chunk.nbytes += more.nbytes
             chunk.topics += more.topics
             chunk.payloads += more.payloads
             chunk.received += more.received
@@ -271,10 +303,14 @@ class Ingest:
         m.duplicates += plan.duplicates
         m.readings += res.readings
         m.heartbeats += res.heartbeats
-        m.ignored += plan.ignored
+        m.ignored += plan.ignored + res.repeated
         m.clock_skew += plan.skewed
+        m.escaped += plan.escaped
+        m.pseudonymised += plan.pseudonymised
+        m.privacy_dropped += sum(plan.privacy_dropped.values())
         m.parsed.update(plan.parsed)
         m.pending -= len(chunk.topics)
+        self._release(chunk)
         for r in plan.rejected:
             m.rejected[r.reason] += 1
         if res.rejected > len(plan.rejected):  # adverts PostgreSQL refused (see Store.write)
@@ -298,6 +334,15 @@ class Ingest:
                 extra={"event": "acks_dropped"},
             )
         return True
+
+    def _release(self, chunk: Chunk) -> None:
+        """A committed chunk's bytes are no longer held: resume reading below half the bound."""
+        self._held -= chunk.nbytes
+        self.metrics.pending_bytes = self._held
+        if self._paused is not None and self._held <= self._max_held // 2:
+            receiver.resume_reading(self._paused)
+            self._paused = None
+            log.info("reading resumed", extra={"event": "reading_resumed"})
 
     def _log_transitions(self, transitions: list[Transition]) -> None:
         for t in transitions:
@@ -361,7 +406,9 @@ class Ingest:
                     continue
                 if chunk is None:
                     return
-                plan = await self.planner.plan(chunk.topics, chunk.payloads, chunk.received)
+                plan = await self.planner.plan(
+                    chunk.topics, chunk.payloads, chunk.received, chunk.oversize
+                )
                 if writing is not None and not await writing:
                     return
                 writing = asyncio.ensure_future(self._commit(chunk, plan, stop))

@@ -97,6 +97,7 @@ def _cmd_run(
 
     try:
         mqtt_password = cfgmod.mqtt_password(cfg, source, dict(os.environ))
+        privacy = cfgmod.privacy_policy(cfg, source)
     except ConfigError as exc:
         fail_config(PROG, str(exc))
     if getattr(args, "migrate", False):
@@ -120,7 +121,14 @@ def _cmd_run(
         if cfg.metrics.port is not None:
             server = await serve(metrics, cfg.metrics.host, cfg.metrics.port)
         try:
-            ingest = Ingest(cfg, conninfo, registry, mqtt_password=mqtt_password, metrics=metrics)
+            ingest = Ingest(
+                cfg,
+                conninfo,
+                registry,
+                mqtt_password=mqtt_password,
+                metrics=metrics,
+                privacy=privacy,
+            )
             await ingest.run(stop)
         finally:
             if server is not None:

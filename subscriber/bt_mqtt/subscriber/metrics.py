@@ -48,10 +48,15 @@ class Metrics:
     batches: int = 0
     db_errors: int = 0
     transitions: int = 0
+    escaped: int = 0
+    pseudonymised: int = 0
+    privacy_dropped: int = 0
+    read_pauses: int = 0
     rejected: Counter[str] = field(factory=Counter)
     parsed: Counter[str] = field(factory=Counter)
     batch_latency: Histogram = field(factory=Histogram)
     pending: int = 0
+    pending_bytes: int = 0
 
 
 _COUNTERS: Final = (
@@ -61,11 +66,15 @@ _COUNTERS: Final = (
     ("duplicates", "adverts repeated within one batch, not written again"),
     ("readings", "rows written to sensor_readings"),
     ("heartbeats", "scanner status messages applied"),
-    ("ignored", "messages ignored (cleared retained status)"),
+    ("ignored", "status messages ignored (a retained status cleared or delivered again)"),
     ("clock_skew", "adverts whose agent time differs from the received time by > the limit"),
     ("batches", "batches committed"),
     ("db_errors", "failed database attempts (each is retried)"),
     ("transitions", "scanner online/offline transitions"),
+    ("escaped", "adverts stored with text PostgreSQL cannot hold (NUL, lone surrogate) escaped"),
+    ("pseudonymised", "undecoded adverts stored under a pseudonym (privacy)"),
+    ("privacy_dropped", "undecoded adverts not stored (privacy)"),
+    ("read_pauses", "times reading from the broker paused: payload bytes over the bound"),
 )
 
 
@@ -84,6 +93,9 @@ def render(m: Metrics) -> str:
     full = f"{PREFIX}pending_messages"
     out += [f"# HELP {full} messages received, not yet acknowledged", f"# TYPE {full} gauge"]
     out.append(f"{full} {m.pending}")
+    full = f"{PREFIX}pending_bytes"
+    out += [f"# HELP {full} payload bytes held, not yet committed", f"# TYPE {full} gauge"]
+    out.append(f"{full} {m.pending_bytes}")
     h = m.batch_latency
     full = f"{PREFIX}batch_seconds"
     out += [f"# HELP {full} time to write and commit one batch", f"# TYPE {full} histogram"]

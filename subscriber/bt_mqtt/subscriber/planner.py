@@ -5,7 +5,8 @@ back as a ``BatchPlan`` whose rows are already COPY text, so both directions pic
 
 The worker owns the parser registry and the ``ParseContext`` (parser state such as BTHome packet
 ids), so chunks must be planned one at a time, in order (one worker).  ``Planner`` falls back to
-planning in the calling thread when ``workers`` is 0.
+planning in the calling thread when ``workers`` is 0.  The worker logs through the same
+logging set-up as its parent (``log``: level and format), so its records join the JSON stream.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from bt_mqtt.core.logs import setup_logging
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.subscriber.batch import BatchPlan, Parses, Topics, plan_chunk
+from bt_mqtt.subscriber.privacy import Privacy
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,11 @@ def _init(
     bindkeys: dict[str, bytes],
     registry_kw: dict[str, bool],
     kw: dict[str, Any],
+    log_setup: tuple[str, str] | None = None,
 ) -> None:
     _die_with_parent(parent)
+    if log_setup is not None:
+        setup_logging(*log_setup)
     from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
 
     _state["topics"] = Topics(prefix)
@@ -53,7 +59,12 @@ def _init(
     _state["kw"] = kw
 
 
-def _plan(topics: list[str], payloads: list[bytes], received: list[float]) -> BatchPlan:
+def _plan(
+    topics: list[str],
+    payloads: list[bytes],
+    received: list[float],
+    oversize: dict[int, tuple[int, bytes]] | None = None,
+) -> BatchPlan:
     return plan_chunk(
         topics,
         payloads,
@@ -61,6 +72,7 @@ def _plan(topics: list[str], payloads: list[bytes], received: list[float]) -> Ba
         _state["topics"],
         _state["registry"],
         _state["ctx"],
+        oversize=oversize,
         **_state["kw"],
     )
 
@@ -83,10 +95,13 @@ class Planner:
         workers: int,
         max_bytes: int,
         skew_s: float,
+        privacy: Privacy | None = None,
+        log: tuple[str, str] | None = None,
     ) -> None:
         registry_kw = {"plugins": plugins, "theengs": theengs}  # the worker builds the same one
-        self._args = (prefix, bindkeys, registry_kw, {"max_bytes": max_bytes, "skew_s": skew_s})
-        self._max_bytes, self._skew_s = max_bytes, skew_s
+        kw = {"max_bytes": max_bytes, "skew_s": skew_s, "privacy": privacy}
+        self._args = (prefix, bindkeys, registry_kw, kw, log)
+        self._max_bytes, self._skew_s, self._privacy = max_bytes, skew_s, privacy
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._inline = (Topics(prefix), registry, ParseContext(bindkeys=bindkeys))
@@ -102,7 +117,11 @@ class Planner:
         return self._pool
 
     async def plan(
-        self, topics: list[str], payloads: list[bytes], received: list[float]
+        self,
+        topics: list[str],
+        payloads: list[bytes],
+        received: list[float],
+        oversize: dict[int, tuple[int, bytes]] | None = None,
     ) -> BatchPlan:
         """The plan of one chunk.  A dead worker is replaced and the chunk planned again."""
         if self._workers == 0:
@@ -116,12 +135,14 @@ class Planner:
                 ctx,
                 max_bytes=self._max_bytes,
                 skew_s=self._skew_s,
+                privacy=self._privacy,
+                oversize=oversize,
             )
         loop = asyncio.get_running_loop()
         while True:
             pool = self._start()
             try:
-                return await loop.run_in_executor(pool, _plan, topics, payloads, received)
+                return await loop.run_in_executor(pool, _plan, topics, payloads, received, oversize)
             except BrokenProcessPool:
                 log.error("planner process died; starting a new one", extra={"event": "planner"})
                 self._pool = None

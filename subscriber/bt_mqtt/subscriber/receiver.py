@@ -99,3 +99,20 @@ def send_acks(client: gmqtt.Client, connection: Any, acks: bytes) -> bool:
         return False
     connection.send_package(acks)
     return True
+
+
+def pause_reading(connection: Any) -> bool:
+    """Stop reading from ``connection``'s socket (TCP then pushes back to the broker); False
+    when it has no open transport."""
+    transport = getattr(connection, "_transport", None)
+    if transport is None or transport.is_closing():
+        return False
+    transport.pause_reading()
+    return True
+
+
+def resume_reading(connection: Any) -> None:
+    """Undo ``pause_reading`` (nothing happens on a closed connection)."""
+    transport = getattr(connection, "_transport", None)
+    if transport is not None and not transport.is_closing():
+        transport.resume_reading()

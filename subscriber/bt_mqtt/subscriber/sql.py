@@ -43,11 +43,14 @@ COPY_STAGE_RAW: Final = (
 COPY_STAGE_READINGS: Final = "COPY stage_readings (k, metric, value) FROM STDIN"
 CLEAR_STAGE: Final = ("DELETE FROM stage_raw", "DELETE FROM stage_readings")
 COPY_REJECTED: Final = (
-    "COPY rejected_messages (received_at, topic, payload, reason, detail) FROM STDIN"
+    "COPY rejected_messages (received_at, topic, payload, reason, detail, payload_size, "
+    "payload_sha256) FROM STDIN"
 )
 
 # One statement: new adverts, their readings, device and scanner upserts (sorted by key so
-# concurrent subscribers lock rows in the same order).  Returns (adverts, readings, devices).
+# concurrent subscribers lock rows in the same order), and the scanners' counts of adverts the
+# privacy policy dropped (parallel arrays drop_ids, drop_counts, drop_at; empty when none).
+# Returns (adverts, readings, devices).
 INGEST: Final = """
 WITH ins AS (
     INSERT INTO raw_advertisements
@@ -111,17 +114,27 @@ WITH ins AS (
         last_readings_at = greatest(d.last_readings_at, EXCLUDED.last_readings_at),
         updated_at = now()
     RETURNING 1
+), seen AS (
+    SELECT scanner_id, min(received_at) AS first_seen, max(received_at) AS last_seen,
+        count(*) AS n, (array_agg(clock_skew ORDER BY received_at DESC, seq DESC))[1] AS clock_skew
+    FROM new GROUP BY scanner_id
+), drops AS (
+    SELECT * FROM unnest(%(drop_ids)s::text[], %(drop_counts)s::bigint[],
+        %(drop_at)s::timestamptz[]) AS d(scanner_id, dropped, at)
 ), sc AS (
     INSERT INTO scanners AS s (scanner_id, first_seen, last_seen, last_advert_at, advert_count,
-        clock_skew)
-    SELECT scanner_id, min(received_at), max(received_at), max(received_at), count(*),
-        (array_agg(clock_skew ORDER BY received_at DESC, seq DESC))[1]
-    FROM new GROUP BY scanner_id ORDER BY scanner_id
+        clock_skew, privacy_dropped)
+    SELECT scanner_id, least(a.first_seen, d.at), greatest(a.last_seen, d.at),
+        greatest(a.last_seen, d.at), coalesce(a.n, 0), coalesce(a.clock_skew, false),
+        coalesce(d.dropped, 0)
+    FROM seen a FULL JOIN drops d USING (scanner_id) ORDER BY scanner_id
     ON CONFLICT (scanner_id) DO UPDATE SET
         last_seen = greatest(s.last_seen, EXCLUDED.last_seen),
         last_advert_at = greatest(s.last_advert_at, EXCLUDED.last_advert_at),
         advert_count = s.advert_count + EXCLUDED.advert_count,
-        clock_skew = EXCLUDED.clock_skew
+        clock_skew = CASE WHEN EXCLUDED.advert_count > 0 THEN EXCLUDED.clock_skew
+                          ELSE s.clock_skew END,
+        privacy_dropped = s.privacy_dropped + EXCLUDED.privacy_dropped
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM rd), (SELECT count(*) FROM dev)
@@ -150,12 +163,14 @@ INSERT_TRANSITION: Final = (
     " VALUES (%s, %s, %s, %s, %s, %s::jsonb)"
 )
 
+# The interval is clamped again here (1 s .. 1 day, as heartbeat.py does on input), so no row,
+# however it was written, can make the date arithmetic fail for every scanner.
 SWEEP_OFFLINE: Final = """
 WITH overdue AS (
     UPDATE scanners SET status = 'offline', status_since = %(now)s
     WHERE status = 'online'
-      AND last_heartbeat_at < %(now)s::timestamptz - make_interval(
-            secs => coalesce(heartbeat_interval_s, %(default)s) * %(missed)s)
+      AND last_heartbeat_at < %(now)s::timestamptz - make_interval(secs => least(greatest(
+            coalesce(heartbeat_interval_s, %(default)s), %(min)s), %(max)s) * %(missed)s)
     RETURNING scanner_id, last_heartbeat
 )
 INSERT INTO scanner_transitions (scanner_id, time, from_status, to_status, reason, heartbeat)

@@ -4,9 +4,10 @@ Adverts and their readings arrive as COPY text (see ``batch.BatchPlan``) and are
 temporary staging tables, then one statement inserts the new adverts (``ON CONFLICT DO
 NOTHING``: a redelivered message adds nothing), the readings of exactly the adverts that were
 new, one upsert per device and one per scanner.  Rejected messages are COPYed; heartbeats update
-``scanners`` and record transitions.  A batch the database refuses for its data (an unsupported
-JSON escape, an out-of-range number) is written again advert by advert under savepoints, and the
-adverts it refuses become ``db_rejected`` rejections (``source`` gives back their messages).
+``scanners`` and record transitions.  The planner has already turned away or escaped what
+PostgreSQL refuses, so the next step is a last resort: a batch the database still refuses for
+its data is written again advert by advert under savepoints, and the adverts it refuses become
+``db_rejected`` rejections (``source`` gives back their messages).
 
 Connection failures surface as ``DatabaseUnavailable``; the caller retries the same plan.
 """
@@ -23,8 +24,10 @@ import psycopg
 from attrs import define
 
 from bt_mqtt.subscriber import partitions, sql
-from bt_mqtt.subscriber.batch import BatchPlan, Heartbeat, Rejected
+from bt_mqtt.subscriber.batch import BatchPlan
 from bt_mqtt.subscriber.copytext import unescape
+from bt_mqtt.subscriber.heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, Heartbeat
+from bt_mqtt.subscriber.rejected import reject
 
 # (topic, payload, received time) of the message at index k of the planned chunk
 Source = Callable[[int], tuple[str, bytes, datetime]]
@@ -32,6 +35,13 @@ Source = Callable[[int], tuple[str, bytes, datetime]]
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_S: Final = 60.0
+# errors caused by one row's data (a connection problem is never one of them)
+DATA_ERRORS: Final = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.errors.ProgramLimitExceeded,
+    UnicodeError,
+)
 
 
 class DatabaseUnavailable(Exception):
@@ -45,6 +55,7 @@ class WriteResult:
     devices: int = 0
     redelivered: int = 0
     heartbeats: int = 0
+    repeated: int = 0  # the retained heartbeat we already had, delivered again
     rejected: int = 0
     transitions: int = 0
 
@@ -137,54 +148,66 @@ class Store:
         try:
             await self.ensure_partitions(plan, now)
             try:
-                return await self._write(plan, None)
-            except (psycopg.DataError, UnicodeError) as exc:
+                return await self._write(plan, None, now)
+            except DATA_ERRORS as exc:
                 log.warning(
                     "batch refused by the database, retrying advert by advert: %s",
                     exc,
                     extra={"event": "batch_data_error"},
                 )
-                return await self._write(plan, source or _unescaped_source(plan))
+                return await self._write(plan, source or _unescaped_source(plan), now)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             await self.close()
             raise DatabaseUnavailable(str(exc).strip()) from exc
 
-    async def _write(self, plan: BatchPlan, careful: Source | None) -> WriteResult:
+    async def _write(self, plan: BatchPlan, careful: Source | None, now: datetime) -> WriteResult:
         conn = self._require()
         res = WriteResult()
         self.transitions = []
         rejected = list(plan.rejected)
+        drops: dict[str, list[Any]] = {
+            "drop_ids": list(plan.privacy_dropped),
+            "drop_counts": list(plan.privacy_dropped.values()),
+            "drop_at": [now] * len(plan.privacy_dropped),
+        }
         async with conn.transaction():
             cur = conn.cursor()
             if careful is None:
-                await self._adverts(cur, plan.raw, plan.readings_rows, plan.adverts, res)
+                await self._adverts(cur, plan.raw, plan.readings_rows, plan.adverts, res, drops)
             else:
                 for k, line, readings in _per_advert(plan):
                     try:
                         async with conn.transaction():
                             for statement in sql.CLEAR_STAGE:
                                 await cur.execute(statement)
-                            await self._adverts(cur, line, readings, 1, res)
-                    except (psycopg.DataError, UnicodeError) as e:
+                            await self._adverts(cur, line, readings, 1, res, _NO_DROPS)
+                    except DATA_ERRORS as e:
                         topic, payload, received_at = careful(k)
-                        rejected.append(
-                            Rejected(received_at, topic, payload, "db_rejected", str(e))
-                        )
+                        rejected.append(reject(received_at, topic, payload, "db_rejected", str(e)))
+                for statement in sql.CLEAR_STAGE:
+                    await cur.execute(statement)
+                await self._adverts(cur, b"", b"", 0, res, drops)
             for hb in plan.heartbeats:
                 try:
                     async with conn.transaction():
                         await self._heartbeat(cur, hb, res)
-                except (psycopg.DataError, UnicodeError) as exc:
+                except DATA_ERRORS as exc:
                     payload = hb.text.encode("utf-8", "surrogateescape")
                     topic = f"(status of {hb.scanner_id})"
-                    rejected.append(
-                        Rejected(hb.received_at, topic, payload, "db_rejected", str(exc))
-                    )
+                    rejected.append(reject(hb.received_at, topic, payload, "db_rejected", str(exc)))
             if rejected:
                 async with cur.copy(sql.COPY_REJECTED) as copy:
                     for r in rejected:
                         await copy.write_row(
-                            (r.received_at, r.topic, r.payload, r.reason, r.detail)
+                            (
+                                r.received_at,
+                                r.topic,
+                                r.payload,
+                                r.reason,
+                                r.detail,
+                                r.size,
+                                r.sha256,
+                            )
                         )
                 res.rejected = len(rejected)
         return res
@@ -196,15 +219,17 @@ class Store:
         readings: bytes,
         n: int,
         res: WriteResult,
+        drops: dict[str, list[Any]],
     ) -> None:
-        if not n:
+        if not n and not drops["drop_ids"]:
             return
-        async with cur.copy(sql.COPY_STAGE_RAW) as copy:
-            await copy.write(raw)
+        if n:
+            async with cur.copy(sql.COPY_STAGE_RAW) as copy:
+                await copy.write(raw)
         if readings:
             async with cur.copy(sql.COPY_STAGE_READINGS) as copy:
                 await copy.write(readings)
-        await cur.execute(sql.INGEST)
+        await cur.execute(sql.INGEST, drops)
         got = await cur.fetchone()
         assert got is not None
         archived, n_readings, n_devices = (int(x) for x in got)
@@ -219,7 +244,8 @@ class Store:
         await cur.execute(sql.LOCK_SCANNER, (hb.text, hb.scanner_id))
         row = await cur.fetchone()
         if row is not None and row[1]:
-            return  # the retained heartbeat we already have, delivered again on subscribe
+            res.repeated += 1  # the retained heartbeat we already have, delivered again
+            return
         prev = str(row[0]) if row is not None else "unknown"
         await cur.execute(
             sql.UPSERT_HEARTBEAT,
@@ -246,7 +272,14 @@ class Store:
         conn = self._require()
         try:
             cur = await conn.execute(
-                sql.SWEEP_OFFLINE, {"now": now, "missed": missed, "default": DEFAULT_INTERVAL_S}
+                sql.SWEEP_OFFLINE,
+                {
+                    "now": now,
+                    "missed": missed,
+                    "default": DEFAULT_INTERVAL_S,
+                    "min": MIN_INTERVAL_S,
+                    "max": MAX_INTERVAL_S,
+                },
             )
             rows = await cur.fetchall()
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
@@ -257,6 +290,9 @@ class Store:
     async def prepare_partitions(self, now: datetime | None = None) -> None:
         """Create partitions from yesterday to ``future_days`` ahead (call at start and daily)."""
         await self.ensure_partitions(BatchPlan(), now or datetime.now(UTC) + timedelta(0))
+
+
+_NO_DROPS: Final[dict[str, list[Any]]] = {"drop_ids": [], "drop_counts": [], "drop_at": []}
 
 
 def _per_advert(plan: BatchPlan) -> list[tuple[int, bytes, bytes]]:
