@@ -14,7 +14,9 @@ from typing import Any
 
 from rich.segment import Segment
 from textual.app import App
+from textual._compositor import LayoutUpdate
 from textual.drivers.headless_driver import HeadlessDriver
+from textual.strip import Strip
 
 from bt_mqtt.core.safetext import is_safe
 
@@ -59,10 +61,16 @@ def terminal_problems(data: str) -> list[str]:
     return problems
 
 
+def _lines(app: App[Any]) -> list[list[Strip]]:
+    """The whole screen as drawn now: per terminal row, its strips."""
+    update = app.screen._compositor.render_update(full=True)
+    assert isinstance(update, LayoutUpdate)
+    return [list(line) for line in update.strips]
+
+
 def screen_segments(app: App[Any]) -> Iterator[Segment]:
     """The text segments of the whole screen as drawn now (cursor moves left out)."""
-    update = app.screen._compositor.render_update(full=True)
-    for line in update.strips:
+    for line in _lines(app):
         for strip in line:
             for seg in strip:
                 if not seg.control:
@@ -71,10 +79,9 @@ def screen_segments(app: App[Any]) -> Iterator[Segment]:
 
 def screen_text(app: App[Any]) -> str:
     """The screen as plain text, one line per terminal row."""
-    update = app.screen._compositor.render_update(full=True)
     return "\n".join(
         "".join(seg.text for strip in line for seg in strip if not seg.control)
-        for line in update.strips
+        for line in _lines(app)
     )
 
 
