@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.segment import Segment
-from textual.app import App
 from textual._compositor import LayoutUpdate
+from textual.app import App
 from textual.drivers.headless_driver import HeadlessDriver
 from textual.strip import Strip
 
