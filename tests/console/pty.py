@@ -91,6 +91,9 @@ class PtyConsole:
                 )
             self.read(0.1)
 
+    def wait_text(self, needle: str, what: str, timeout: float = 20.0) -> None:
+        self.wait_for(lambda t: needle in t, what, timeout)
+
     def send(self, keys: str) -> None:
         os.write(self._master, keys.encode())
 

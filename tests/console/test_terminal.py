@@ -63,22 +63,22 @@ def test_nothing_from_outside_reaches_the_terminal(mosquitto: Broker) -> None:
     with PtyConsole([*args, "--no-database"], size=(160, 50)) as con:
         con.wait_for(lambda t: "mqtt ok" in t and "1 rej" in t, "the retained messages")
         asyncio.run(helpers.publish(mosquitto, adverts))
-        con.wait_for(lambda t: "2 rej" in t, "the rejected payload")
-        con.wait_for(lambda t: "\\x1b]0;PW" in t, "a hostile name, escaped, on the Live screen")
+        con.wait_text("2 rej", "the rejected payload")
+        con.wait_text("\\x1b]0;PW", "a hostile name, escaped, on the Live screen")
         for keys, seen in (
             ("4", "REJECTED invalid_utf8"),  # Tail
             ("2", "\\x1b]0;PWN\\x07"),  # Scanners: attic's heartbeat (selected), hostname
             ("1", "Live"),
         ):
             con.send(keys)
-            con.wait_for(lambda t, s=seen: s in t, f"{keys!r} to show {seen!r}")
+            con.wait_text(seen, f"{keys!r} to show {seen!r}")
         controls = [i for i, nasty in enumerate(NASTY) if not nasty.isprintable()]
         for i in controls:  # open each device named with controls, from a filtered Live table
             mac = f"66:00:00:00:00:{i:02X}"
             for key in ("/", "\x15", mac, "\r", "\r"):  # ctrl+u: the filter's old text goes
                 con.send(key)
                 con.read(0.1)
-            con.wait_for(lambda t, m=mac: f"{m} (random)" in t, f"the device screen of {mac}")
+            con.wait_text(f"{mac} (random)", f"the device screen of {mac}")
             con.send("\x7f")  # backspace: back
             con.read(0.2)
         con.send("q")
