@@ -42,10 +42,12 @@ class RecordingDriver(HeadlessDriver):
 
 
 def recorded(app: App[Any]) -> str:
-    """Everything the app wrote to its ``RecordingDriver`` so far."""
+    """What the app wrote to its ``RecordingDriver`` since the last call."""
     driver = app._driver
     assert isinstance(driver, RecordingDriver), "run the app with driver_class=RecordingDriver"
-    return "".join(driver.written)
+    out = "".join(driver.written)
+    driver.written.clear()
+    return out
 
 
 def terminal_problems(data: str) -> list[str]:
