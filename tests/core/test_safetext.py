@@ -56,6 +56,15 @@ def test_limit_cuts_with_an_ellipsis() -> None:
     assert escape("abcdef", 4) == "abc…"
     assert escape("abc", 3) == "abc"
     assert escape("\x1b\x1b", 5) == "\\x1b…"
+    assert escape("ab\x1b", 3) == "ab…"
+
+
+@settings(max_examples=300)
+@given(st.text(st.characters(codec=None, exclude_categories=())), st.integers(0, 30))
+def test_limit_is_the_start_of_the_whole(text: str, limit: int) -> None:
+    whole = escape(text)
+    cut = escape(text, limit)
+    assert cut == (whole if len(whole) <= limit else whole[: max(0, limit - 1)] + "…")
 
 
 def test_bytes_show_invalid_utf8_byte_by_byte() -> None:

@@ -55,6 +55,8 @@ def escape(text: str, limit: int | None = None) -> str:
     With ``limit``, the result is cut to at most ``limit`` characters, the last being ``…``.
     Text that is already safe (the common case) is returned as it is.
     """
+    if limit is not None and len(text) > limit:
+        text = text[: limit + 1]  # escaping only lengthens: the rest could not be shown
     if not is_safe(text):
         text = "".join(_escape_char(ch) if _unsafe(ch) else ch for ch in text)
     if limit is not None and len(text) > limit:
