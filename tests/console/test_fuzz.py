@@ -203,7 +203,7 @@ def test_through_a_real_broker(
         await helpers.publish(mosquitto, here(retained), retain=True)  # there at start-up
         cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port, topic_prefix=prefix)
         source = MqttFeed(cfg)
-        app = ConsoleApp(ConsoleState(RegistryDecoder()), source, clock=lambda: CLOCK, fps=10)
+        app = ConsoleApp(ConsoleState(RegistryDecoder()), source, clock=lambda: CLOCK, fps=2)
         app.driver_class = RecordingDriver
         async with app.run_test(size=(120, 40), headless=False) as pilot:
             await helpers.wait_until(lambda: app.connected, "the console to connect")
