@@ -17,9 +17,11 @@ from textual.pilot import Pilot
 
 from bt_mqtt.console.app import ConsoleApp
 from bt_mqtt.console.detail import DeviceScreen
+from bt_mqtt.console.feed import MqttFeed
 from bt_mqtt.console.screens import LiveScreen, ScannersScreen, TailScreen
 from bt_mqtt.console.state import ConsoleState
 from bt_mqtt.console.widgets import RowTable
+from bt_mqtt.core.mqttconfig import MqttConfig
 from bt_mqtt.core.safetext import escape
 from tests.console import helpers
 from tests.console.hostile import (
@@ -293,3 +295,29 @@ def test_a_click_on_hostile_markup_does_nothing(mosquitto: Broker) -> None:
         assert isinstance(app.screen, DeviceScreen)
 
     run(mosquitto, hostile, body)
+
+
+def test_the_backlog_is_bounded_in_bytes(mosquitto: Broker) -> None:
+    """Huge payloads while the app is not draining: kept up to the byte bound, the rest
+    counted as dropped."""
+
+    async def main() -> None:
+        cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port, topic_prefix=helpers.PREFIX)
+        feed = MqttFeed(cfg, max_backlog_bytes=3_000_000)
+        await feed.start()
+        try:
+            await helpers.wait_until(lambda: feed.connected, "the feed to connect")
+            await helpers.publish(mosquitto, [("bt-mqtt/raw/probe", b"x")])  # subscribed?
+            await helpers.wait_until(lambda: feed.received == 1, "the probe")
+            big = [("bt-mqtt/raw/kitchen", bytes([i]) * 1_000_000) for i in range(8)]
+            await helpers.publish(mosquitto, big)
+            await helpers.wait_until(lambda: feed.received == 9, "the big messages")
+            assert feed.pending_bytes <= 3_000_000
+            assert len(feed.pending) == 3  # the probe and two megabytes
+            assert feed.dropped == 6
+            feed.drain()
+            assert feed.pending_bytes == 0
+        finally:
+            await feed.stop()
+
+    asyncio.run(main())
