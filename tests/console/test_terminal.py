@@ -11,7 +11,7 @@ import sys
 from bt_mqtt.demo.services import free_port
 from tests.console import helpers
 from tests.console.hostile import NASTY, OSC_TITLE, advert_obj, raw, status
-from tests.console.pty import MODULE, PtyConsole
+from tests.console.ptyconsole import MODULE, PtyConsole
 from tests.console.terminal import TEXTUAL_SEQUENCE, terminal_problems
 from tests.fixtures.mosquitto import Broker
 
