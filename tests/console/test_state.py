@@ -23,7 +23,7 @@ def decoder(adv: Advert) -> ParseResult | None:
 
 
 def payload(mac: str, rssi: int = -60, name: str | None = "known", scanner: str = "s1",
-            seq: int = 0, **adv: object) -> bytes:  # fmt: skip
+            seq: int = 1, **adv: object) -> bytes:  # fmt: skip
     a = Advert(mac, rssi, name=name, **adv)  # type: ignore[arg-type]
     return encode(a, scanner, "boot", seq, format_ts(T0))
 
