@@ -86,11 +86,9 @@ def _adverts() -> list[tuple[str, Advert]]:
 def advert_messages() -> list[tuple[str, bytes]]:
     """The fixed adverts as (topic, payload), in publish order."""
     msgs = []
-    adverts = _adverts()
-    for i, (scanner, adv) in enumerate(adverts):
-        ts = format_ts(CLOCK - 1.0 + i / 1000)
-        seq = i or len(adverts)  # wire v1 seq starts at 1; the others keep their numbers
-        msgs.append((f"{PREFIX}/raw/{scanner}", encode(adv, scanner, "boot1", seq, ts)))
+    for i, (scanner, adv) in enumerate(_adverts()):
+        ts = format_ts(CLOCK - 1.0 + i / 1000)  # seq starts at 1 in a boot (mqtt-schema.md)
+        msgs.append((f"{PREFIX}/raw/{scanner}", encode(adv, scanner, "boot1", i + 1, ts)))
     return msgs
 
 

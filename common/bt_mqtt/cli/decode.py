@@ -6,7 +6,7 @@ when the line could not be read or the claiming parser failed, and ``"facts"`` w
 ``--facts``.  Whatever a line holds (invalid UTF-8 or JSON, nesting too deep, values of any type,
 lines longer than ``MAX_LINE_BYTES``), it gets exactly one output line and the run goes on; JSON
 output is always valid JSON (a non-finite reading is written as null).  ``--format text`` prints
-one human-readable line instead, with control characters escaped (``bt_mqtt.core.termsafe``):
+one human-readable line instead, with control characters escaped (``bt_mqtt.core.safetext``):
 nothing from the input reaches the terminal as an escape sequence.
 ``--theengs`` asks the optional TheengsDecoder (GPL-3.0 extra) for advertisements no parser
 claims.  Exit status: 0, or 2 for bad usage (unknown option, unreadable or malformed bind-key
@@ -27,7 +27,7 @@ from typing import IO, Any, Final
 import yaml
 
 from bt_mqtt.core.cli import EXIT_OK, EXIT_USAGE
-from bt_mqtt.core.termsafe import escape
+from bt_mqtt.core.safetext import escape
 from bt_mqtt.core.wire import MAC_RE, WireError, advert_from_obj
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry

@@ -7,7 +7,7 @@ import sys
 from typing import NoReturn
 
 from bt_mqtt.core.redact import redact
-from bt_mqtt.core.termsafe import escape
+from bt_mqtt.core.safetext import escape
 from bt_mqtt.core.version import VERSION
 
 EXIT_OK = 0

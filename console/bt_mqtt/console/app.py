@@ -17,8 +17,11 @@ from typing import Any, ClassVar, Protocol
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 from textual.screen import Screen
 
+from bt_mqtt.console import safe
 from bt_mqtt.console.detail import DeviceScreen
 from bt_mqtt.console.feed import route
 from bt_mqtt.console.screens import (
@@ -64,6 +67,18 @@ class History(Protocol):
     async def close(self) -> None: ...
 
 
+def highlight(matcher: Matcher, candidate: str) -> Content:
+    """``candidate`` (cleaned outside text) with the fuzzy match styled, never parsed as markup
+    (Textual's ``Matcher.highlight`` would parse it)."""
+    content = Content(candidate)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, candidate)
+    if score:
+        for offset in offsets:
+            if not candidate[offset].isspace():
+                content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
 class DeviceCommands(Provider):
     """Command palette: open any live device by MAC or name."""
 
@@ -73,10 +88,13 @@ class DeviceCommands(Provider):
         matcher = self.matcher(query)
         shown = 0
         for dev in reversed(app.state.devices.values()):
-            text = f"Device {dev.mac} {dev.name or ''} {dev.parser or 'unknown'}".rstrip()
+            name = safe.clean(dev.name or "", 60)
+            text = f"Device {dev.mac} {name} {dev.parser or 'unknown'}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(app.open_device, dev.mac))
+                yield Hit(
+                    score, highlight(matcher, text), partial(app.open_device, dev.mac), text=text
+                )
                 shown += 1
                 if shown >= 50:
                     break

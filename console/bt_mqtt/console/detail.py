@@ -4,6 +4,7 @@ and (with a database) history sparklines of each metric."""
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, ClassVar
 
 from rich.table import Table
@@ -13,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from bt_mqtt.console import views
+from bt_mqtt.console import safe, views
 from bt_mqtt.console.rates import sparkline
 from bt_mqtt.console.screens import ConsoleScreen
 from bt_mqtt.console.state import DeviceState
@@ -32,10 +33,21 @@ def _hex(data: bytes) -> str:
 
 
 def _kv_table(title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=None, show_header=False, expand=False)
+    table = Table(
+        title=safe.text(title, "table.title"),
+        title_justify="left",
+        box=None,
+        show_header=False,
+        expand=False,
+    )
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     return table
+
+
+def _row(table: Table, *cells: object) -> None:
+    """A row of cleaned, literal cells: nothing in them is markup."""
+    table.add_row(*(safe.text(c) for c in cells))
 
 
 def advert_table(dev: DeviceState) -> Table:
@@ -43,29 +55,29 @@ def advert_table(dev: DeviceState) -> Table:
     msg = dev.last
     a = msg.advert
     t = _kv_table("Last advertisement")
-    t.add_row("mac", f"{a.mac} ({a.address_type or 'type unknown'})")
-    t.add_row("name", a.name or "-")
-    t.add_row("rssi / tx", f"{a.rssi} dBm / {'-' if a.tx_power is None else f'{a.tx_power} dBm'}")
-    t.add_row("scanner", f"{msg.scanner_id}  boot {msg.boot} seq {msg.seq}")
-    t.add_row("ts", msg.ts)
+    _row(t, "mac", f"{a.mac} ({a.address_type or 'type unknown'})")
+    _row(t, "name", a.name or "-")
+    _row(t, "rssi / tx", f"{a.rssi} dBm / {'-' if a.tx_power is None else f'{a.tx_power} dBm'}")
+    _row(t, "scanner", f"{msg.scanner_id}  boot {msg.boot} seq {safe.brief(msg.seq)}")
+    _row(t, "ts", msg.ts)
     for cid, data in a.manufacturer_data.items():
         label = views.COMPANIES.get(cid, "")
-        t.add_row(f"mfr 0x{cid:04X}", f"{_hex(data)}  {label}".rstrip())
+        _row(t, f"mfr 0x{cid:04X}", f"{_hex(data)}  {label}".rstrip())
     for uuid, data in a.service_data.items():
-        t.add_row(f"svc {views.short_uuid(uuid)}", _hex(data))
+        _row(t, f"svc {views.short_uuid(uuid)}", _hex(data))
     if a.service_uuids:
-        t.add_row("uuids", " ".join(views.short_uuid(u) for u in a.service_uuids))
+        _row(t, "uuids", " ".join(views.short_uuid(u) for u in a.service_uuids))
     for key in sorted(set(msg.raw) - _KNOWN_FIELDS):
-        t.add_row(f"+{key}", repr(msg.raw[key])[:200])
+        _row(t, f"+{key}", safe.brief(msg.raw[key]))
     return t
 
 
 def readings_table(dev: DeviceState) -> Table:
     t = _kv_table(f"Decoded by {dev.parser}" if dev.parser else "No parser claims this device")
     for metric, value in sorted(dev.readings.items()):
-        t.add_row(metric, views.fmt_value(value))
+        _row(t, metric, views.fmt_value(value))
     for key, value in sorted(dev.facts.items()):
-        t.add_row(key, str(value)[:200])
+        _row(t, key, safe.value(value))
     return t
 
 
@@ -75,26 +87,37 @@ def scanners_table(dev: DeviceState, now: float) -> Table:
     t.add_column("rssi", justify="right")
     t.add_column("seen", justify="right")
     for sid, s in sorted(dev.scanners.items(), key=lambda kv: -kv[1].rssi):
-        t.add_row(sid, str(s.rssi), views.fmt_age(now - s.at))
+        _row(t, sid, str(s.rssi), views.fmt_age(now - s.at))
     t.add_row(
         "all", sparkline(list(dev.rssi_hist)), f"{dev.count} adv", style="dim", end_section=True
     )
     return t
 
 
-def history_text(history: dict[str, list[float]] | None, hours: int) -> Text | str:
+def history_text(history: dict[str, list[float]] | None, hours: int) -> Text:
     if history is None:
-        return "History: no database configured (--database-url or database.url)."
+        return Text("History: no database configured (--database-url or database.url).")
     if not history:
         return Text(f"History: no readings stored in the last {hours} h.\n")
-    text = Text(f"History, last {hours} h\n", style="bold")
+    text = Text()
+    text.append(f"History, last {hours} h\n", style="bold")
     width = max((len(m) for m in history), default=0)
     for metric, values in sorted(history.items()):
-        low, high = min(values), max(values)
-        text.append(f"{metric:<{width}} ")
+        finite = [v for v in values if math.isfinite(v)]
+        span = "-"
+        if finite:
+            low, high = min(finite), max(finite)
+            span = f"{views.fmt_value(round(low, 2))}..{views.fmt_value(round(high, 2))}"
+        text.append(safe.clean(f"{metric:<{width}} "))
         text.append(sparkline(values, 48))
-        text.append(f" {views.fmt_value(round(low, 2))}..{views.fmt_value(round(high, 2))}\n")
+        text.append(f" {span}\n")
     return text
+
+
+def registry_text(registry: dict[str, Any]) -> Text:
+    """The device's row in the ``devices`` table (its name and facts came over the air)."""
+    shown = "  ".join(f"{k}={safe.value(v)}" for k, v in registry.items() if v not in (None, {}))
+    return safe.assemble(("Registry ", "bold"), shown)
 
 
 class DeviceScreen(ConsoleScreen):
@@ -113,10 +136,10 @@ class DeviceScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         with VerticalScroll(id="detail-body"):
-            yield Static(id="advert")
-            yield Static(id="readings")
-            yield Static(id="scanners")
-            yield Static(id="history")
+            yield Static(id="advert", markup=False)
+            yield Static(id="readings", markup=False)
+            yield Static(id="scanners", markup=False)
+            yield Static(id="history", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -133,19 +156,15 @@ class DeviceScreen(ConsoleScreen):
         assert db is not None
         try:
             self.history = await db.history(self.mac, self.history_hours, 48)
-            text: Text | str = history_text(self.history, self.history_hours)
+            text = history_text(self.history, self.history_hours)
             registry = await db.device(self.mac)
             if registry is not None:
-                assert isinstance(text, Text)
-                text.append("Registry ", style="bold")
-                text.append(
-                    "  ".join(f"{k}={v}" for k, v in registry.items() if v not in (None, {}))
-                )
-            elif isinstance(text, Text):
+                text.append_text(registry_text(registry))
+            else:
                 text.append("Registry: not in the devices table")
         except Exception as exc:  # the database is optional: show the problem, keep running
             log.warning("history query for %s failed: %s", self.mac, exc)
-            text = f"History: database query failed: {exc}"
+            text = safe.text(f"History: database query failed: {exc}")
         self.query_one("#history", Static).update(text)
 
     def render_view(self, now: float) -> None:
@@ -154,7 +173,7 @@ class DeviceScreen(ConsoleScreen):
         self.query_one(StatusLine).update(self.status_text(now, f"{self.mac}{name}"))
         if dev is None:
             self.query_one("#advert", Static).update(
-                f"{self.mac}: not in the live state (expired?)"
+                safe.text(f"{self.mac}: not in the live state (expired?)")
             )
             return
         self.query_one("#advert", Static).update(advert_table(dev))

@@ -3,8 +3,10 @@
 ``MqttFeed`` only appends ``(topic, payload)`` to a list from gmqtt's callback; the app drains
 it a few times a second and ingests the batch into the state.  A random client id and a clean
 session make the console an ephemeral viewer that never steals the subscriber's session; QoS 0
-is enough.  If the app falls behind by more than ``max_backlog`` messages the excess is counted
-in ``dropped`` (never silently lost).  ``route`` maps a topic to (kind, scanner id).
+is enough.  If the app falls behind by more than ``max_backlog`` messages or ``max_backlog_bytes``
+of payload (a few huge messages from anyone who may publish must not exhaust memory), the
+excess is counted in ``dropped`` (never silently lost).  ``route`` maps a topic to (kind,
+scanner id).
 """
 
 from __future__ import annotations
@@ -39,12 +41,18 @@ class MqttFeed:
     """A gmqtt subscriber that buffers payloads for ``drain``."""
 
     def __init__(
-        self, cfg: MqttConfig, password: str | None = None, max_backlog: int = 200_000
+        self,
+        cfg: MqttConfig,
+        password: str | None = None,
+        max_backlog: int = 200_000,
+        max_backlog_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.cfg = cfg
         self.password = password
         self.max_backlog = max_backlog
+        self.max_backlog_bytes = max_backlog_bytes
         self.pending: list[tuple[str, bytes]] = []
+        self.pending_bytes = 0
         self.connected = False
         self.dropped = 0
         self.received = 0
@@ -60,6 +68,7 @@ class MqttFeed:
     def drain(self) -> list[tuple[str, bytes]]:
         """Everything received since the last call, oldest first."""
         out, self.pending = self.pending, []
+        self.pending_bytes = 0
         return out
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
@@ -79,10 +88,15 @@ class MqttFeed:
         self, client: gmqtt.Client, topic: str, payload: bytes, qos: int, props: Any
     ) -> int:
         self.received += 1
-        if len(self.pending) >= self.max_backlog:
+        size = len(payload)
+        if (
+            len(self.pending) >= self.max_backlog
+            or self.pending_bytes + size > self.max_backlog_bytes
+        ):
             self.dropped += 1
         else:
             self.pending.append((topic, payload))
+            self.pending_bytes += size
         return 0
 
     async def start(self) -> None:

@@ -20,7 +20,7 @@ class Row:
 
 
 def fmt_age(seconds: float | None) -> str:
-    if seconds is None or math.isnan(seconds):
+    if seconds is None or not math.isfinite(seconds):
         return "-"
     s = max(0.0, seconds)
     if s < 1:
@@ -43,6 +43,8 @@ def fmt_rate(per_s: float) -> str:
 
 
 def fmt_value(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
     return f"{value:.6g}" if value != int(value) or abs(value) >= 1e6 else str(int(value))
 
 

@@ -7,11 +7,15 @@ ignored rather than trusted.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Final
 
 from attrs import define
+from rich.text import Text
 
+from bt_mqtt.console import safe
 from bt_mqtt.console.fmt import Row, fmt_age, fmt_rate
+from bt_mqtt.console.safe import brief
 from bt_mqtt.console.state import ConsoleState, ScannerState
 
 log = logging.getLogger(__name__)
@@ -32,7 +36,13 @@ def _num(obj: dict[str, Any] | None, *path: str) -> float | None:
         if not isinstance(cur, dict):
             return None
         cur = cur.get(p)
-    return float(cur) if isinstance(cur, int | float) and not isinstance(cur, bool) else None
+    if not isinstance(cur, int | float) or isinstance(cur, bool):
+        return None
+    try:
+        value = float(cur)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return value if math.isfinite(value) else None
 
 
 def scanner_health(sc: ScannerState, now: float, th: Thresholds) -> tuple[str, float | None]:
@@ -83,7 +93,8 @@ def scanner_rows(state: ConsoleState, now: float, th: Thresholds) -> list[Row]:
             flags = ("" if adapter.get("powered", True) else " off") + (
                 "" if adapter.get("discovering", True) else " idle"
             )
-            adapter_txt = f"{adapter.get('name', '?')} {adapter.get('scan_mode', '')}{flags}"
+            name = _word(adapter.get("name", "?"))
+            adapter_txt = f"{name} {_word(adapter.get('scan_mode', ''))}{flags}"
         else:
             adapter_txt = "-"
         rates = st.get("rates") if st else None
@@ -112,20 +123,36 @@ def scanner_rows(state: ConsoleState, now: float, th: Thresholds) -> list[Row]:
     return rows
 
 
-def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out.append((prefix, str(value)))
+def _word(value: Any) -> str:
+    """A heartbeat value for a table cell: strings as they are (the table cleans them), any
+    other JSON value briefly."""
+    return value if isinstance(value, str) else brief(value, 40)
 
 
-def scanner_detail(sc: ScannerState | None) -> str:
-    """The selected scanner's last heartbeat, flattened to ``key=value`` pairs."""
+def _flatten(status: dict[str, Any], max_depth: int = 4) -> list[tuple[str, str]]:
+    """``key.sub=value`` pairs of a heartbeat, iteratively; deeper values are shown briefly."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any, int]] = [("", status, 0)]
+    while stack:
+        prefix, value, depth = stack.pop()
+        if isinstance(value, dict) and value and depth < max_depth:
+            for k, v in reversed(list(value.items())):
+                stack.append((f"{prefix}.{k}" if prefix else str(k), v, depth + 1))
+        else:
+            out.append((prefix, safe.value(value)))
+    return out
+
+
+def scanner_detail(sc: ScannerState | None) -> Text:
+    """The selected scanner's last heartbeat, flattened to ``key=value`` pairs.  Keys, values
+    and the scanner id come from outside: cleaned, and never parsed as markup."""
     if sc is None:
-        return ""
+        return Text()
     if sc.status is None:
-        return f"{sc.scanner_id}: no heartbeat received (adverts seen: {sc.adverts})"
-    pairs: list[tuple[str, str]] = []
-    _flatten("", sc.status, pairs)
-    return f"[b]{sc.scanner_id}[/b]  " + "  ".join(f"{k}=[b]{v}[/b]" for k, v in pairs)
+        return safe.text(f"{sc.scanner_id}: no heartbeat received (adverts seen: {sc.adverts})")
+    out = safe.assemble((sc.scanner_id, "bold"), "  ")
+    for i, (key, value) in enumerate(_flatten(sc.status)):
+        out.append_text(
+            safe.assemble("  " if i else "", key, "=", (safe.clean(value, 200), "bold"))
+        )
+    return out

@@ -132,13 +132,22 @@ def build_app(args: argparse.Namespace) -> ConsoleApp:
     )
 
 
+def run(app: ConsoleApp) -> int:
+    """Run ``app`` in the terminal; its exit status: 0 when the operator quit, 1 when it
+    stopped on an error (Textual has printed the traceback), so a supervisor notices."""
+    app.run()
+    code = app.return_code
+    if code:
+        log.error("the console stopped on an error (exit status %s)", code)
+    return EXIT_OK if code is None else code
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.serve is not None:
         return _serve(args.serve, argv)
-    build_app(args).run()
-    return EXIT_OK
+    return run(build_app(args))
 
 
 if __name__ == "__main__":

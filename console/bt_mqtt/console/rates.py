@@ -93,15 +93,23 @@ class BucketSeries:
 def sparkline(
     values: list[int] | list[float], width: int | None = None, *, zero_based: bool = False
 ) -> str:
-    """Block characters for the last ``width`` values, scaled min..max (or 0..max)."""
+    """Block characters for the last ``width`` values, scaled min..max (or 0..max); a value
+    that is not a finite number (a stored NaN) is a blank."""
     if width is not None:
         values = values[-width:]
-    if not values:
-        return ""
-    low = 0 if zero_based else min(values)
-    high = max(values)
-    span = high - low
-    if span <= 0:
-        return (SPARK_CHARS[0] if high == 0 else SPARK_CHARS[3]) * len(values)
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return " " * len(values)
+    low = 0 if zero_based else min(finite)
+    high = max(finite)
+    span = high / 2 - low / 2  # halves: no overflow between -1e308 and 1e308
     top = len(SPARK_CHARS) - 1
-    return "".join(SPARK_CHARS[round((v - low) / span * top)] for v in values)
+
+    def char(v: float) -> str:
+        if not math.isfinite(v):
+            return " "
+        if span <= 0:
+            return SPARK_CHARS[0] if high == 0 else SPARK_CHARS[3]
+        return SPARK_CHARS[max(0, min(top, round((v / 2 - low / 2) / span * top)))]
+
+    return "".join(char(v) for v in values)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -17,7 +18,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from bt_mqtt.console import health, views
+from bt_mqtt.console import health, safe, views
 from bt_mqtt.console.views import DeviceFilter
 from bt_mqtt.console.widgets import Column, RowTable, StatusLine
 
@@ -39,24 +40,33 @@ class ConsoleScreen(Screen[None]):
         assert isinstance(self.app, ConsoleApp)
         return self.app
 
-    def status_text(self, now: float, extra: str = "") -> str:
+    def status_text(self, now: float, extra: str = "") -> Text:
+        """The status line: our figures, plus ``extra`` (which may hold outside text, such as
+        a device name: it is cleaned and drawn literally)."""
         app = self.capp
         s = views.summary(app.state, now, app.thresholds)
         problems = f" ({s.problems}!)" if s.problems else ""
-        parts = [
-            f"[b]{self.TITLE}[/]",
-            f"{s.devices} dev",
-            f"{views.fmt_rate(s.rate)} adv/s",
-            f"{s.scanners} scn{problems}",
-        ]
+        sep = " │ "
+        line = Text()
+        line.append(self.TITLE, style="bold")
+        figures = [f"{s.devices} dev", f"{views.fmt_rate(s.rate)} adv/s"]
+        figures.append(f"{s.scanners} scn{problems}")
         if s.rejected:
-            parts.append(f"{s.rejected} rej")
+            figures.append(f"{s.rejected} rej")
+        for part in figures:
+            line.append(sep + part)
         if extra:
-            parts.append(extra)
+            line.append(sep)
+            line.append_text(safe.text(extra))
         if app.paused:
-            parts.append("[reverse]PAUSED[/]")
-        parts.append("mqtt ok" if app.connected else "[reverse]mqtt down[/]")
-        return " │ ".join(parts)
+            line.append(sep)
+            line.append("PAUSED", style="reverse")
+        line.append(sep)
+        if app.connected:
+            line.append("mqtt ok")
+        else:
+            line.append("mqtt down", style="reverse")
+        return line
 
     ready = False
 
@@ -158,6 +168,8 @@ class LiveScreen(ConsoleScreen):
         self.query_one(RowTable).focus()
 
     def set_filter(self, text: str) -> None:
+        """Filter by ``text`` (it may quote outside text, a scanner id: shown cleaned)."""
+        text = safe.clean(text)
         self.query_one(Input).value = text
         self.filter = DeviceFilter.parse(text)
         self._changed()
@@ -210,7 +222,7 @@ class ScannersScreen(ConsoleScreen):
             ],
             id="table",
         )
-        yield Static(id="detail")
+        yield Static(id="detail", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -11,7 +11,9 @@ them with the wire codec and the injected parser ``Decoder``, and keeps:
   service-data UUID (at most ``Limits.max_unknown_groups`` groups);
 - a ring buffer of the last ``Limits.tail_size`` messages, rejected ones included.
 
-Nothing is dropped silently: rejected payloads are counted by reason in ``counters``.
+Nothing is dropped silently: rejected payloads are counted by reason in ``counters`` and kept
+in the tail (escaped: see ``core.safetext``).  No payload can stop the console: one that makes
+decoding fail in a way nobody foresaw is rejected as ``internal_error``.
 ``version`` increases on every change so views can skip redrawing an unchanged state.
 """
 
@@ -28,12 +30,16 @@ from attrs import define, field
 
 from bt_mqtt.console.rates import BucketSeries, WindowRate
 from bt_mqtt.core.advert import Advert, WireMessage
-from bt_mqtt.core.wire import WireError, decode
+from bt_mqtt.core.safetext import escape, escape_bytes
+from bt_mqtt.core.wire import DEFAULT_MAX_BYTES, WireError, decode
 from bt_mqtt.parsers.api import ParseResult
 
 log = logging.getLogger(__name__)
 
 Decoder = Callable[[Advert], ParseResult | None]
+
+TAIL_TEXT_LIMIT = 300  # characters of a rejected payload or heartbeat kept in the tail
+MAX_STATUS_DEPTH = 32  # a heartbeat nested deeper is rejected (real ones nest 2 levels)
 
 
 @define(frozen=True)
@@ -161,8 +167,44 @@ def _status_time(status: dict[str, Any]) -> float | None:
         return None
     try:
         return datetime.fromisoformat(ts).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return None
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True if ``value`` nests containers deeper than ``limit`` (iterative, no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _parse_status(payload: bytes) -> dict[str, Any] | str:
+    """The heartbeat as a dict, or why it is not one."""
+    if len(payload) > DEFAULT_MAX_BYTES:
+        return f"payload is {len(payload)} bytes, limit {DEFAULT_MAX_BYTES}"
+    try:
+        status = json.loads(payload)
+    except (ValueError, RecursionError):
+        return "status is not a JSON object"
+    if not isinstance(status, dict):
+        return "status is not a JSON object"
+    if _depth_exceeds(status, MAX_STATUS_DEPTH):
+        return f"status is nested deeper than {MAX_STATUS_DEPTH} levels"
+    return status
+
+
+def _check_numbers(adv: Advert) -> None:
+    """RSSI and TX power are signed bytes over the air; anything else cannot be a reading."""
+    for name, value in (("rssi", adv.rssi), ("tx_power", adv.tx_power)):
+        if value is not None and not -128 <= value <= 127:
+            shown = value if -(10**12) < value < 10**12 else "(out of range)"
+            raise WireError("bad_value", f"field {name!r} is {shown}, not within -128..127")
 
 
 class ConsoleState:
@@ -184,15 +226,21 @@ class ConsoleState:
     # -- ingest -------------------------------------------------------------------------------
 
     def ingest_raw(self, topic: str, scanner_id: str, payload: bytes, now: float) -> None:
-        """One payload from ``{prefix}/raw/{scanner_id}``, received at ``now``."""
+        """One payload from ``{prefix}/raw/{scanner_id}``, received at ``now``.
+
+        Whatever the payload holds, it either becomes an advert or is rejected, counted and
+        kept in the tail: a failure nobody foresaw rejects that one message as
+        ``internal_error`` and never stops the console."""
         self.version += 1
         try:
             msg = decode(payload, scanner_id)
+            _check_numbers(msg.advert)
         except WireError as exc:
-            self.counters[f"rejected:{exc.reason}"] += 1
-            self.tail.append(
-                TailEntry(now, topic, text=payload[:300].decode("utf-8", "replace"), error=str(exc))
-            )
+            self._reject(topic, payload, exc.reason, exc.detail, now)
+            return
+        except Exception as exc:  # unforeseen: quarantine the message, keep going
+            log.debug("raw payload on %r failed unexpectedly", topic, exc_info=True)
+            self._reject(topic, payload, "internal_error", f"{type(exc).__name__}: {exc}", now)
             return
         self.counters["adverts"] += 1
         self.tail.append(TailEntry(now, topic, message=msg))
@@ -215,27 +263,32 @@ class ConsoleState:
             self._hit(result.parser, now)
 
     def ingest_status(self, topic: str, scanner_id: str, payload: bytes, now: float) -> None:
-        """One (usually retained) heartbeat from ``{prefix}/scanner/{scanner_id}/status``."""
+        """One (usually retained) heartbeat from ``{prefix}/scanner/{scanner_id}/status``.
+
+        A heartbeat must be a JSON object of at most ``DEFAULT_MAX_BYTES`` nested at most
+        ``MAX_STATUS_DEPTH`` deep; anything else is rejected (``bad_status``) and kept."""
         self.version += 1
         if not payload:  # a cleared retained message: the scanner was decommissioned
             self.scanners.pop(scanner_id, None)
             self.counters["status_cleared"] += 1
             return
-        text = payload[:2000].decode("utf-8", "replace")
-        try:
-            status = json.loads(payload)
-        except ValueError:
-            status = None
-        if not isinstance(status, dict):
-            self.counters["rejected:bad_status"] += 1
-            self.tail.append(TailEntry(now, topic, text=text, error="status is not a JSON object"))
+        status = _parse_status(payload)
+        if isinstance(status, str):
+            self._reject(topic, payload, "bad_status", status, now)
             return
         self.counters["heartbeats"] += 1
-        self.tail.append(TailEntry(now, topic, text=text))
+        self.tail.append(TailEntry(now, topic, text=escape_bytes(payload, TAIL_TEXT_LIMIT)))
         sc = self._scanner(scanner_id)
         sc.status = status
         sc.status_at = now
         sc.status_time = _status_time(status)
+
+    def _reject(self, topic: str, payload: bytes, reason: str, detail: str, now: float) -> None:
+        """Count a rejected payload by ``reason`` and keep its start (escaped) in the tail."""
+        self.counters[f"rejected:{reason}"] += 1
+        text = escape_bytes(payload, TAIL_TEXT_LIMIT)
+        error = escape(f"{reason}: {detail}", TAIL_TEXT_LIMIT)
+        self.tail.append(TailEntry(now, topic, text=text, error=error))
 
     def expire(self, now: float) -> int:
         """Forget devices not seen for ``device_ttl_s``; returns how many were dropped."""

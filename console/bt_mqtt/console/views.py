@@ -16,6 +16,7 @@ from attrs import define, field
 from bt_mqtt.console.fmt import Row, fmt_age, fmt_rate, fmt_value, short_uuid
 from bt_mqtt.console.health import Thresholds, scanner_health
 from bt_mqtt.console.rates import sparkline
+from bt_mqtt.console.safe import clean
 from bt_mqtt.console.state import ConsoleState, DeviceState
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,13 @@ class DeviceFilter:
         parser = (dev.parser or "unknown").lower()
         if self.parsers and not any(p in parser for p in self.parsers):
             return False
+        # Names and scanner ids are matched as drawn (escaped), so what is seen can be typed.
         if self.scanners and not any(
-            s in sid.lower() for s in self.scanners for sid in dev.scanners
+            s in clean(sid).lower() for s in self.scanners for sid in dev.scanners
         ):
             return False
         if self.words:
-            hay = f"{dev.mac.lower()} {(dev.name or '').lower()} {parser}"
+            hay = f"{dev.mac.lower()} {clean(dev.name or '').lower()} {parser}"
             return all(w in hay for w in self.words)
         return True
 

@@ -2,8 +2,9 @@
 
 ``RowTable`` holds a list of ``views.Row`` and renders with Textual's line API, so replacing
 thousands of rows a few times a second costs one list assignment; the cursor follows its row's
-key across updates.  Row classes map to the component classes ``rowtable--<cls>`` whose styles
-live in ``console.tcss``.
+key across updates.  Cells are drawn as plain segments (never markup), each cleaned by
+``safe.clean`` first, so no control character in a cell reaches the terminal.  Row classes map
+to the component classes ``rowtable--<cls>`` whose styles live in ``console.tcss``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
+from bt_mqtt.console.safe import clean
 from bt_mqtt.console.views import Row
 
 log = logging.getLogger(__name__)
@@ -173,7 +175,7 @@ class RowTable(Widget, can_focus=True):
     def _line(self, cells: tuple[str, ...], widths: list[int]) -> str:
         out = []
         for col, width, cell in zip(self.columns, widths, cells, strict=False):
-            text = cell if len(cell) <= width else cell[: max(0, width - 1)] + "…"
+            text = clean(cell, width)
             out.append(set_cell_size(text.rjust(width) if col.right else text, width))
         return " ".join(out)
 
@@ -198,4 +200,8 @@ class RowTable(Widget, can_focus=True):
 
 
 class StatusLine(Static):
-    """One line of figures at the top of every screen."""
+    """One line of figures at the top of every screen (given ``Text``; a ``str`` is not
+    parsed as markup)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, markup=False)
