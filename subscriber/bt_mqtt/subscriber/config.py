@@ -22,6 +22,7 @@ from bt_mqtt.core.configfields import at_least, matches, one_of
 from bt_mqtt.core.configfile import ConfigError
 from bt_mqtt.core.logs import LogConfig
 from bt_mqtt.core.mqttconfig import MqttConfig, register_tls_hook
+from bt_mqtt.core.secretfile import read_secret
 from bt_mqtt.core.wire import MAC_RE
 from bt_mqtt.subscriber import privacy as privacymod
 
@@ -138,13 +139,6 @@ def make_converter() -> cattrs.Converter:
     return conv
 
 
-def _read_secret(path: str, key: str, source: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{source}: {key}: cannot read {path!r}: {exc.strerror}") from None
-
-
 def privacy_policy(cfg: SubscriberConfig, source: str) -> privacymod.Privacy:
     """The privacy policy with its key: the ``privacy.key_file``'s bytes (surrounding
     whitespace removed), or random bytes held in memory only."""
@@ -230,7 +224,7 @@ def database_password(cfg: SubscriberConfig, source: str, env: dict[str, str]) -
     if env.get(ENV_DATABASE_PASSWORD):
         return env[ENV_DATABASE_PASSWORD]
     if cfg.database.password_file is not None:
-        return _read_secret(cfg.database.password_file, "database.password_file", source)
+        return read_secret(cfg.database.password_file, "database.password_file", source)
     return cfg.database.password
 
 
