@@ -6,11 +6,15 @@ import asyncio
 import os
 import signal
 import time
+from types import SimpleNamespace
 
 import gmqtt
 from gmqtt.mqtt.package import PublishPacket
+from gmqtt.mqtt.utils import IdGenerator
 
+from bt_mqtt.core import gmqtt_adapter
 from bt_mqtt.core.mqttclient import BackoffClient, build_client, connect_with_backoff
+from bt_mqtt.core.mqttcodec import MQTT5, PublishTemplate
 from bt_mqtt.core.mqttconfig import MqttConfig
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector
@@ -42,7 +46,7 @@ def test_qos_queue_is_bounded_and_ids_are_freed_when_session_is_gone(mosquitto: 
         await _until(lambda: client.is_connected, 15, "reconnect")
         await _until(lambda: len(storage) == 0, 5, "queue cleared")
         # gmqtt alone would keep those 5 packet ids reserved for ever
-        assert not client._package_handler.id_generator._used_ids
+        assert not gmqtt_adapter.used_packet_ids(client)
         client.publish("t/x", b"after", qos=1)
         await _until(lambda: len(storage) == 0, 5, "PUBACK")
         await client.disconnect()
@@ -70,8 +74,8 @@ def test_reconnect_backs_off_up_to_the_cap(mosquitto: Broker) -> None:
     asyncio.run(go())
 
 
-def test_publish_qos1_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
-    """The hot-path builder: same bytes as gmqtt's, delivered intact for 1-, 2- and 3-byte
+def test_publish_batch_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
+    """The hot-path writer: same bytes as gmqtt's, delivered intact for 1-, 2- and 3-byte
     remaining lengths, acknowledged (queue empty) afterwards."""
     cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port)
     payloads = [b"x" * 10, b"y" * 300, b"z" * 20000]
@@ -81,9 +85,11 @@ def test_publish_qos1_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
         async def go() -> None:
             client = build_client(cfg, "hot", qos_queue_limit=10)
             assert await connect_with_backoff(client, cfg, initial_s=0.1, cap_s=0.5)
-            assert client.publish_qos1(b"t/hot", payloads) == 3
+            assert gmqtt_adapter.protocol_version(client) == MQTT5
+            template = PublishTemplate(b"t/hot", MQTT5)
+            assert gmqtt_adapter.publish_batch(client, template, payloads) == 3
             stored = client.qos_storage.get_all()
-            protocol = client._connection._protocol
+            protocol = SimpleNamespace(proto_ver=MQTT5, id_generator=IdGenerator())
             for payload, (mid, packet) in zip(payloads, stored, strict=True):
                 _ref_mid, ref = PublishPacket.build_package(
                     gmqtt.Message(b"t/hot", payload, qos=1), protocol

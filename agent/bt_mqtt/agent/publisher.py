@@ -27,7 +27,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from bt_mqtt.core import gmqtt_adapter
 from bt_mqtt.core.mqttclient import BoundedQosStorage, build_client, connect_with_backoff
+from bt_mqtt.core.mqttcodec import PublishTemplate
 from bt_mqtt.core.mqttconfig import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ class Publisher:
         self.boot = boot
         self.raw_topic = cfg.raw_topic(scanner_id)
         self.status_topic = cfg.status_topic(scanner_id)
-        self._raw_topic_b = self.raw_topic.encode()
+        self._template: PublishTemplate | None = None  # built on connect: the protocol level
         self._initial_s = reconnect_initial_s
         self._cap_s = reconnect_cap_s
         self.client = build_client(
@@ -97,6 +99,9 @@ class Publisher:
 
     # gmqtt callbacks -----------------------------------------------------------------------
     def _on_connect(self, _client: Any, _flags: Any, _rc: Any, _props: Any) -> None:
+        version = gmqtt_adapter.protocol_version(self.client)
+        if self._template is None or self._template.version != version:
+            self._template = PublishTemplate(self.raw_topic.encode(), version, qos=1)
         self.connects += 1
         log.info(
             "connected to mqtt %s:%s",
@@ -171,10 +176,10 @@ class Publisher:
             return
         self._pending = []
         sent = 0
-        if self.client.is_connected:
+        if self.client.is_connected and self._template is not None:
             try:
                 # fewer than all when gmqtt ran out of packet ids (the broker's receive maximum)
-                sent = self.client.publish_qos1(self._raw_topic_b, batch)
+                sent = gmqtt_adapter.publish_batch(self.client, self._template, batch)
             except (OSError, AttributeError) as exc:
                 log.debug("publish failed: %s", exc)
             else:
@@ -235,6 +240,6 @@ class Publisher:
                     extra={"event": "mqtt_unacked_at_shutdown"},
                 )
         self.client.stop_reconnect()
-        if self.client._connection is not None:  # never connected: nothing to close
+        if gmqtt_adapter.has_connection(self.client):  # never connected: nothing to close
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.client.disconnect(), timeout_s)
