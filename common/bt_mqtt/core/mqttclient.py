@@ -74,11 +74,13 @@ async def connect_with_backoff(
     initial_s: float = 0.5,
     cap_s: float = 30.0,
     jitter: float = 0.0,
+    refused_cap_s: float | None = None,
     stop: asyncio.Event | None = None,
 ) -> bool:
-    """Connect, retrying with doubling delays up to ``cap_s``, each shortened at random by up
-    to ``jitter`` (a fraction) so that many clients do not retry in step; False if ``stop`` was
-    set first.
+    """Connect, retrying with doubling delays up to ``cap_s`` (``refused_cap_s``, when given,
+    after the broker answered and refused, say a wrong password: retrying fast cannot help),
+    each shortened at random by up to ``jitter`` (a fraction) so that many clients do not retry
+    in step; False if ``stop`` was set first.
 
     After the first success gmqtt's own reconnect takes over (unlimited retries; a
     ``BackoffClient`` backs off the same way, other clients wait a fixed delay).
@@ -103,7 +105,8 @@ async def connect_with_backoff(
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
-            delay = min(delay * 2, cap_s)
+            refused = isinstance(exc, gmqtt.MQTTConnectError) and refused_cap_s is not None
+            delay = min(delay * 2, refused_cap_s if refused and refused_cap_s else cap_s)
             continue
         client.reconnect_retries = -1
         client.reconnect_delay = min(max(initial_s, 1.0), cap_s)
