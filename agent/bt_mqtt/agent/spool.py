@@ -48,7 +48,7 @@ class Spool:
         q.append(payload)
         self.bytes += len(payload)
         n = len(q)
-        if n > self.peak:
+        if n > self.peak:  # noqa: PLR1730 - the hot path: cheaper than a call to max()
             self.peak = n
         if n >= self.max_messages or self.bytes >= self.max_bytes:
             self.room = False
@@ -76,8 +76,7 @@ class Spool:
             return
         self._q.extendleft(reversed(payloads))
         self.bytes += sum(map(len, payloads))
-        if len(self._q) > self.peak:
-            self.peak = len(self._q)
+        self.peak = max(self.peak, len(self._q))
         self._update_room()
 
     def clear(self) -> int:
