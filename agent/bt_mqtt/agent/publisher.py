@@ -255,25 +255,21 @@ class Publisher:
         template = self._template
         if not self.online or template is None or not self.client.is_connected:
             return
-        if self._status_due is not None and not self._send_status(self._status_due):
-            self._blocked = True  # not even one packet id: wait for a PUBACK
-            return
         spool = self.spool
-        if not spool:
-            self._blocked = False
-            return
-        room = self._limit - len(self._storage)
         sent = 0
-        if room > 0:
-            batch = spool.peek(room)
-            try:
-                # fewer than all when gmqtt ran out of packet ids (the broker's receive maximum)
-                sent = gmqtt_adapter.publish_batch(self.client, template, batch)
-            except (OSError, AttributeError) as exc:  # the connection went away meanwhile
-                log.debug("publish failed: %s", exc)
-            if sent:
-                spool.take(sent)
-        self._blocked = bool(spool)
+        if self._status_due is None or self._send_status(self._status_due):
+            room = self._limit - len(self._storage)
+            if spool and room > 0:
+                batch = spool.peek(room)
+                try:
+                    # fewer than all when gmqtt ran out of packet ids (the receive maximum)
+                    sent = gmqtt_adapter.publish_batch(self.client, template, batch)
+                except (OSError, AttributeError) as exc:  # the connection went away meanwhile
+                    log.debug("publish failed: %s", exc)
+                if sent:
+                    spool.take(sent)
+        # what is left waits for a PUBACK to free a packet id (``_on_acked``)
+        self._blocked = bool(spool) or self._status_due is not None
         if self._blocked and not len(self._storage):  # no PUBACK will come to wake us
             self._flush_handle = asyncio.get_running_loop().call_later(_RETRY_FLUSH_S, self.flush)
 
