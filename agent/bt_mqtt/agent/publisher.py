@@ -144,9 +144,8 @@ class Publisher:
             },
         )
         self.connect_signal.set()
-        if self.spool:
-            self._cancel_flush()
-            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+        if self.spool:  # at once: a full spool refuses adverts until it is written
+            self.flush()
 
     def _on_disconnect(self, _client: Any, _packet: Any, _exc: Any = None) -> None:
         self.online = False
