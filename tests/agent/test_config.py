@@ -52,6 +52,7 @@ def test_design_example_loads_with_defaults(tmp_path: Path) -> None:
     assert cfg.bluetooth.backend == "bluez" and cfg.bluetooth.watchdog_s == 120
     assert cfg.dedup.window_s == 10.0 and cfg.dedup.max_entries == 10000
     assert cfg.filters.allowlist is None and cfg.filters.blocklist.macs == []
+    assert (cfg.spool.max_messages, cfg.spool.max_bytes) == (20_000, 8 * 2**20)
 
 
 def test_minimal_config_and_tls_mapping(tmp_path: Path) -> None:
@@ -99,6 +100,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ),
     ({"scanner_id": "pi", "filters": {"min_rssi": "low"}}, "filters.min_rssi"),
     ({"scanner_id": "pi", "heartbeat": {"interval_s": 0}}, "heartbeat.interval_s"),
+    ({"scanner_id": "pi", "spool": {"max_messages": 10}}, "spool.max_messages: 10 must be >= 1000"),
+    ({"scanner_id": "pi", "spool": {"max_mb": 0.5}}, "spool.max_mb: 0.5 must be >= 1.0"),
+    ({"scanner_id": "pi", "spool": {"max_mb": "8M"}}, "spool.max_mb: expected float"),
+    ({"scanner_id": "pi", "spool": {"max_bytes": 1}}, "spool.max_bytes: unknown key"),
     ({"scanner_id": "pi", "log": {"level": "loud"}}, "log.level: 'loud'"),
     ({"scanner_id": "pi", "log": {"format": "xml"}}, "log.format: 'xml'"),
     ({"scanner_id": "pi", "mqtt": {"tls": "yes"}}, "mqtt.tls: expected false, true or a mapping"),

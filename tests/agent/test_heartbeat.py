@@ -34,6 +34,8 @@ def test_payload_fields_and_rates() -> None:
         last_advert_mono=None,
         devices_seen=0,
         devices_tracked=0,
+        last_seq=0,
+        spool={"depth": 0, "bytes": 0},
     )
     assert first["status"] == "online" and first["version"] == "1.2.3"
     assert first["received_per_s"] is None and first["cpu_pct"] is None  # too early to tell
@@ -55,6 +57,8 @@ def test_payload_fields_and_rates() -> None:
         last_advert_mono=159.5,
         devices_seen=12,
         devices_tracked=40,
+        last_seq=300,
+        spool={"depth": 12, "bytes": 4000},
     )
     assert later["uptime_s"] == 60.0
     # the start-up window (0.2 s) was too short, so this one runs from the start
@@ -63,6 +67,8 @@ def test_payload_fields_and_rates() -> None:
     assert later["last_advert_age_s"] == 0.5
     assert later["counters"]["deduplicated"] == 305 and later["counters"]["bluez_errors"] == 2
     assert later["ts"] == "2027-01-15T08:01:00.000Z"
+    assert later["last_seq"] == 300 and later["spool"] == {"depth": 12, "bytes": 4000}
+    assert first["last_seq"] == 0
     third = hb.build(
         now_mono=220.0,
         now_wall=0,
@@ -73,6 +79,8 @@ def test_payload_fields_and_rates() -> None:
         last_advert_mono=159.5,
         devices_seen=0,
         devices_tracked=40,
+        last_seq=300,
+        spool={"depth": 0, "bytes": 0},
     )
     assert third["received_per_s"] == 0.0 and third["cpu_pct"] == 0.0
 

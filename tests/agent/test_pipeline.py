@@ -141,3 +141,58 @@ def test_a_name_of_quotes_backslashes_and_control_characters_is_escaped() -> Non
     assert out is not None
     assert wire.decode(out, "pi").advert.name == name
     assert all(b >= 0x20 for b in out)  # control characters only as JSON escapes
+
+
+def test_room_decides_the_seq_and_which_drop_is_counted() -> None:
+    p = make()
+    a = Advert(mac="AA:00:00:00:00:01", rssi=-50, manufacturer_data={76: b"\x01"})
+    out = p.offer(a, 0.0, 0, False, True)  # offline, spooled: it has a seq
+    assert out is not None and wire.decode(out).seq == 1
+    assert p.offer(a, 1.0, 0, True, True) is None  # and dedup remembers it
+    b = Advert(mac="AA:00:00:00:00:02", rssi=-50)
+    assert p.offer(b, 2.0, 0, True, False) is None  # connected, spool full: backlog
+    assert p.offer(b, 2.5, 0, False, False) is None  # offline, spool full
+    out2 = p.offer(b, 3.0, 0, True, True)  # not remembered while dropped: published now
+    assert out2 is not None and wire.decode(out2).seq == 2
+    c = p.counters
+    assert (c.received, c.published, c.deduplicated, c.dropped_backlog, c.dropped_offline) == (
+        5,
+        2,
+        1,
+        1,
+        1,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),  # which device
+            st.integers(0, 2),  # its content
+            st.booleans(),  # online
+            st.booleans(),  # room
+            st.booleans(),  # the publisher refuses after all
+        ),
+        max_size=80,
+    )
+)
+def test_every_advert_is_published_or_counted_and_seqs_have_no_gap(
+    steps: list[tuple[int, int, bool, bool, bool]],
+) -> None:
+    """received = published (the seq high-water mark) + every counted drop, whatever happens."""
+    p = make(FiltersConfig(blocklist=MatchList(macs=["AA:00:00:00:00:05"])))
+    seqs: list[int] = []
+    for i, (dev, content, online, room, refused) in enumerate(steps):
+        a = Advert(mac=f"AA:00:00:00:00:0{dev}", rssi=-50, manufacturer_data={1: bytes([content])})
+        out = p.offer(a, i * 0.5, 0, online, room)
+        if out is None:
+            continue
+        if refused:
+            p.publish_failed()
+        else:
+            seqs.append(wire.decode(out).seq)
+    c = p.counters
+    drops = c.filtered + c.deduplicated + c.dropped_offline + c.dropped_backlog + c.dropped_invalid
+    assert c.received == len(steps) == c.published + drops
+    assert seqs == list(range(1, c.published + 1)) and p.seq == c.published

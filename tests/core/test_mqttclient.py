@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import socket
+import subprocess
 import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
 
 import gmqtt
+import pytest
 from gmqtt.mqtt.package import PublishPacket
+from gmqtt.mqtt.utils import IdGenerator
 
+from bt_mqtt.core import gmqtt_adapter
 from bt_mqtt.core.mqttclient import BackoffClient, build_client, connect_with_backoff
+from bt_mqtt.core.mqttcodec import MQTT5, PublishTemplate
 from bt_mqtt.core.mqttconfig import MqttConfig
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector
+from tests.fixtures.procs import require_binary
 
 
 async def _until(cond: object, timeout: float, what: str) -> None:
@@ -42,7 +53,7 @@ def test_qos_queue_is_bounded_and_ids_are_freed_when_session_is_gone(mosquitto: 
         await _until(lambda: client.is_connected, 15, "reconnect")
         await _until(lambda: len(storage) == 0, 5, "queue cleared")
         # gmqtt alone would keep those 5 packet ids reserved for ever
-        assert not client._package_handler.id_generator._used_ids
+        assert not gmqtt_adapter.used_packet_ids(client)
         client.publish("t/x", b"after", qos=1)
         await _until(lambda: len(storage) == 0, 5, "PUBACK")
         await client.disconnect()
@@ -70,8 +81,8 @@ def test_reconnect_backs_off_up_to_the_cap(mosquitto: Broker) -> None:
     asyncio.run(go())
 
 
-def test_publish_qos1_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
-    """The hot-path builder: same bytes as gmqtt's, delivered intact for 1-, 2- and 3-byte
+def test_publish_batch_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
+    """The hot-path writer: same bytes as gmqtt's, delivered intact for 1-, 2- and 3-byte
     remaining lengths, acknowledged (queue empty) afterwards."""
     cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port)
     payloads = [b"x" * 10, b"y" * 300, b"z" * 20000]
@@ -81,9 +92,11 @@ def test_publish_qos1_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
         async def go() -> None:
             client = build_client(cfg, "hot", qos_queue_limit=10)
             assert await connect_with_backoff(client, cfg, initial_s=0.1, cap_s=0.5)
-            assert client.publish_qos1(b"t/hot", payloads) == 3
+            assert gmqtt_adapter.protocol_version(client) == MQTT5
+            template = PublishTemplate(b"t/hot", MQTT5)
+            assert gmqtt_adapter.publish_batch(client, template, payloads) == 3
             stored = client.qos_storage.get_all()
-            protocol = client._connection._protocol
+            protocol = SimpleNamespace(proto_ver=MQTT5, id_generator=IdGenerator())
             for payload, (mid, packet) in zip(payloads, stored, strict=True):
                 _ref_mid, ref = PublishPacket.build_package(
                     gmqtt.Message(b"t/hot", payload, qos=1), protocol
@@ -99,3 +112,49 @@ def test_publish_qos1_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
         assert [(m.payload, m.qos) for m in got] == [(p, 1) for p in payloads]
     finally:
         col.stop()
+
+
+def _retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
+    return [
+        float(r.getMessage().split("retrying in ")[1].split("s:")[0])
+        for r in caplog.records
+        if getattr(r, "event", None) == "mqtt_connect_failed"
+    ]
+
+
+def test_first_connect_retries_fast_unless_refused(
+    tmp_path: Path,
+    mosquitto_factory: Callable[..., Broker],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing listening: waits double to ``cap_s``, jittered.  The broker answers and refuses
+    (a wrong password): waits grow to ``refused_cap_s`` instead, retrying fast cannot help."""
+    pwfile = tmp_path / "passwd"
+    exe = require_binary("mosquitto_passwd", "apt-get install mosquitto")
+    subprocess.run([exe, "-c", "-b", str(pwfile), "agent", "right"], check=True)
+    broker = mosquitto_factory(extra_conf=f"allow_anonymous false\npassword_file {pwfile}\n")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+
+    async def attempt(cfg: MqttConfig, password: str | None) -> None:
+        client = build_client(cfg, "retry", password=password)
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            connect_with_backoff(
+                client, cfg, initial_s=0.05, cap_s=0.1, jitter=0.5, refused_cap_s=0.4, stop=stop
+            )
+        )
+        await asyncio.sleep(1.5)
+        stop.set()
+        assert await task is False
+
+    caplog.set_level(logging.WARNING, logger="bt_mqtt.core.mqttclient")
+    asyncio.run(attempt(MqttConfig(host="127.0.0.1", port=closed), None))
+    unreachable = _retry_waits(caplog)
+    assert len(unreachable) >= 8 and max(unreachable) <= 0.1 + 1e-9
+    assert min(unreachable[2:]) >= 0.05 - 1e-9  # capped at 0.1, shortened by at most half
+    caplog.clear()
+    asyncio.run(attempt(MqttConfig(host=broker.host, port=broker.port, username="agent"), "wrong"))
+    refused = _retry_waits(caplog)
+    assert 3 <= len(refused) < len(unreachable) and 0.2 <= max(refused) <= 0.4 + 1e-9

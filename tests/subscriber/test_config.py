@@ -45,5 +45,5 @@ def test_world_readable_database_password_file_is_a_warning(
 def test_unreadable_database_password_file_names_the_key(tmp_path: Path) -> None:
     path = _config(tmp_path, tmp_path / "missing")
     cfg = load_config(path, env={})
-    with pytest.raises(ConfigError, match="database.password_file"):
+    with pytest.raises(ConfigError, match=r"database\.password_file"):
         database_password(cfg, str(path), {})

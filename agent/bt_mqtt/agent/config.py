@@ -16,6 +16,7 @@ import attrs
 import cattrs
 from attrs import define, field
 
+from bt_mqtt.agent.spool import DEFAULT_MAX_MB, DEFAULT_MAX_MESSAGES
 from bt_mqtt.core import configfile
 from bt_mqtt.core.configfields import at_least, each, matches, one_of
 from bt_mqtt.core.configfile import ConfigError
@@ -94,6 +95,18 @@ class DedupConfig:
 
 
 @define(frozen=True)
+class SpoolConfig:
+    """Adverts kept in memory while the broker is unreachable (see docs/configuration.md)."""
+
+    max_messages: int = field(default=DEFAULT_MAX_MESSAGES, validator=at_least(1000))
+    max_mb: float = field(default=DEFAULT_MAX_MB, validator=at_least(1.0))
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 2**20)
+
+
+@define(frozen=True)
 class HeartbeatConfig:
     interval_s: float = field(default=60.0, validator=at_least(0.0, exclusive=True))
 
@@ -106,6 +119,7 @@ class AgentConfig:
         validator=matches(SCANNER_ID_RE, "1 to 64 characters of a-z, 0-9, '_' and '-'")
     )
     mqtt: MqttConfig = field(factory=MqttConfig)
+    spool: SpoolConfig = field(factory=SpoolConfig)
     bluetooth: BluetoothConfig = field(factory=BluetoothConfig)
     dedup: DedupConfig = field(factory=DedupConfig)
     filters: FiltersConfig = field(factory=FiltersConfig)

@@ -92,8 +92,13 @@ class HeartbeatBuilder:
         last_advert_mono: float | None,
         devices_seen: int,
         devices_tracked: int,
+        last_seq: int,
+        spool: Mapping[str, int],
     ) -> dict[str, Any]:
         """The heartbeat object; rates cover the time since the previous ``build``.
+
+        ``last_seq`` is the seq of the last advert given one in this boot (its high-water mark:
+        every seq up to it was written or waits in the spool); ``spool`` the spool's figures.
 
         Rates and ``cpu_pct`` are None when less than ``MIN_RATE_WINDOW_S`` has passed (the
         start-up heartbeat); that window then carries over into the next build.
@@ -129,6 +134,8 @@ class HeartbeatBuilder:
                 "scan_mode": adapter.scan_mode,
             },
             "counters": all_counters,
+            "last_seq": last_seq,
+            "spool": dict(spool),
             "received_per_s": received_rate,
             "published_per_s": published_rate,
             "last_advert_age_s": (

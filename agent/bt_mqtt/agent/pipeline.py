@@ -189,9 +189,17 @@ class Pipeline:
     def dedup(self) -> Dedup:
         return self._dedup
 
-    def offer(self, advert: Advert, mono: float, wall: float, online: bool) -> bytes | None:
-        """Count ``advert``; the payload to publish, or None when filtered, repeated, offline or
-        invalid (it cannot be encoded as wire v1 within ``MAX_PAYLOAD_BYTES``)."""
+    def offer(
+        self, advert: Advert, mono: float, wall: float, online: bool, room: bool | None = None
+    ) -> bytes | None:
+        """Count ``advert``; the payload to publish, or None when filtered, repeated, dropped or
+        invalid (it cannot be encoded as wire v1 within ``MAX_PAYLOAD_BYTES``).
+
+        ``room``: the publisher will take the payload (writes it, or spools it while offline);
+        None means ``online`` (no spool).  Without room the advert is dropped before it gets a
+        seq, as ``dropped_offline`` (broker unreachable) or ``dropped_backlog`` (connected, but
+        the broker does not keep up), and dedup records nothing for it.
+        """
         c = self.counters
         c.received += 1
         self.last_advert_mono = mono
@@ -207,11 +215,16 @@ class Pipeline:
                 advert.service_data,
                 advert.service_uuids,
             )
-            if not self._dedup.offer(advert.mac, content, mono, online):
+            if room is None:
+                room = online
+            if not self._dedup.offer(advert.mac, content, mono, room):
                 c.deduplicated += 1
                 return None
-            if not online:
-                c.dropped_offline += 1
+            if not room:
+                if online:
+                    c.dropped_backlog += 1
+                else:
+                    c.dropped_offline += 1
                 return None
             payload = self._encoder.encode(advert, self._seq + 1, self._ts(wall))
         except (LookupError, TypeError, ValueError, AttributeError) as exc:  # UnicodeError too
@@ -238,16 +251,10 @@ class Pipeline:
                 extra={"event": "advert_invalid"},
             )
 
-    def lost_after_publish(self, n: int) -> None:
-        """``n`` payloads ``offer`` returned were accepted by the publisher but never sent (the
-        connection dropped before its write): count them as dropped offline.  Their seqs are
-        gone, which readers see as a gap (messages lost in flight)."""
-        self.counters.published -= n
-        self.counters.dropped_offline += n
-
     def publish_failed(self) -> None:
-        """The publisher could not take the payload ``offer`` just returned (its in-flight queue
-        was full): count it as dropped and give its seq back, so seq stays gap-free."""
+        """The publisher could not take the payload ``offer`` just returned (no room, which
+        ``offer`` was told there was): count it as dropped and give its seq back, so seq stays
+        gap-free."""
         self._seq -= 1
         self.counters.published -= 1
         self.counters.dropped_backlog += 1

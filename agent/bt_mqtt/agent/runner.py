@@ -54,8 +54,14 @@ class Agent:
             Dedup(d.window_s, d.max_interval_s, d.max_entries),
         )
         self.backend = backend if backend is not None else make_backend(cfg.bluetooth)
-        self.publisher = Publisher(cfg.mqtt, cfg.scanner_id, self.boot, password=password)
-        self.publisher.on_lost = self.pipeline.lost_after_publish
+        self.publisher = Publisher(
+            cfg.mqtt,
+            cfg.scanner_id,
+            self.boot,
+            password=password,
+            spool_messages=cfg.spool.max_messages,
+            spool_bytes=cfg.spool.max_bytes,
+        )
         if getattr(self.backend, "batch_interval_s", 0.0) >= FLUSH_DELAY_S:
             self.publisher.flush_delay_s = 0.0  # one write right after each batch of adverts
         if isinstance(self.backend, ReplayBackend) and self.backend.speed == 0:
@@ -78,11 +84,13 @@ class Agent:
 
     def sink(self, advert: Advert) -> None:
         """Called by the backend for every advertisement (the hot path)."""
+        pub = self.publisher
         try:
+            # a seq only for what the publisher is sure to take: written, or kept in its spool
             payload = self.pipeline.offer(
-                advert, time.monotonic(), time.time(), self.publisher.online
+                advert, time.monotonic(), time.time(), pub.online, pub.spool.room
             )
-            if payload is not None and not self.publisher.publish_raw(payload):
+            if payload is not None and not pub.publish_raw(payload):
                 self.pipeline.publish_failed()
         except Exception:
             self.sink_errors += 1
@@ -104,6 +112,8 @@ class Agent:
         extra["sink_errors"] = self.sink_errors
         extra["mqtt_connects"] = self.publisher.connects
         extra["mqtt_disconnects"] = self.publisher.disconnects
+        extra["spooled"] = self.publisher.spooled
+        extra["requeued"] = self.publisher.requeued
         return self.heartbeat.build(
             now_mono=now,
             now_wall=time.time(),
@@ -114,6 +124,8 @@ class Agent:
             last_advert_mono=self.pipeline.last_advert_mono,
             devices_seen=self.pipeline.dedup.devices_since(now - self.cfg.heartbeat.interval_s),
             devices_tracked=len(self.pipeline.dedup),
+            last_seq=self.pipeline.seq,
+            spool=self.publisher.spool_stats(),
         )
 
     def _watchdog_exit(self) -> None:
@@ -194,19 +206,23 @@ class Agent:
         for t in tasks:  # the backend first: stop scanning
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.publisher.online:  # the spool first, so the final status says what went out
+            await self.publisher.drain(_DRAIN_AT_END_S)
         # the retained offline status carries the final heartbeat's figures
         final = self.heartbeat_obj()
         final.update(json.loads(offline_status(self.cfg.scanner_id, self.boot, reason)))
         await self.publisher.close(heartbeat.encode(final))
         c = self.pipeline.counters
         log.info(
-            "agent stopped (%s): received %d, published %d, deduplicated %d, filtered %d, "
-            "dropped offline %d",
+            "agent stopped (%s): received %d, published %d (last seq %d), deduplicated %d, "
+            "filtered %d, dropped offline %d, dropped backlog %d",
             reason,
             c.received,
             c.published,
+            self.pipeline.seq,
             c.deduplicated,
             c.filtered,
             c.dropped_offline,
+            c.dropped_backlog,
             extra={"event": "agent_stop", "exit_code": self.exit_code},
         )
