@@ -174,7 +174,14 @@ def _utf8(raw: bytes, what: str) -> str:
 
 
 def _pack_str(value: str | bytes, what: str) -> bytes:
-    raw = value.encode("utf-8") if isinstance(value, str) else value
+    """A UTF-8 string (``str``: no U+0000, no surrogate, as the decoder demands) or binary data
+    (``bytes``), with its two-byte length."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{what} contains U+0000")
+        raw = value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, a ValueError
+    else:
+        raw = value
     if len(raw) > 0xFFFF:
         raise ValueError(f"{what} longer than 65,535 bytes")
     return len(raw).to_bytes(2, "big") + raw
