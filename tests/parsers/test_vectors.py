@@ -58,6 +58,52 @@ def test_family_match_rate(checks: list[Check], family: str) -> None:
     assert ok / testable >= MINIMUM[family], f"{ok}/{testable} match; first failures: {bad}"
 
 
+# Every vector of a supported family that does not match, with the reason.  Exact: a vector
+# that starts to differ fails the test even while its family stays above its minimum, and one
+# that starts to match must be taken off this list.
+KNOWN_DIFFERENCES: dict[str, str] = {
+    "ble_monitor_tests.jsonl:109": "BTHome v2 frame with two temperatures: ble_monitor keeps "
+    "only the last (25.9), we report the first (25.7) as bthome-ble does",
+    "ble_monitor_tests.jsonl:113": "Govee H5055: ble_monitor ignores the probe-connected bits "
+    "and reports probes 3-4; we follow govee-ble, whose four H5055 vectors rely on them",
+    "inkbird-ble_tests.jsonl:27": "untestable: its value comes from an earlier advert the "
+    "vector omits",
+    "inkbird-ble_tests.jsonl:30": "untestable: its values come from GATT notifications; the "
+    "advert is the IAM-T1's id frame",
+    # Formats we do not decode, carried in a frame a parser of ours claims (their readings are
+    # the unsupported vendor's; what we report of the frame itself is right)
+    **{
+        f"ble_monitor_tests.jsonl:{n}": "HolyIoT sensor data in an iBeacon-like frame: not "
+        "decoded (only the beacon part is)"
+        for n in range(133, 139)
+    },
+    **{
+        f"ble_monitor_tests.jsonl:{n}": "Jaalee temperature/humidity in an iBeacon frame: not "
+        "decoded (only the beacon part is)"
+        for n in range(156, 159)
+    },
+    "ble_monitor_tests.jsonl:230": "Tilt hydrometer values in an iBeacon's major/minor: not "
+    "decoded (only the beacon part is)",
+    "ble_monitor_tests.jsonl:168": "Mi Scale v1 frame with both 'stable' and 'weight removed' "
+    "set: ble_monitor reports stabilized from the stable bit alone; we report a stabilized "
+    "mass only while the person is on the scale",
+}
+
+
+def test_exactly_the_known_vectors_differ(checks: list[Check]) -> None:
+    # a supported family's vector, or one some parser of ours claimed, that does not match
+    differ = {
+        c.vector.ident: c.reasons
+        for c in checks
+        if not c.ok
+        and (c.family in MINIMUM or "no parser claimed the advertisement" not in c.reasons)
+    }
+    new = {k: v for k, v in differ.items() if k not in KNOWN_DIFFERENCES}
+    fixed = sorted(set(KNOWN_DIFFERENCES) - set(differ))
+    assert not new, f"vectors that differ now (fix, or list with a reason): {new}"
+    assert not fixed, f"vectors that match now: take them off KNOWN_DIFFERENCES: {fixed}"
+
+
 def test_wrong_bindkeys_are_decryption_failures(checks: list[Check]) -> None:
     wrong = [c for c in checks if c.vector.wrong_key and c.family in MINIMUM]
     assert len(wrong) >= 3
