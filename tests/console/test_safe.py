@@ -158,10 +158,11 @@ def test_device_detail_shows_outside_text_literally() -> None:
         return ParseResult("x[/]", {"temperature_c": math.nan}, {"text": "[/]", "n": [1] * 500})
 
     st = ConsoleState(facts)
-    data = advert(name="[@click=app.quit]Q", service_uuids=["[link=http://e.vil]x"], extra={})
+    # The wire contract refuses a service UUID that is not one, so a hostile one never gets here.
+    data = advert(name="[@click=app.quit]Q", service_uuids=["0000fcd2-0000-1000-8000-00805f9b34fb"], extra={})
     st.ingest_raw("p/raw/s1", "s1", data, T0)
     dev = st.devices["AA:BB:CC:DD:EE:FF"]
-    assert_literal(advert_table(dev), "[@click=app.quit]Q", "[link=http://e.vil]x", "+extra")
+    assert_literal(advert_table(dev), "[@click=app.quit]Q", "+extra")
     assert_literal(readings_table(dev), "Decoded by x[/]", "[/]", "nan")
     registry = {"name": "[reverse]x[/]", "facts": {"k": "\u202e"}, "first_seen": None}
     assert_literal(registry_text(registry), "name=[reverse]x[/]", 'facts={"k": "\\u202e"}')
