@@ -159,7 +159,9 @@ def test_device_detail_shows_outside_text_literally() -> None:
 
     st = ConsoleState(facts)
     # The wire contract refuses a service UUID that is not one, so a hostile one never gets here.
-    data = advert(name="[@click=app.quit]Q", service_uuids=["0000fcd2-0000-1000-8000-00805f9b34fb"], extra={})
+    data = advert(
+        name="[@click=app.quit]Q", service_uuids=["0000fcd2-0000-1000-8000-00805f9b34fb"], extra={}
+    )
     st.ingest_raw("p/raw/s1", "s1", data, T0)
     dev = st.devices["AA:BB:CC:DD:EE:FF"]
     assert_literal(advert_table(dev), "[@click=app.quit]Q", "+extra")
