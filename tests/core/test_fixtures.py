@@ -91,7 +91,7 @@ def test_bus_in_a_folder_too_deep_for_a_socket_still_starts(tmp_path: Path) -> N
             conn = await MessageBus(bus_address=bus.address, bus_type=BusType.SESSION).connect()
             name = conn.unique_name
             conn.disconnect()
-            return name
+            return name or ""
 
         assert asyncio.run(hello()).startswith(":")
     finally:
@@ -102,7 +102,7 @@ def test_bus_in_a_folder_too_deep_for_a_socket_still_starts(tmp_path: Path) -> N
 def test_no_short_folder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     long_tmp = tmp_path / ("t" * 100)
     long_tmp.mkdir()
-    monkeypatch.setattr(services.tempfile, "mkdtemp", lambda **kw: str(long_tmp))
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: str(long_tmp))
     with pytest.raises(services.SocketPathTooLong, match=r"socket path .*bus\.sock is 1\d\d bytes"):
         services.short_socket_dir(tmp_path / ("x" * 100), "bus.sock", DBUS_MAX_SOCKET_PATH)
     assert not long_tmp.exists()
