@@ -19,7 +19,12 @@ after 10k, 50k and 100k.
 
     .venv/bin/python -m bench.agent_cpu [--rates 300,2000] [--reps 5] [--seconds 10]
         [--devices 1000] [--mode passive|active] [--no-theengs] [--theengs-venv DIR]
-        [--rss-rate 2000] [--no-rss] [--stock-broker]
+        [--rss-rate 2000] [--no-rss] [--stock-broker] [--baseline-tree DIR]
+
+With ``--baseline-tree DIR`` (a checkout of another commit: ``git worktree add DIR main`` or
+``git archive main | tar -x -C DIR``) that tree's agent (its ``agent/`` and ``common/`` first on
+PYTHONPATH, scanner id ``bench-baseline``) scans the same simulated radio at the same time as
+this tree's, at every rate, and the ratio of their medians is printed.
 """
 
 from __future__ import annotations
@@ -48,8 +53,8 @@ from bt_mqtt.demo.services import stop_process
 from tests.fixtures.mqtt import MqttCollector
 
 SID = "bench"
-RAW_TOPIC = f"bt-mqtt/raw/{SID}"
-STATUS_TOPIC = f"bt-mqtt/scanner/{SID}/status"
+BASELINE_SID = "bench-baseline"
+BASELINE = "baseline agent"
 TARGET_US = 60.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 40.0
@@ -84,15 +89,21 @@ class Subject:
 
 
 class AgentSubject(Subject):
+    """``bt-mqtt-agent`` from this tree, or (``tree``) from another checkout of the project."""
+
     name = "bt-mqtt-agent"
 
-    def __init__(self, stack: Stack, tmp: Path, mode: str) -> None:
+    def __init__(self, stack: Stack, tmp: Path, mode: str, tree: Path | None = None) -> None:
         broker = stack.mqtt
-        conf = tmp / "agent.yaml"
+        sid = SID if tree is None else BASELINE_SID
+        if tree is not None:
+            self.name = BASELINE
+        self.status_topic = f"bt-mqtt/scanner/{sid}/status"
+        conf = tmp / f"{sid}.yaml"
         conf.write_text(
             json.dumps(
                 {
-                    "scanner_id": SID,
+                    "scanner_id": sid,
                     "mqtt": {"host": broker.host, "port": broker.port},
                     "bluetooth": {"backend": "bluez", "mode": mode},
                     "heartbeat": {"interval_s": 1},
@@ -100,13 +111,19 @@ class AgentSubject(Subject):
                 }
             )
         )
-        self.status = MqttCollector(broker.host, broker.port, STATUS_TOPIC).start()
-        counter = TopicCounter(broker, RAW_TOPIC)
-        exe = Path(sys.executable).with_name("bt-mqtt-agent")
+        self.status = MqttCollector(broker.host, broker.port, self.status_topic).start()
+        counter = TopicCounter(broker, f"bt-mqtt/raw/{sid}")
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=stack.address)
-        with open(tmp / "agent.log", "wb") as log:
+        if tree is None:
+            argv = [str(Path(sys.executable).with_name("bt-mqtt-agent"))]
+        else:  # that tree's agent and common packages first on the path
+            argv = [sys.executable, "-m", "bt_mqtt.agent.main"]
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(tree / "agent"), str(tree / "common"), env.get("PYTHONPATH", "")]
+            )
+        with open(tmp / f"{sid}.log", "wb") as log:
             proc = subprocess.Popen(
-                [str(exe), "--config", str(conf)], stdout=log, stderr=subprocess.STDOUT, env=env
+                [*argv, "--config", str(conf)], stdout=log, stderr=subprocess.STDOUT, env=env
             )
         super().__init__(proc, counter)
         self.status.wait_for(
@@ -119,7 +136,7 @@ class AgentSubject(Subject):
         self.scan_mode = self.heartbeat()["adapter"]["scan_mode"]
 
     def heartbeat(self) -> dict[str, Any]:
-        got = self.status.snapshot(STATUS_TOPIC)
+        got = self.status.snapshot(self.status_topic)
         return got[-1].json() if got else {}
 
     def _counter(self, key: str) -> int:
@@ -240,9 +257,11 @@ def run_rate(
     with Stack(tmp, broker_conf=args.broker_conf) as stack:
         subjects: list[Subject] = [AgentSubject(stack, tmp, args.mode)]
         try:
+            if args.baseline_tree is not None:
+                subjects.append(AgentSubject(stack, tmp, args.mode, args.baseline_tree))
             if python is not None:
                 subjects.append(TheengsSubject(python, stack, tmp, args.mode))
-                theirs = subjects[1]
+                theirs = subjects[-1]
 
                 def probe() -> bool:  # one advert at a time until it publishes: it is scanning
                     if theirs.counter.count > 0:
@@ -333,6 +352,13 @@ def main() -> None:
     ap.add_argument("--rss-rate", type=float, default=2000.0)
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="a checkout of another commit (git worktree add / git archive): its agent runs "
+        "beside this tree's on the same stream at every rate, and the ratio is printed",
+    )
+    ap.add_argument(
         "--stock-broker",
         action="store_true",
         help="Mosquitto's default max_inflight_messages 20 (its MQTT 5 receive maximum) instead "
@@ -340,6 +366,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     args.broker_conf = "max_inflight_messages 20\n" if args.stock_broker else ""
+    if args.baseline_tree is not None:
+        args.baseline_tree = args.baseline_tree.resolve()
     python = None if args.no_theengs else theengs.ensure_venv(args.theengs_venv)
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), load {os.getloadavg()[0]:.1f}"
@@ -363,6 +391,10 @@ def main() -> None:
         ok = "" if name != "bt-mqtt-agent" else ("  ok" if us <= TARGET_US else "  MISSES")
         target = f" (target <= {TARGET_US:.0f})" if name == "bt-mqtt-agent" else ""
         print(f"  {name:<15} at {rate:6.0f}/s: {us:7.1f} µs/advert{target}{ok}")
+    for (name, rate), us in medians.items():
+        if name == BASELINE:
+            ours = medians[("bt-mqtt-agent", rate)]
+            print(f"  ratio at {rate:.0f}/s: this tree / baseline = {ours / us:.2f}")
     for (name, rate), us in medians.items():
         if name == "TheengsGateway":
             ours = medians[("bt-mqtt-agent", rate)]

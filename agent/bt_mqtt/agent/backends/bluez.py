@@ -20,8 +20,7 @@ import asyncio
 import contextlib
 import logging
 
-from dbus_fast import BusType, Message
-from dbus_fast.aio import MessageBus
+from dbus_fast import Message
 
 from bt_mqtt.agent.backends.base import AdvertSink
 from bt_mqtt.agent.backends.bluez_cache import ADVERT_KEYS, DEVICE_IFACE
@@ -36,10 +35,10 @@ from bt_mqtt.agent.backends.bluez_dbus import (
     TICK_S,
     BluezError,
     call,
-    coalesce_reads,
     remove_devices,
 )
 from bt_mqtt.agent.backends.bluez_scan import BluezScanControl
+from bt_mqtt.agent.backends.dbus_fast_adapter import CoalescingBus
 from bt_mqtt.agent.backends.values import UUID_CACHE as _UUIDS
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ class BluezBackend(BluezScanControl):
     """Scans one adapter (``hci0`` or its address); ``mode`` is ``passive`` or ``active``.
 
     ``bus_address`` overrides the system bus; ``tick_s`` is the pruning clock's resolution;
-    ``read_interval_s`` batches socket reads (see ``coalesce_reads``; 0 reads immediately):
+    ``read_interval_s`` paces socket reads (see ``CoalescingBus``; 0 reads on every event):
     every wakeup of the process costs about as much CPU as handling a few adverts, so adverts
     are read (and, see ``batch_interval_s``, published) in one batch per interval, at the price
     of up to that much latency.
@@ -94,7 +93,11 @@ class BluezBackend(BluezScanControl):
         delay = 0.5
         while self._bus is None or not self._bus.connected:
             try:
-                bus = MessageBus(bus_address=self._bus_address, bus_type=BusType.SYSTEM)
+                bus = CoalescingBus(
+                    interval_s=self._read_interval_s,
+                    progress=lambda: self._messages,
+                    bus_address=self._bus_address,
+                )
                 await bus.connect()
             except (OSError, ValueError) as exc:
                 self.stats.bluez_errors += 1
@@ -104,10 +107,6 @@ class BluezBackend(BluezScanControl):
                 continue
             bus.add_message_handler(self._on_message)
             self._bus = bus
-            if self._read_interval_s and not coalesce_reads(
-                bus, self._read_interval_s, lambda: self._messages
-            ):
-                log.info("could not batch D-Bus reads; reading on every event")
             for rule in (
                 f"type='signal',sender='{BLUEZ}',interface='{OM_IFACE}',path='/'",
                 f"type='signal',sender='{BLUEZ}',interface='{PROPS_IFACE}',"
