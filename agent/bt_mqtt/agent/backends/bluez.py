@@ -39,9 +39,10 @@ from bt_mqtt.agent.backends.bluez_dbus import (
 )
 from bt_mqtt.agent.backends.bluez_scan import BluezScanControl
 from bt_mqtt.agent.backends.dbus_fast_adapter import CoalescingBus
-from bt_mqtt.agent.backends.values import UUID_CACHE as _UUIDS
 
 log = logging.getLogger(__name__)
+
+_no_advert_keys = ADVERT_KEYS.isdisjoint  # a PropertiesChanged with none: no advert received
 
 
 class BluezBackend(BluezScanControl):
@@ -187,49 +188,13 @@ class BluezBackend(BluezScanControl):
                     dev = self._cache.add(path, {}, self._tick)
                     if dev is None:  # no valid address: counted by the cache
                         return
-                # The usual advert fields in their documented types are applied here; anything
-                # else (other keys, other types, out of range) goes through the cache's checks.
-                hits = 0
-                v = changed.get("RSSI")
-                if v is not None and v.signature == "n":
-                    rssi = v.value
-                    if -128 <= rssi <= 127:
-                        dev.rssi = rssi
-                        hits = 1
-                v = changed.get("ManufacturerData")
-                if v is not None and v.signature == "a{qv}":
-                    mfr = {}
-                    for cid, x in v.value.items():
-                        if x.signature != "ay":
-                            break
-                        mfr[cid] = x.value
-                    else:
-                        dev.mfr = mfr
-                        hits += 1
-                v = changed.get("ServiceData")
-                if v is not None and v.signature == "a{sv}":
-                    svc = {}
-                    for key, x in v.value.items():
-                        uuid = _UUIDS.get(key)  # spellings seen before -> canonical UUID
-                        if uuid is None or x.signature != "ay":
-                            break
-                        svc[uuid] = x.value
-                    else:
-                        dev.svc = svc
-                        hits += 1
-                if len(changed) > hits:
-                    self._cache.update_slow(path, dev, changed)
-                    if hits == 0 and not ADVERT_KEYS.intersection(changed):
-                        if invalidated:
-                            dev.invalidate(invalidated)
-                        return
-                elif hits == 0:
-                    if invalidated:
-                        dev.invalidate(invalidated)
-                    return
+                # ``DeviceCache.update`` inline: ``CachedDevice.apply``, as for InterfacesAdded
+                bad = dev.apply(changed)
+                if bad is not None:
+                    self._cache.rejected(path, bad, changed)
                 if invalidated:
                     dev.invalidate(invalidated)
-                if dev.rssi is not None:
+                if dev.rssi is not None and not _no_advert_keys(changed):
                     dev.seen = self._tick
                     self._sink(dev.advert())  # type: ignore[misc]
             elif iface == ADAPTER_IFACE and msg.path == self._adapter_path:
