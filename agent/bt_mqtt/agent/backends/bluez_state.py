@@ -146,6 +146,7 @@ class ScanMachine:
             return [Action.RESTART_SCAN]
         if event is Event.POWER_CYCLE:
             self.stats.adapter_resets += 1
+            self.scanning = False  # the radio goes off: scanning again once it is back on
             return [Action.POWER_CYCLE]
         if event is Event.SHUTDOWN:
             was, self.scanning = self.scanning, False
