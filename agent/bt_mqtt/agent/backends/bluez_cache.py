@@ -120,37 +120,40 @@ class CachedDevice:
         # D-Bus types (dbus-fast has checked an ``a{qv}``'s keys and that its values are
         # variants), with the same rules as the general path below.
         done = hits = 0  # done, bits: 1 RSSI, 2 ManufacturerData, 4 ServiceData applied here
-        v = changed.get("RSSI")
-        if type(v) is Variant:
-            value = v.value
-            if type(value) is int and MIN_DBM <= value <= MAX_DBM:  # ``values.dbm``
-                self.rssi = value
-                done = hits = 1
-        v = changed.get("ManufacturerData")
-        if type(v) is Variant and v.signature == "a{qv}":
-            mfr: dict[int, bytes] = {}
-            for cid, x in v.value.items():
-                raw = x.value
-                if type(raw) is not bytes:
-                    break
-                mfr[cid] = raw
-            else:
-                self.mfr = mfr or NO_MFR
-                done |= 2
-                hits += 1
-        v = changed.get("ServiceData")
-        if type(v) is Variant and v.signature == "a{sv}":
-            svc: dict[str, bytes] = {}
-            for key, x in v.value.items():
-                uuid = _UUIDS.get(key)  # spellings seen before -> the canonical UUID
-                raw = x.value
-                if uuid is None or type(raw) is not bytes:
-                    break
-                svc[uuid] = raw
-            else:
-                self.svc = svc or NO_SVC
-                done |= 4
-                hits += 1
+        try:
+            v = changed.get("RSSI")
+            if v is not None:
+                value = v.value
+                if type(value) is int and MIN_DBM <= value <= MAX_DBM:  # ``values.dbm``
+                    self.rssi = value
+                    done = hits = 1
+            v = changed.get("ManufacturerData")
+            if v is not None and v.signature == "a{qv}":
+                mfr: dict[int, bytes] = {}
+                for cid, x in v.value.items():
+                    raw = x.value
+                    if type(raw) is not bytes:
+                        break
+                    mfr[cid] = raw
+                else:
+                    self.mfr = mfr or NO_MFR
+                    done |= 2
+                    hits += 1
+            v = changed.get("ServiceData")
+            if v is not None and v.signature == "a{sv}":
+                svc: dict[str, bytes] = {}
+                for key, x in v.value.items():
+                    uuid = _UUIDS.get(key)  # spellings seen before -> the canonical UUID
+                    raw = x.value
+                    if uuid is None or type(raw) is not bytes:
+                        break
+                    svc[uuid] = raw
+                else:
+                    self.svc = svc or NO_SVC
+                    done |= 4
+                    hits += 1
+        except (AttributeError, TypeError):  # not a Variant: the general path says so
+            done = hits = 0
         if len(changed) == hits:
             return None
         bad: list[str] | None = None
