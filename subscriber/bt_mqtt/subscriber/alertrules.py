@@ -146,7 +146,9 @@ class Rules:
                 if s.status == "offline" and s.status_since is not None
                 else 0.0
             )
-            active = s.status == "offline" and gone >= r.after_s
+            # once firing, any offline time keeps it firing (a flapping scanner fires once)
+            was = ("scanner_offline", sid) in firing
+            active = s.status == "offline" and (gone >= r.after_s or was)
             out.append(
                 Check(
                     "scanner_offline",
@@ -219,8 +221,8 @@ class Rules:
                 f"(usually {base.adverts:.0f} adverts per 5 min)"
             )
             return Check("scanner_degraded", sid, True, msg, 0.0, 0.0, r.clear_s, detail)
-        few_devices = base.devices >= r.min_devices and s.devices < r.ratio * base.devices
-        few_adverts = base.adverts >= r.min_expected_adverts and s.adverts < r.ratio * base.adverts
+        few_devices = base.devices >= r.min_devices and s.devices <= r.ratio * base.devices
+        few_adverts = base.adverts >= r.min_expected_adverts and s.adverts <= r.ratio * base.adverts
         if few_devices or few_adverts:
             msg = (
                 f"scanner {sid} hears {s.devices} devices and {s.adverts} adverts in 5 min "

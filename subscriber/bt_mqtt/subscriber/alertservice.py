@@ -17,8 +17,8 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any
 
 import gmqtt
 import psycopg
@@ -28,26 +28,26 @@ from bt_mqtt.subscriber import alertfacts, alertstore
 from bt_mqtt.subscriber.alertconfig import AlertsConfig
 from bt_mqtt.subscriber.alertcore import FIRING, Lifecycle, Transition
 from bt_mqtt.subscriber.alertdeliver import HttpError, alert_message, alert_topic, encode, post_json
-from bt_mqtt.subscriber.alertrules import Rules
+from bt_mqtt.subscriber.alerteval import Evaluator
 from bt_mqtt.subscriber.alertstore import Stored
 from bt_mqtt.subscriber.config import SubscriberConfig
 from bt_mqtt.subscriber.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-INTERVALS_EVERY_S: Final = 600.0  # how often advertising intervals are re-estimated
-
 
 class AlertEngine:
-    """One evaluator's memory: the rules' and the lifecycle's state."""
+    """An ``Evaluator`` reading its facts from, and recording its transitions in, the
+    database."""
 
     def __init__(self, cfg: AlertsConfig, started: datetime) -> None:
         self.cfg = cfg
-        self.started = started
-        self.rules = Rules(cfg)
-        self.lifecycle = Lifecycle()
+        self.evaluator = Evaluator(cfg, started)
         self._rolled: datetime | None = None
-        self._next_intervals: datetime | None = None
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return self.evaluator.lifecycle
 
     async def restore(self, conn: psycopg.AsyncConnection[Any]) -> list[alertstore.FiringRow]:
         """Load the firing alerts (after a start or a reconnect); they will not fire again."""
@@ -65,15 +65,11 @@ class AlertEngine:
             self._rolled = bucket
         scanners = await alertfacts.scanner_facts(conn, now, self.cfg.transit_loss.window_s)
         estimates: dict[str, float] = {}
-        s = self.cfg.sensor_silent
-        if s.enabled and (self._next_intervals is None or now >= self._next_intervals):
+        if self.evaluator.intervals_due(now):
+            s = self.cfg.sensor_silent
             estimates = await alertfacts.intervals(conn, now, s.lookback_s, s.min_adverts)
-            self._next_intervals = now + timedelta(seconds=INTERVALS_EVERY_S)
         devices = await alertfacts.device_facts(conn, now, estimates)
-        grace = (now - self.started).total_seconds() < self.cfg.startup_grace_s
-        firing = set(self.lifecycle.firing())
-        checks = self.rules.checks(scanners, devices, now, firing, grace=grace)
-        transitions = self.lifecycle.step(checks, now)
+        transitions = self.evaluator.judge(scanners, devices, now)
         if not transitions:
             return []
         return await alertstore.record(conn, transitions)
