@@ -38,6 +38,7 @@ class ScannerState:
         self.seqs: dict[str, deque[tuple[datetime, int]]] = {}  # boot -> arrivals, loss window
         self.buckets: list[Bucket] = []
         self.cur_start: datetime | None = None
+        self.cur_end: datetime | None = None
         self.cur_n = 0
         self.cur_macs: set[str] = set()
 
@@ -89,11 +90,12 @@ class World:
         s.w5.append((t, mac))
         s.w5_macs[mac] += 1
         s.seqs.setdefault(s.boot, deque()).append((t, s.seq))
-        b = bucket_of(t)
-        if s.cur_start != b:
+        if s.cur_start is None or s.cur_end is None or not s.cur_start <= t < s.cur_end:
             if s.cur_start is not None:
                 s.buckets.append(Bucket(s.cur_start, s.cur_n, len(s.cur_macs)))
-            s.cur_start, s.cur_n, s.cur_macs = b, 0, set()
+            s.cur_start = bucket_of(t)
+            s.cur_end = s.cur_start + timedelta(seconds=BUCKET_S)
+            s.cur_n, s.cur_macs = 0, set()
         s.cur_n += 1
         s.cur_macs.add(mac)
         if readings is not None:
