@@ -41,3 +41,13 @@ CREATE TABLE scanner_activity (
 );
 
 CREATE INDEX scanner_activity_bucket_idx ON scanner_activity (bucket);
+
+-- The console's read-only role (console/bt_mqtt/console/readonly_role.sql), when it exists,
+-- reads these too (Grafana uses it).
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'btmqtt_console') THEN
+        GRANT SELECT ON alerts, alert_events, scanner_activity TO btmqtt_console;
+    END IF;
+END
+$$;
