@@ -38,7 +38,7 @@ MINUTES = 16
 
 
 def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for p in board["panels"]:
         out += panels(p) if p.get("type") == "row" and "panels" in p else [p]
     return out
