@@ -1,7 +1,7 @@
 """The shipped Mosquitto ACL (deploy/mosquitto/bt-mqtt.acl) on a real broker with password
 authentication: a scanner (MQTT username = scanner id) publishes only its own adverts, status,
-last will and replies and reads only its own commands; the subscriber account reads everything and writes only alerts;
-the console account writes nothing; anonymous clients are refused.
+last will and replies and reads only its own commands; the subscriber account reads everything
+and writes only alerts; the console account writes nothing; anonymous clients are refused.
 
 Forged messages go out with ``mosquitto_pub -q 1``, which returns once the broker answered the
 PUBLISH, so a message sent afterwards is certainly handled after it: each test ends with such a
