@@ -23,7 +23,7 @@ from bt_mqtt.subscriber.alerteval import Evaluator
 from tests.subscriber.alertsim import World
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
-HOURS = int(__import__("os").environ.get("SIMH", "24"))
+HOURS = 24
 
 
 @pytest.mark.slow
