@@ -27,7 +27,8 @@ async def wait_archived(url: str, expected: int, timeout_s: float = 60.0) -> int
 
 
 def database_summary(url: str) -> dict[str, Any]:
-    """Archived, rejected, readings and devices per parser, scanners with their status."""
+    """Archived, rejected, readings and devices per parser, scanners with their status, and
+    the alerts raised."""
     with psycopg.connect(url) as conn:
 
         def scalar(sql: str) -> int:
@@ -60,6 +61,12 @@ def database_summary(url: str) -> dict[str, Any]:
             ),
             "scanners": scanners,
             "scanner_transitions": transitions,
+            "alerts": [
+                {"kind": k, "subject": subj, "state": state, "message": msg}
+                for k, subj, state, msg in conn.execute(
+                    "SELECT kind, subject, state, message FROM alerts ORDER BY id"
+                ).fetchall()
+            ],
         }
 
 
