@@ -23,9 +23,10 @@ from typing import Any, Final
 import gmqtt
 
 from bt_mqtt.core import wire
+from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
 from bt_mqtt.core.version import VERSION
-from bt_mqtt.parsers.api import ParseContext
+from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.subscriber import receiver
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
@@ -35,6 +36,7 @@ from bt_mqtt.subscriber.hass.tracker import Publish, Tracker
 
 log = logging.getLogger(__name__)
 TICK_S: Final = 1.0
+SEEN_MAX: Final = 50_000  # devices whose last content is remembered
 
 
 def topics_for(cfg: SubscriberConfig) -> disc.Topics:
@@ -76,6 +78,9 @@ class Bridge:
         self._ack_conn: Any = None
         self._flush_scheduled = False
         self._birth: asyncio.TimerHandle | None = None
+        self._max_payload = cfg.ingest.max_payload_bytes
+        # MAC as sent -> (content key, advert, parse result) of its last decoded content
+        self._seen: dict[str, tuple[tuple[str, str], Advert, ParseResult | None]] = {}
         self.stats: dict[str, int] = {
             "adverts": 0,
             "decoded": 0,
@@ -84,6 +89,7 @@ class Bridge:
             "published": 0,
             "removed": 0,
             "births": 0,
+            "reused": 0,
         }
 
     # -- outgoing ---------------------------------------------------------------------------
@@ -121,16 +127,7 @@ class Bridge:
         now = time.monotonic()
         if topic.startswith(t.topic_prefix + "/raw/"):
             self.stats["adverts"] += 1
-            scanner_id = topic[len(t.topic_prefix) + 5 :]
-            try:
-                msg = wire.decode(payload, scanner_id, self.cfg.ingest.max_payload_bytes)
-            except wire.WireError:
-                self.stats["invalid"] += 1
-                return
-            result = self.registry.parse(msg.advert, self.ctx)
-            if result is not None:
-                self.stats["decoded"] += 1
-            self._send(self.tracker.advert(now, scanner_id, msg.seq, msg.boot, msg.advert, result))
+            self._raw(now, topic[len(t.topic_prefix) + 5 :], payload)
         elif topic == t.ha_status:
             if payload.strip() == b"online":
                 self.stats["births"] += 1
@@ -152,6 +149,48 @@ class Bridge:
             if isinstance(obj, dict):
                 self.stats["heartbeats"] += 1
                 self._send(self.tracker.heartbeat(now, scanner_id, obj))
+
+    def _raw(self, now: float, scanner_id: str, payload: bytes) -> None:
+        """One advert.  The same device content heard again (by another scanner, or repeated)
+        reuses the last validation and decode: only the envelope fields that change are
+        checked.  Anything else goes through ``wire`` and the parsers in full."""
+        try:
+            obj = wire.loads(payload.decode()) if len(payload) <= self._max_payload else None
+        except (ValueError, UnicodeDecodeError):
+            obj = None
+        if not isinstance(obj, dict):
+            self.stats["invalid"] += 1
+            return
+        mac, seq, rssi, boot = obj.get("mac"), obj.get("seq"), obj.get("rssi"), obj.get("boot")
+        if not (
+            obj.get("v") == 1
+            and obj.get("scanner_id") == scanner_id
+            and type(seq) is int
+            and seq > 0
+            and isinstance(boot, str)
+        ):  # the envelope fields the bridge uses (the ingest checks every field, and keeps
+            self.stats["invalid"] += 1  # what fails)
+            return
+        key = (repr(obj.get("manufacturer_data")), repr(obj.get("service_data")))
+        cached = self._seen.get(mac) if isinstance(mac, str) else None
+        if cached is not None and cached[0] == key and type(rssi) is int and -32768 <= rssi < 32768:
+            self.stats["reused"] += 1
+            known = cached[1]
+            adv = Advert(known.mac, rssi, known.address_type, name=known.name)
+            self._send(self.tracker.advert(now, scanner_id, seq, boot, adv, cached[2]))
+            return
+        try:
+            advert = wire.advert_from_obj(obj)
+        except wire.WireError:
+            self.stats["invalid"] += 1
+            return
+        result = self.registry.parse(advert, self.ctx)
+        if result is not None:
+            self.stats["decoded"] += 1
+        if len(self._seen) >= SEEN_MAX:
+            self._seen.clear()
+        self._seen[str(mac)] = (key, advert, result)
+        self._send(self.tracker.advert(now, scanner_id, seq, boot, advert, result))
 
     def _schedule_birth(self) -> None:
         """HA subscribes to the state topics only after reading the configs: send the configs

@@ -36,6 +36,7 @@ VIA_HOLD_S: Final = 600.0  # and the via changes at most this often
 SCANNER_STALE_S: Final = 900.0  # a scanner not heard for this long does not count for via
 EXPIRE_CHANGE: Final = 0.5  # re-announce when expire_after moves by more than this fraction
 RSSI_ALPHA: Final = 0.2
+CHECK_S: Final = 30.0  # via_device and expire_after are reconsidered at most this often
 
 
 @define(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class _Device:
     last_at: float = float("-inf")
     gaps: deque[float] = field(factory=lambda: deque(maxlen=GAPS))
     expire_s: int = 0
+    checked_at: float = float("-inf")
 
 
 @define(slots=True)
@@ -300,11 +302,14 @@ class Tracker:
 
     def _update_configs(self, dev: _Device, result: ParseResult, now: float) -> list[Publish]:
         changed = False
-        new_metrics = [m for m in result.readings if m not in dev.metrics]
-        for metric in new_metrics:
-            if offered(metric, result.parser):
-                dev.metrics[metric] = _Metric(describe(metric).platform)
+        metrics = dev.metrics
+        for metric in result.readings:
+            if metric not in metrics and offered(metric, result.parser):
+                metrics[metric] = _Metric(describe(metric).platform)
                 changed = True
+        if not changed and now - dev.checked_at < CHECK_S:
+            return []
+        dev.checked_at = now
         via = self._best_scanner(dev, now)
         if via != dev.via:
             dev.via, dev.via_since = via, now
