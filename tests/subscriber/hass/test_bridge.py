@@ -85,3 +85,38 @@ def test_hass_remove_empties_everything_the_bridge_made(mosquitto: Broker, tmp_p
     assert read_retained(mosquitto, "homeassistant/sensor/other/x/config") == b'{"name":"x"}'
     # nothing left to remove
     assert asyncio.run(remove_all(config(mosquitto), mqtt_password=None, settle_s=1.0)) == 0
+
+
+def test_subscriber_run_starts_the_bridge_beside_the_ingest(
+    mosquitto: Broker, pg_database: str, tmp_path: Path
+) -> None:
+    from tests.subscriber.harness import (  # noqa: PLC0415
+        count,
+        start_subscriber,
+        stop,
+        wait_until,
+        write_config,
+    )
+
+    cfg = write_config(
+        tmp_path / "sub.yaml",
+        mosquitto.port,
+        pg_database,
+        homeassistant={"discovery": True},
+        devices={ATC: {"name": "Kitchen", "offsets": {"temperature_c": 0.3}}},
+    )
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    try:
+        wait_until(lambda: "ha_connected" in log.read_text(), 60, "the HA bridge", proc, log)
+        wait_until(lambda: "mqtt_connected" in log.read_text(), 60, "the ingest", proc, log)
+        advert(mosquitto, encoders.atc1441(ATC, -55, 1, 21.7, 45, 80, 2.95), 1)
+        raw = "SELECT count(*) FROM raw_advertisements"
+        wait_until(lambda: count(pg_database, raw) == 1, 30, "the advert archived", proc, log)
+        wait(lambda: read_retained(mosquitto, TEMP_STATE) == b"22", timeout=30)
+        cfg_msg = json.loads(read_retained(mosquitto, TEMP_CONFIG) or b"{}")
+        assert cfg_msg["device"]["name"] == "Kitchen"
+    finally:
+        assert stop(proc) == 0
+    assert '"event": "ha_stopped"' in log.read_text()
+    assert read_retained(mosquitto, "bt-mqtt/ha/status") == b"offline"

@@ -298,9 +298,20 @@ async def run_beside(
 
     relaying = asyncio.ensure_future(relay())
     task = asyncio.ensure_future(bridge.run(bridge_stop))
+
+    def report(done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            log.error(
+                "the HA bridge failed; the ingest goes on without it",
+                exc_info=done.exception(),
+                extra={"event": "ha_failed"},
+            )
+
+    task.add_done_callback(report)
     try:
         await main
     finally:
         bridge_stop.set()
         relaying.cancel()
-        await task
+        with contextlib.suppress(Exception):  # already logged by report()
+            await task
