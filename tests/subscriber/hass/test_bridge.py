@@ -41,11 +41,12 @@ def test_retained_configs_states_and_rejects(mosquitto: Broker) -> None:
         # the same advert again, heard by the same scanner: the last decode is reused
         advert(mosquitto, attrs.evolve(adv, rssi=-58), 2)
         publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", b"{not json")
+        publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", b"[" * 5000 + b"]" * 5000)
         other = wire.encode(adv, "someone-else", "b", 1, wire.format_ts(time.time()))
         publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", other)  # scanner id differs from topic
         stats = bridge.bridge.stats
-        wait(lambda: stats["adverts"] == 4)
-        assert (stats["decoded"], stats["reused"], stats["invalid"]) == (1, 1, 2)
+        wait(lambda: stats["adverts"] == 5)
+        assert (stats["decoded"], stats["reused"], stats["invalid"]) == (1, 1, 3)
         cfg = json.loads(read_retained(mosquitto, TEMP_CONFIG) or b"{}")
         assert cfg["unique_id"] == "btmqtt_a4c138123456_temperature_c"
         assert read_retained(mosquitto, TEMP_STATE) == b"21.7"

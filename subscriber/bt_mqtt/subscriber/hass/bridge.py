@@ -156,7 +156,7 @@ class Bridge:
         checked.  Anything else goes through ``wire`` and the parsers in full."""
         try:
             obj = wire.loads(payload.decode()) if len(payload) <= self._max_payload else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             obj = None
         if not isinstance(obj, dict):
             self.stats["invalid"] += 1
