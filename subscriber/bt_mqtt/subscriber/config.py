@@ -24,8 +24,12 @@ from bt_mqtt.core.logs import LogConfig
 from bt_mqtt.core.mqttconfig import MqttConfig, register_tls_hook
 from bt_mqtt.core.secretfile import read_secret
 from bt_mqtt.core.wire import MAC_RE
+from bt_mqtt.subscriber import devicesettings
 from bt_mqtt.subscriber import privacy as privacymod
 from bt_mqtt.subscriber.alertconfig import AlertsConfig, check_alerts
+from bt_mqtt.subscriber.devicesettings import DeviceSettings
+from bt_mqtt.subscriber.hass import config as hassconfig
+from bt_mqtt.subscriber.hass.config import HomeAssistantConfig
 
 ENV_DATABASE_URL: Final = "BT_MQTT_DATABASE_URL"
 ENV_DATABASE_PASSWORD: Final = "BT_MQTT_DATABASE_PASSWORD"  # noqa: S105 - a variable name
@@ -124,6 +128,8 @@ class SubscriberConfig:
     privacy: PrivacyConfig = field(factory=PrivacyConfig)
     metrics: MetricsConfig = field(factory=MetricsConfig)
     alerts: AlertsConfig = field(factory=AlertsConfig)
+    homeassistant: HomeAssistantConfig = field(factory=HomeAssistantConfig)
+    devices: dict[str, DeviceSettings] = field(factory=dict)
     log: LogConfig = field(factory=LogConfig)
 
     @property
@@ -198,6 +204,7 @@ def check_semantics(cfg: SubscriberConfig, source: str) -> None:
     if not cfg.database.url.startswith(("postgresql://", "postgres://")):
         problems.append(f"database.url: {cfg.database.url!r} is not a postgresql:// URL")
     problems += check_alerts(cfg.alerts)
+    problems += hassconfig.check(cfg.homeassistant) + devicesettings.check(cfg.devices)
     if problems:
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
 

@@ -60,6 +60,7 @@ def build_parser() -> ArgumentParser:
     rp.add_argument("--parser", help="only adverts this parser claimed or now claims")
     ret = sub.add_parser("retention", help="drop expired partitions, create future ones")
     ret.add_argument("--dry-run", action="store_true", help="only list what would be dropped")
+    sub.add_parser("hass-remove", help="remove every BT-MQTT entity from Home Assistant")
     return p
 
 
@@ -91,6 +92,7 @@ def _cmd_run(
     args: argparse.Namespace, cfg: SubscriberConfig, conninfo: dict[str, Any], source: str
 ) -> int:
     from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
+    from bt_mqtt.subscriber.hass.bridge import run_beside  # noqa: PLC0415
     from bt_mqtt.subscriber.ingest import Ingest  # noqa: PLC0415
     from bt_mqtt.subscriber.metrics import Metrics, serve  # noqa: PLC0415
     from bt_mqtt.subscriber.migrate import MigrationError, migrate, pending  # noqa: PLC0415
@@ -135,7 +137,7 @@ def _cmd_run(
 
                 alerts = AlertService(cfg, conninfo, metrics=metrics, mqtt_password=mqtt_password)
                 jobs.append(alerts.run(stop))
-            await asyncio.gather(*jobs)
+            await run_beside(cfg, mqtt_password, stop, asyncio.gather(*jobs))
         finally:
             if server is not None:
                 server.close()
@@ -165,6 +167,19 @@ def _cmd_reprocess(
     return 0
 
 
+def _cmd_hass_remove(cfg: SubscriberConfig, source: str) -> int:
+    from bt_mqtt.subscriber.hass.bridge import remove_all  # noqa: PLC0415
+
+    try:
+        password = cfgmod.mqtt_password(cfg, source, dict(os.environ))
+    except ConfigError as exc:
+        fail_config(PROG, str(exc))
+    removed = asyncio.run(remove_all(cfg, mqtt_password=password))
+    log.info("removed %d Home Assistant entities", removed, extra={"event": "ha_removed_all"})
+    sys.stdout.write(f"removed {removed} Home Assistant entities\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -184,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_retention(args, cfg, conninfo)
         if command == "reprocess":
             return _cmd_reprocess(args, cfg, conninfo)
+        if command == "hass-remove":
+            return _cmd_hass_remove(cfg, source)
         return _cmd_run(args, cfg, conninfo, source)
     except MigrationError as exc:
         log.error("%s", exc, extra={"event": "schema_refused"})
