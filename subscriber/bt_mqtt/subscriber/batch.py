@@ -31,6 +31,7 @@ from bt_mqtt.subscriber.copytext import NULL, esc, fmt_bool, fmt_float, fmt_time
 from bt_mqtt.subscriber.heartbeat import Heartbeat, parse_heartbeat
 from bt_mqtt.subscriber.privacy import DROP, KEEP, Privacy
 from bt_mqtt.subscriber.rejected import Rejected, reject
+from bt_mqtt.subscriber.rows import raw_line, reading_line
 from bt_mqtt.subscriber.storable import has_unstorable, storable, storable_tree
 
 __all__ = ["BatchPlan", "Heartbeat", "Incoming", "Parses", "Rejected", "Topics", "plan_chunk"]
@@ -61,11 +62,9 @@ class Incoming:
 class BatchPlan:
     """The rows of one batch, as COPY text.
 
-    ``raw`` holds one line per advert for the store's ``stage_raw`` table: (k, time,
-    received_at, scanner_id, boot, seq, mac, rssi, address_type, name, parser, clock_skew,
-    facts, readings, payload), where ``k`` is the message's index in the chunk, ``facts`` and
-    ``readings`` are JSON object text (NULL when empty) and ``payload`` the message as received.
-    ``readings_rows`` holds (k, metric, value) lines.  ``readings`` counts those lines, ``days``
+    ``raw`` holds one line per advert for the store's ``stage_raw`` table and
+    ``readings_rows`` one per reading for ``stage_readings``, in the layout of ``rows``
+    (``k`` is the message's index in the chunk).  ``readings`` counts those lines, ``days``
     are the UTC days of the adverts' times.  ``escaped`` counts adverts stored with text made
     storable (see ``storable``), ``pseudonymised`` those stored under a pseudonym and
     ``privacy_dropped`` (by scanner) those not stored by the privacy policy.
@@ -158,7 +157,7 @@ def _readings(k: int, result: ParseResult, plan: BatchPlan, out: list[str]) -> s
             json_key, text_key = keys
             shown = float.__repr__(value) if isinstance(value, float) else int.__repr__(value)
             parts.append(f"{json_key}:{shown}")
-            out.append(f"{k}\t{text_key}\t{fmt_float(number)}\n")
+            out.append(reading_line(k, text_key, fmt_float(number)))
         else:
             plan.bad_readings += 1
     return "{" + ",".join(parts) + "}" if parts else NULL
@@ -298,12 +297,25 @@ def plan_chunk(
             rt = recv_text.get(ms)
             if rt is None:
                 rt = recv_text[ms] = fmt_time(_dt(ms / 1000))
-            head = f"{k}\t{fmt_ts(wm.ts, when)}\t{rt}\t{sid}\t{esc(wm.boot)}\t{wm.seq}\t{mac}\t"
+            ts, boot = fmt_ts(wm.ts, when), esc(wm.boot)
             rssi = max(-32768, min(32767, adv.rssi))
-            line = (
-                f"{head}{rssi}\t{adv.address_type or NULL}\t"
-                f"{NULL if name is None else esc(name)}\t{parser}\t{fmt_bool(skewed)}\t"
-                f"{facts}\t{readings}\t{esc(text)}\n"
+            address_type, skew = adv.address_type or NULL, fmt_bool(skewed)
+            line = raw_line(
+                k=k,
+                time=ts,
+                received_at=rt,
+                scanner_id=sid,
+                boot=boot,
+                seq=wm.seq,
+                mac=mac,
+                rssi=rssi,
+                address_type=address_type,
+                name=NULL if name is None else esc(name),
+                parser=parser,
+                clock_skew=skew,
+                facts=facts,
+                readings=readings,
+                payload=esc(text),
             )
             escaped = False
             try:
@@ -320,10 +332,22 @@ def plan_chunk(
                 clean_obj = storable_tree(obj)
                 if clean_obj != obj:
                     text = _dumps(clean_obj)
-                fixed = (
-                    f"{head}{rssi}\t{adv.address_type or NULL}\t"
-                    f"{NULL if name is None else esc(name)}\t{parser}\t{fmt_bool(skewed)}\t"
-                    f"{facts}\t{readings}\t{esc(text)}\n"
+                fixed = raw_line(
+                    k=k,
+                    time=ts,
+                    received_at=rt,
+                    scanner_id=sid,
+                    boot=boot,
+                    seq=wm.seq,
+                    mac=mac,
+                    rssi=rssi,
+                    address_type=address_type,
+                    name=NULL if name is None else esc(name),
+                    parser=parser,
+                    clock_skew=skew,
+                    facts=facts,
+                    readings=readings,
+                    payload=esc(text),
                 )
                 encoded = fixed.encode()
                 escaped = fixed != line

@@ -25,9 +25,9 @@ from attrs import define
 
 from bt_mqtt.subscriber import partitions, sql
 from bt_mqtt.subscriber.batch import BatchPlan
-from bt_mqtt.subscriber.copytext import unescape
 from bt_mqtt.subscriber.heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, Heartbeat
 from bt_mqtt.subscriber.rejected import reject
+from bt_mqtt.subscriber.rows import RawRow, row_key
 
 # (topic, payload, received time) of the message at index k of the planned chunk
 Source = Callable[[int], tuple[str, bytes, datetime]]
@@ -300,11 +300,11 @@ def _per_advert(plan: BatchPlan) -> list[tuple[int, bytes, bytes]]:
     readings: dict[bytes, list[bytes]] = defaultdict(list)
     for line in plan.readings_rows.split(b"\n"):
         if line:
-            readings[line.split(b"\t", 1)[0]].append(line + b"\n")
+            readings[row_key(line)].append(line + b"\n")
     out = []
     for line in plan.raw.split(b"\n"):
         if line:
-            key = line.split(b"\t", 1)[0]
+            key = row_key(line)
             out.append((int(key), line + b"\n", b"".join(readings.get(key, ()))))
     return out
 
@@ -313,14 +313,14 @@ def _unescaped_source(plan: BatchPlan) -> Source:
     """A ``Source`` that reads the messages back from the plan's own rows (payload, received
     time; the topic is reconstructed from the scanner id)."""
     rows = {}
-    for line in plan.raw.split(b"\n"):
+    for line in plan.raw.decode().split("\n"):
         if line:
-            fields = line.decode().split("\t")
-            rows[int(fields[0])] = fields
+            row = RawRow.parse(line)
+            rows[int(row.k)] = row
 
     def source(k: int) -> tuple[str, bytes, datetime]:
-        fields = rows[k]
-        payload = unescape(fields[14]).encode()
-        return f"(raw advert from {fields[3]})", payload, datetime.fromisoformat(fields[2])
+        row = rows[k]
+        topic = f"(raw advert from {row.scanner_id})"
+        return topic, row.payload.encode(), datetime.fromisoformat(row.received_at)
 
     return source
