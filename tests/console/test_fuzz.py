@@ -23,7 +23,7 @@ from bt_mqtt.console import health, views
 from bt_mqtt.console.app import ConsoleApp
 from bt_mqtt.console.decoding import RegistryDecoder
 from bt_mqtt.console.detail import DeviceScreen, advert_table, readings_table, scanners_table
-from bt_mqtt.console.feed import MqttFeed, route
+from bt_mqtt.console.feed import MqttFeed
 from bt_mqtt.console.state import ConsoleState
 from bt_mqtt.console.views import Thresholds
 from bt_mqtt.core.mqttconfig import MqttConfig
@@ -107,7 +107,12 @@ def test_every_message_is_routed_or_counted() -> None:
     app = ConsoleApp(ConsoleState(RegistryDecoder()), None, clock=lambda: CLOCK)
     app.ingest([("bt-mqtt/raw/a/b", b"{}"), ("other/raw/a", b"{}")], CLOCK)
     assert app.state.counters["rejected:bad_topic"] == 2
-    assert route("bt-mqtt", "bt-mqtt/scanner/\u202e/status") == ("status", "\u202e")
+    # a scanner id the subscriber refuses is refused here too (one topic module)
+    odd = ["bt-mqtt/raw/BAD ID", "bt-mqtt/scanner/\u202e/status", "bt-mqtt/raw/", "bt-mqtt/raw/+"]
+    odd += ["bt-mqtt/command/s1", "bt-mqtt/scanner/s1/reply", "bt-mqtt/alert/scanner_offline/s1"]
+    app.ingest([(t, b'{"status":"online"}') for t in odd], CLOCK)
+    assert app.state.counters["rejected:bad_topic"] == 2 + len(odd)
+    assert app.state.scanners == {} and app.state.counters["heartbeats"] == 0
 
 
 # -- every screen, drawn ------------------------------------------------------------------------

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from bt_mqtt.core import wire
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.registry import Registry
-from bt_mqtt.subscriber.batch import BatchPlan, Incoming, Topics, plan_batch, plan_chunk
+from bt_mqtt.subscriber.batch import BatchPlan, Incoming, plan_batch, plan_chunk
 from bt_mqtt.subscriber.heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, Heartbeat
 from bt_mqtt.subscriber.metrics import Metrics, render
 from bt_mqtt.subscriber.rejected import truncate

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.mqttconfig import SCANNER_ID_RE
+from bt_mqtt.core.topics import SCANNER_ID_RE
 from bt_mqtt.core.wire import encode, format_ts, uuid16
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster, new_database

@@ -88,8 +88,9 @@ class Publisher:
         self.cfg = cfg
         self.scanner_id = scanner_id
         self.boot = boot
-        self.raw_topic = cfg.raw_topic(scanner_id)
-        self.status_topic = cfg.status_topic(scanner_id)
+        topics = cfg.topics()
+        self.raw_topic = topics.raw(scanner_id)
+        self.status_topic = topics.status(scanner_id)
         self._template: PublishTemplate | None = None  # built on connect: the protocol level
         self._initial_s = reconnect_initial_s
         self._cap_s = reconnect_cap_s

@@ -24,7 +24,7 @@ from typing import Final, Protocol
 from attrs import define, field
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.mqttconfig import SCANNER_ID_RE
+from bt_mqtt.core.topics import RAW, STATUS, Topics
 from bt_mqtt.core.wire import WireError, decode
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.subscriber.copytext import NULL, esc, fmt_bool, fmt_float, fmt_time, fmt_ts
@@ -34,7 +34,7 @@ from bt_mqtt.subscriber.rejected import Rejected, reject
 from bt_mqtt.subscriber.rows import raw_line, reading_line
 from bt_mqtt.subscriber.storable import has_unstorable, storable, storable_tree
 
-__all__ = ["BatchPlan", "Heartbeat", "Incoming", "Parses", "Rejected", "Topics", "plan_chunk"]
+__all__ = ["BatchPlan", "Heartbeat", "Incoming", "Parses", "Rejected", "plan_chunk"]
 
 log = logging.getLogger(__name__)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -85,43 +85,6 @@ class BatchPlan:
     pseudonymised: int = 0
     privacy_dropped: Counter[str] = field(factory=Counter)
     parsed: Counter[str] = field(factory=Counter)
-
-
-@define(slots=True)
-class Topics:
-    """Splits topics under a prefix into (kind, scanner id)."""
-
-    prefix: str
-    _raw: str = field(init=False)
-    _scanner: str = field(init=False)
-    _seen: dict[str, tuple[str, str] | None] = field(init=False, factory=dict)
-
-    def __attrs_post_init__(self) -> None:
-        self._raw = f"{self.prefix}/raw/"
-        self._scanner = f"{self.prefix}/scanner/"
-
-    def classify(self, topic: str) -> tuple[str, str] | None:
-        """("raw", id) or ("status", id), or None for a topic we do not handle."""
-        try:
-            return self._seen[topic]
-        except KeyError:
-            if len(self._seen) >= CACHE_MAX:
-                self._seen.clear()
-            route = self._seen[topic] = self._classify(topic)
-            return route
-
-    def _classify(self, topic: str) -> tuple[str, str] | None:
-        if topic.startswith(self._raw):
-            sid = topic[len(self._raw) :]
-            kind = "raw"
-        elif topic.startswith(self._scanner) and topic.endswith("/status"):
-            sid = topic[len(self._scanner) : -len("/status")]
-            kind = "status"
-        else:
-            return None
-        if not SCANNER_ID_RE.fullmatch(sid):
-            return None
-        return kind, sid
 
 
 _KEYS: dict[str, tuple[str, str]] = {}  # metric -> (JSON key, COPY text), both escaped
@@ -228,13 +191,13 @@ def plan_chunk(
                 rejected.append(reject(_dt(t_recv), topic, payload, "too_large", detail, whole))
                 continue
             route = topics.classify(topic)
-            if route is None:
+            if route is None or route.kind not in (RAW, STATUS) or route.scanner_id is None:
                 rejected.append(
                     reject(_dt(t_recv), topic, payload, "bad_topic", "unexpected topic")
                 )
                 continue
-            kind, sid = route
-            if kind == "status":
+            sid = route.scanner_id
+            if route.kind == STATUS:
                 if not payload:  # a retained status being cleared
                     plan.ignored += 1
                     continue

@@ -28,6 +28,7 @@ import psycopg
 from attrs import define, field
 
 from bt_mqtt.core.mqttclient import connect_with_backoff
+from bt_mqtt.core.topics import Topics, shared
 from bt_mqtt.subscriber import receiver
 from bt_mqtt.subscriber.batch import BatchPlan, Parses
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
@@ -64,11 +65,8 @@ class Chunk:
 
 def subscriptions(cfg: SubscriberConfig) -> list[str]:
     """The topic filters to subscribe to (with ``$share/<group>/`` when a group is set)."""
-    prefix = cfg.mqtt.topic_prefix
-    topics = [f"{prefix}/raw/+", f"{prefix}/scanner/+/status"]
-    if cfg.mqtt.share_group:
-        topics = [f"$share/{cfg.mqtt.share_group}/{t}" for t in topics]
-    return topics
+    group = cfg.mqtt.share_group or None
+    return [shared(group, f) for f in Topics(cfg.mqtt.topic_prefix).ingest_filters()]
 
 
 class Ingest:
