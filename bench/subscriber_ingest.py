@@ -30,7 +30,8 @@ import gmqtt
 import psycopg
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import encode, format_ts, uuid16
+from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.wire import encode, format_ts
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import destroy_cluster, make_cluster
 from tests.fixtures.procs import free_port

@@ -21,8 +21,9 @@ from bt_mqtt.console.decoding import RegistryDecoder
 from bt_mqtt.console.feed import MqttFeed
 from bt_mqtt.console.state import ConsoleState, Limits
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import uuid16
 from bt_mqtt.core.mqttconfig import MqttConfig
-from bt_mqtt.core.wire import encode, format_ts, uuid16
+from bt_mqtt.core.wire import encode, format_ts
 from bt_mqtt.demo import encoders
 from tests.fixtures.mosquitto import Broker
 

@@ -6,8 +6,8 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
-from bt_mqtt.core import wire
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import uuid16
 from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.registry import Registry
@@ -207,7 +207,7 @@ def test_nan_and_nul_text_are_settled_before_the_database() -> None:
     """``"x":NaN`` is not JSON (rejected); a BTHome text object with a NUL byte (service data
     4053034e0058) is stored with the NUL escaped, with its readings and the rest of the advert."""
     nan = _advert(1).replace(b'"v": 1', b'"x": NaN, "v": 1')
-    svc = {wire.uuid16(0xFCD2): "4053034e0058"}
+    svc = {uuid16(0xFCD2): "4053034e0058"}
     text_nul = _advert(2, mac="A4:C1:38:99:99:99", service_data=svc)
     plan = _plan(
         [

@@ -28,8 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import uuid16
 from bt_mqtt.core.topics import SCANNER_ID_RE
-from bt_mqtt.core.wire import encode, format_ts, uuid16
+from bt_mqtt.core.wire import encode, format_ts
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster, new_database
 from tests.fixtures.procs import free_port

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import MAC_RE, encode, format_ts, uuid16
+from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.wire import MAC_RE, encode, format_ts
 from bt_mqtt.subscriber.privacy import Privacy
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.procs import free_port
