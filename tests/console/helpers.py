@@ -14,14 +14,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import gmqtt
-
 from bt_mqtt.console.app import ConsoleApp
 from bt_mqtt.console.decoding import RegistryDecoder
 from bt_mqtt.console.feed import MqttFeed
 from bt_mqtt.console.state import ConsoleState, Limits
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.mqttclient import build_client
 from bt_mqtt.core.mqttconfig import MqttConfig
 from bt_mqtt.core.wire import encode, format_ts
 from bt_mqtt.demo import encoders
@@ -136,12 +135,13 @@ def heartbeat_messages() -> list[tuple[str, bytes]]:
 
 async def publish(broker: Broker, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
     """Publish at QoS 1 from a fresh gmqtt client and wait until the broker acknowledged all."""
-    client = gmqtt.Client(f"console-test-pub-{uuid.uuid4().hex[:8]}")
+    cfg = MqttConfig(host=broker.host, port=broker.port)
+    client = build_client(cfg, f"console-test-pub-{uuid.uuid4().hex[:8]}")
     await client.connect(broker.host, broker.port)
     try:
         for topic, payload in messages:
             client.publish(topic, payload, qos=1, retain=retain)
-        await wait_until(lambda: client._persistent_storage.is_empty, "publish acknowledgements")
+        await wait_until(lambda: client.qos_storage.is_empty, "publish acknowledgements")
     finally:
         await client.disconnect()
 

@@ -27,7 +27,7 @@ import gmqtt
 import psycopg
 from attrs import define, field
 
-from bt_mqtt.core.mqttclient import connect_with_backoff
+from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
 from bt_mqtt.core.topics import Topics, shared
 from bt_mqtt.subscriber import receiver
 from bt_mqtt.subscriber.batch import BatchPlan, Parses
@@ -119,15 +119,15 @@ class Ingest:
 
     def _build_client(self) -> gmqtt.Client:
         m = self.cfg.mqtt
-        client = gmqtt.Client(
+        client = build_client(
+            m,
             m.client_id,
+            password=self._password,
             clean_session=False,
-            optimistic_acknowledgement=False,
-            session_expiry_interval=m.session_expiry_s,
+            optimistic_acks=False,
+            session_expiry_s=m.session_expiry_s,
             receive_maximum=m.receive_maximum,
         )
-        if m.username is not None:
-            client.set_auth_credentials(m.username, self._password)
         receiver.install(client, self._on_publish)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
