@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
-from attrs import define
+from attrs import define, field
 
 from bt_mqtt.subscriber import partitions, sql
 from bt_mqtt.subscriber.batch import BatchPlan
@@ -49,7 +49,17 @@ class DatabaseUnavailable(Exception):
 
 
 @define(slots=True)
+class Transition:
+    scanner_id: str
+    from_status: str
+    to_status: str
+    reason: str
+
+
+@define(slots=True)
 class WriteResult:
+    """What one committed write produced."""
+
     archived: int = 0
     readings: int = 0
     devices: int = 0
@@ -57,15 +67,7 @@ class WriteResult:
     heartbeats: int = 0
     repeated: int = 0  # the retained heartbeat we already had, delivered again
     rejected: int = 0
-    transitions: int = 0
-
-
-@define(slots=True)
-class Transition:
-    scanner_id: str
-    from_status: str
-    to_status: str
-    reason: str
+    transitions: list[Transition] = field(factory=list)  # scanner status changes recorded
 
 
 class Store:
@@ -77,7 +79,6 @@ class Store:
         self._future_days = future_days
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._known: dict[str, set[date]] = {t: set() for t in partitions.PARTITIONED}
-        self.transitions: list[Transition] = []
 
     async def connect(self) -> None:
         """(Re)connect and prepare the staging tables; raises ``DatabaseUnavailable``."""
@@ -163,7 +164,6 @@ class Store:
     async def _write(self, plan: BatchPlan, careful: Source | None, now: datetime) -> WriteResult:
         conn = self._require()
         res = WriteResult()
-        self.transitions = []
         rejected = list(plan.rejected)
         drops: dict[str, list[Any]] = {
             "drop_ids": list(plan.privacy_dropped),
@@ -264,8 +264,7 @@ class Store:
                 sql.INSERT_TRANSITION,
                 (hb.scanner_id, hb.received_at, prev, hb.status, reason, hb.text),
             )
-            res.transitions += 1
-            self.transitions.append(Transition(hb.scanner_id, prev, hb.status, reason))
+            res.transitions.append(Transition(hb.scanner_id, prev, hb.status, reason))
 
     async def sweep_offline(self, now: datetime, missed: int) -> list[Transition]:
         """Mark scanners offline whose last heartbeat is ``missed`` intervals old."""
