@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from tests.fixtures.dbusmock import ADAPTER_IFACE, DEVICE_IFACE, BluezDBusMock
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector, Received, read_retained
 from tests.fixtures.procs import stop_process
+from tests.fixtures.waiting import wait_until
 
 SID = "dbusmock-pi"
 RAW = f"bt-mqtt/raw/{SID}"
@@ -96,13 +96,6 @@ def beat_where(col: MqttCollector, pred: Callable[[dict[str, Any]], bool]) -> di
     """The first heartbeat (at 1 s intervals) that satisfies ``pred``."""
     got = col.wait_for(1, timeout=15, predicate=lambda m: m.topic == STATUS and pred(m.json()))
     return got[0].json()  # type: ignore[no-any-return]
-
-
-def wait_until(cond: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_agent_on_dbusmock_bluez(
@@ -253,6 +246,7 @@ def test_agent_on_dbusmock_bluez(
         wait_until(
             lambda: mock.get_property(HCI0, ADAPTER_IFACE, "Discovering") is True,
             "the agent to start discovery on the new bluetoothd",
+            15.0,
         )
         assert proc.poll() is None
         (filt,) = mock.method_calls(HCI0, "SetDiscoveryFilter")

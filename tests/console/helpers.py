@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +24,7 @@ from bt_mqtt.core.mqttconfig import MqttConfig
 from bt_mqtt.core.wire import encode, format_ts
 from bt_mqtt.demo import encoders
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 CLOCK = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 PREFIX = "bt-mqtt"
@@ -141,18 +141,9 @@ async def publish(broker: Broker, messages: list[tuple[str, bytes]], retain: boo
     try:
         for topic, payload in messages:
             client.publish(topic, payload, qos=1, retain=retain)
-        await wait_until(lambda: client.qos_storage.is_empty, "publish acknowledgements")
+        await until(lambda: client.qos_storage.is_empty, "publish acknowledgements")
     finally:
         await client.disconnect()
-
-
-async def wait_until(pred: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll ``pred`` (yielding to the event loop) until true; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def make_app(broker: Broker, clock: Callable[[], float] = fixed_clock, **kw: Any) -> ConsoleApp:
@@ -163,7 +154,7 @@ def make_app(broker: Broker, clock: Callable[[], float] = fixed_clock, **kw: Any
 
 async def feed_fixed_data(app: ConsoleApp, broker: Broker, heartbeats: bool = True) -> None:
     """Wait for the app's subscription, publish the fixed data, wait until all is ingested."""
-    await wait_until(lambda: app.connected, "the console to connect")
+    await until(lambda: app.connected, "the console to connect")
     # The subscription is sent from on_connect; a probe message proves it is active.
     probe = (f"{PREFIX}/raw/probe", b"probe")
     while app.state.counters["rejected:invalid_json"] == 0:
@@ -174,9 +165,9 @@ async def feed_fixed_data(app: ConsoleApp, broker: Broker, heartbeats: bool = Tr
     if heartbeats:
         await publish(broker, heartbeat_messages(), retain=True)
     await publish(broker, msgs)
-    await wait_until(lambda: app.state.counters["adverts"] >= base + len(msgs), "adverts ingested")
+    await until(lambda: app.state.counters["adverts"] >= base + len(msgs), "adverts ingested")
     if heartbeats:
-        await wait_until(lambda: app.state.counters["heartbeats"] >= 5, "heartbeats ingested")
+        await until(lambda: app.state.counters["heartbeats"] >= 5, "heartbeats ingested")
     kept = [e for e in app.state.tail if "/probe" not in e.topic]
     app.state.tail.clear()
     app.state.tail.extend(kept)

@@ -37,6 +37,7 @@ from tests.console.terminal import (
     terminal_problems,
 )
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 CLOCK = helpers.CLOCK
 GOOD_MAC = "A4:C1:38:00:00:01"
@@ -211,15 +212,15 @@ def test_through_a_real_broker(
         app = ConsoleApp(ConsoleState(RegistryDecoder()), source, clock=lambda: CLOCK, fps=2)
         app.driver_class = RecordingDriver
         async with app.run_test(size=(120, 40), headless=False) as pilot:
-            await helpers.wait_until(lambda: app.connected, "the console to connect")
+            await until(lambda: app.connected, "the console to connect")
             probe = (f"{prefix}/raw/probe", b"probe")
             while not any(e.topic == probe[0] for e in app.state.tail):
                 await helpers.publish(mosquitto, [probe])
                 await asyncio.sleep(0.05)
             await helpers.publish(mosquitto, here(batch))
             await helpers.publish(mosquitto, good)  # after the bad, in order
-            await helpers.wait_until(lambda: GOOD_MAC in app.state.devices, "the good advert")
-            await helpers.wait_until(lambda: "kitchen" in app.state.scanners, "good heartbeat")
+            await until(lambda: GOOD_MAC in app.state.devices, "the good advert")
+            await until(lambda: "kitchen" in app.state.scanners, "good heartbeat")
             good_data_shown(app.state)
             await visit_every_screen(app, pilot)
             assert app.is_running

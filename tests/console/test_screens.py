@@ -19,6 +19,7 @@ from bt_mqtt.console.screens import LiveScreen, ParsersScreen, ScannersScreen, T
 from bt_mqtt.console.widgets import RowTable
 from tests.console import helpers
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 Body = Callable[[ConsoleApp, Pilot[None]], Awaitable[None]]
 
@@ -126,7 +127,7 @@ def test_live_pause_freezes_the_table(mosquitto: Broker) -> None:
         msg = json.loads(payload)
         msg["mac"], msg["seq"] = "DE:AD:BE:EF:00:01", 999
         await helpers.publish(mosquitto, [(topic, json.dumps(msg).encode())])
-        await helpers.wait_until(lambda: "DE:AD:BE:EF:00:01" in app.state.devices, "ingest")
+        await until(lambda: "DE:AD:BE:EF:00:01" in app.state.devices, "ingest")
         await pilot.pause(0.2)
         assert "DE:AD:BE:EF:00:01" not in macs(app)  # still ingested, not drawn
         assert "PAUSED" in text_of(app.screen, "#status")
@@ -190,7 +191,7 @@ def test_scanners_show_health_and_highlight_problems(mosquitto: Broker) -> None:
         # The scanner going offline (its last will) is picked up live.
         offline = json.dumps(helpers.heartbeat("kitchen", status="offline")).encode()
         await helpers.publish(mosquitto, [("bt-mqtt/scanner/kitchen/status", offline)], True)
-        await helpers.wait_until(
+        await until(
             lambda: {r.key: r.cells[1] for r in table(app).rows}["kitchen"] == "offline",
             "kitchen shown offline",
         )
@@ -224,9 +225,7 @@ def test_parsers_count_hits_and_group_unknown(mosquitto: Broker) -> None:
 def test_tail_shows_newest_first_including_rejected(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await helpers.publish(mosquitto, [("bt-mqtt/raw/kitchen", b'{"v": 1}')])
-        await helpers.wait_until(
-            lambda: app.state.counters["rejected:missing_field"] == 1, "rejection counted"
-        )
+        await until(lambda: app.state.counters["rejected:missing_field"] == 1, "rejection counted")
         await pilot.press("4")
         assert isinstance(app.screen, TailScreen)
         await pilot.pause()
@@ -249,7 +248,7 @@ def test_command_palette_opens_a_device(mosquitto: Broker) -> None:
         await type_text(pilot, "Ruuvi 0003")
         await pilot.pause(0.5)
         await pilot.press("enter")
-        await helpers.wait_until(lambda: isinstance(app.screen, DeviceScreen), "device screen")
+        await until(lambda: isinstance(app.screen, DeviceScreen), "device screen")
         assert isinstance(app.screen, DeviceScreen)
         assert app.screen.mac == "C7:3A:00:00:00:03"
 

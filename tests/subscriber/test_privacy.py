@@ -19,6 +19,7 @@ from bt_mqtt.core.wire import MAC_RE, encode, format_ts
 from bt_mqtt.subscriber.privacy import Privacy
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.procs import free_port
+from tests.fixtures.waiting import wait_until
 from tests.subscriber.harness import (
     count,
     publish,
@@ -26,7 +27,6 @@ from tests.subscriber.harness import (
     start_subscriber,
     stop,
     wait_subscribed,
-    wait_until,
     write_config,
 )
 from tests.subscriber.streams import Msg
@@ -79,10 +79,17 @@ def _run(
         wait_subscribed(log, proc)
         publish(broker.port, msgs)
         wait_until(
-            lambda: scrape(port).get("received_total") == len(msgs), 60, "all received", proc, log
+            lambda: scrape(port).get("received_total") == len(msgs),
+            "all received",
+            60,
+            proc=proc,
+            log=log,
+            every=0.1,
         )
         raw = "SELECT count(*) FROM raw_advertisements"
-        wait_until(lambda: count(db, raw) == stored, 30, f"{stored} adverts", proc, log)
+        wait_until(
+            lambda: count(db, raw) == stored, f"{stored} adverts", 30, proc=proc, log=log, every=0.1
+        )
         time.sleep(0.3)  # anything else would be committed by now
         return scrape(port)
     finally:

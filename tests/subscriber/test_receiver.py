@@ -8,7 +8,6 @@ silently acknowledging too early or never.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import gmqtt
@@ -25,16 +24,9 @@ from bt_mqtt.core.mqttcodec import (
 from bt_mqtt.core.mqttconfig import MqttConfig
 from bt_mqtt.subscriber import receiver
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 Got = list[tuple[str, bytes, bytes | None, Any]]
-
-
-async def _until(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def _consumer(broker: Broker, got: Got, client_id: str = "rx") -> gmqtt.Client:
@@ -52,7 +44,7 @@ async def _consumer(broker: Broker, got: Got, client_id: str = "rx") -> gmqtt.Cl
     client.on_connect = lambda c, *a: c.subscribe("rx/#", qos=1)
     client.on_subscribe = lambda c, mid, qos, props: subacks.append(qos)
     await client.connect(broker.host, broker.port)
-    await _until(lambda: bool(subacks), 10, "SUBACK")
+    await until(lambda: bool(subacks), "SUBACK", 10)
     assert subacks == [(1,)]  # granted QoS 1
     return client
 
@@ -73,7 +65,7 @@ def test_messages_reach_the_sink_and_are_acknowledged_only_when_asked(mosquitto:
         pub.publish("rx/a", b"one", qos=1)
         pub.publish("rx/b", b"two", qos=1, user_property=[("k", "v")], message_expiry_interval=60)
         pub.publish("rx/c", b"three", qos=0)
-        await _until(lambda: len(got) == 3, 10, "three messages")
+        await until(lambda: len(got) == 3, "three messages", 10)
         assert [(t, p) for t, p, _, _ in got] == [
             ("rx/a", b"one"),
             ("rx/b", b"two"),
@@ -90,7 +82,7 @@ def test_messages_reach_the_sink_and_are_acknowledged_only_when_asked(mosquitto:
         await client.disconnect()
         again: Got = []
         client = await _consumer(broker, again)
-        await _until(lambda: len(again) == 2, 10, "redelivery")
+        await until(lambda: len(again) == 2, "redelivery", 10)
         assert sorted(p for _, p, _, _ in again) == [b"one", b"two"]
         assert not receiver.send_acks(client, conn, b"".join(a for a in acks if a))
 
@@ -102,12 +94,12 @@ def test_messages_reach_the_sink_and_are_acknowledged_only_when_asked(mosquitto:
         subacks: list[Any] = []
         client.on_subscribe = lambda c, mid, qos, props: subacks.append(qos)
         client.subscribe("rx-none/#", qos=1)
-        await _until(lambda: bool(subacks), 10, "SUBACK after the PUBACKs")
+        await until(lambda: bool(subacks), "SUBACK after the PUBACKs", 10)
         await client.disconnect()
         last: Got = []
         client = await _consumer(broker, last)
         pub.publish("rx/d", b"four", qos=1)
-        await _until(lambda: len(last) >= 1, 10, "the next message")
+        await until(lambda: len(last) >= 1, "the next message", 10)
         await asyncio.sleep(0.3)
         assert [p for _, p, _, _ in last] == [b"four"]
         await client.disconnect()
