@@ -23,6 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 from attrs import define, field
 
@@ -30,8 +31,31 @@ SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 PR_SET_PDEATHSIG = 1
 
 
+# Linux's sockaddr_un.sun_path holds 108 bytes with the terminating NUL: 107 for the path.
+SUN_PATH_MAX: Final = 107
+# libdbus refuses longer unix socket paths than this (its _DBUS_MAX_SUN_PATH_LENGTH, kept
+# portable), with a message that does not say which path
+DBUS_SUN_PATH_MAX: Final = 99
+
+
 class MissingBinary(RuntimeError):
     """A program the service needs is not installed; the message says what to install."""
+
+
+class SocketPathTooLong(ValueError):
+    """A unix socket path the kernel (or the service) cannot bind; the message names it."""
+
+
+def check_socket_path(
+    path: Path | str, limit: int = SUN_PATH_MAX, who: str = "a unix socket"
+) -> None:
+    """``SocketPathTooLong`` naming ``path`` when it is longer than ``limit`` bytes."""
+    size = len(os.fsencode(str(path)))
+    if size > limit:
+        raise SocketPathTooLong(
+            f"the socket path for {who} is {size} bytes, over the limit of {limit}: {path} "
+            "(use a shorter directory, e.g. a shorter --basetemp or TMPDIR)"
+        )
 
 
 def free_port() -> int:
@@ -214,7 +238,7 @@ class DBusDaemon:
 
     @property
     def socket(self) -> Path:
-        return self.directory / "bus.sock"
+        return self.directory / "bus"
 
     @property
     def address(self) -> str:
@@ -222,6 +246,7 @@ class DBusDaemon:
 
     def start(self) -> None:
         exe = find_binary("dbus-daemon", "dbus-daemon")
+        check_socket_path(self.socket, DBUS_SUN_PATH_MAX, "dbus-daemon")
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "bus.conf"
         conf.write_text(_BUS_CONFIG.format(socket=self.socket))
@@ -302,6 +327,7 @@ class PostgresCluster:
 
     def init(self) -> None:
         initdb = find_binary("initdb", PG_PACKAGE, postgres_bin_dirs())
+        check_socket_path(self.directory / f".s.PGSQL.{self.port}", who="PostgreSQL")
         self.directory.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             import pwd  # noqa: PLC0415 - only needed as root
