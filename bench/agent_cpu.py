@@ -44,12 +44,13 @@ from bench.harness import (
     proc_status_mb,
     wait_until,
 )
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.demo.services import stop_process
 from tests.fixtures.mqtt import MqttCollector
 
 SID = "bench"
-RAW_TOPIC = f"bt-mqtt/raw/{SID}"
-STATUS_TOPIC = f"bt-mqtt/scanner/{SID}/status"
+RAW_TOPIC = Topics().raw(SID)
+STATUS_TOPIC = Topics().status(SID)
 TARGET_US = 60.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 40.0
