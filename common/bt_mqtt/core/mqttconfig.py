@@ -16,7 +16,10 @@ from attrs import define, field
 
 from bt_mqtt.core.configfile import ConfigError
 from bt_mqtt.core.secretfile import read_secret
-from bt_mqtt.core.topics import Topics, check_prefix
+from bt_mqtt.core.topics import SCANNER_ID_RE, Topics, check_prefix
+
+# SCANNER_ID_RE is re-exported for existing callers: the rule lives in core.topics
+__all__ = ["SCANNER_ID_RE", "MqttConfig", "TlsConfig", "register_tls_hook"]
 
 if TYPE_CHECKING:
     import ssl
