@@ -254,11 +254,20 @@ class DBusDaemon:
             [exe, "--nofork", "--nopidfile", f"--config-file={conf}"], self.directory / "dbus.log"
         )
         deadline = time.monotonic() + 10
-        while not self.socket.exists():
+        while not self._accepts():  # the socket file exists from bind(), before listen()
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"dbus-daemon did not start; see {self.directory}/dbus.log")
             time.sleep(0.01)
+
+    def _accepts(self) -> bool:
+        """Whether the bus accepts connections on its socket yet."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(str(self.socket))
+            except (FileNotFoundError, ConnectionRefusedError):
+                return False
+        return True
 
     def stop(self) -> None:
         if self.proc is not None:
