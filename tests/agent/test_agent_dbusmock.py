@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dbus_fast import Variant
 
 from bt_mqtt.core import wire
@@ -98,6 +99,7 @@ def beat_where(col: MqttCollector, pred: Callable[[dict[str, Any]], bool]) -> di
     return got[0].json()  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_agent_on_dbusmock_bluez(
     tmp_path: Path,
     bluez_dbusmock: BluezDBusMock,

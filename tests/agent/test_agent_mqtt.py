@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bt_mqtt.core import wire
 from tests.agent.helpers import agent_config, log_events, start_agent, write_config, write_replay
 from tests.fixtures.mosquitto import Broker
@@ -196,6 +198,7 @@ def test_keeps_publishing_after_broker_restart(
     assert proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_username_and_password_file(
     tmp_path: Path,
     mosquitto_factory: Callable[..., Broker],

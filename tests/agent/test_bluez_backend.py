@@ -223,6 +223,7 @@ def test_unexpected_discovery_stop_is_restarted(bluez_sim: SimFactory) -> None:
     asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_waits_for_adapter_and_bluetoothd(bluez_sim: SimFactory) -> None:
     async def go() -> None:
         async with running_backend(mode="active", adapter="hci1") as _:

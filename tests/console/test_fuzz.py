@@ -14,6 +14,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -77,6 +78,7 @@ def drawn_problems(renderable: Any) -> list[str]:
 # -- the pure core ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
 @given(hostile.messages(max_size=12))
 def test_the_state_takes_anything_and_its_views_draw_it(batch: list[tuple[str, bytes]]) -> None:
@@ -156,6 +158,7 @@ async def visit_every_screen(app: ConsoleApp, pilot: Pilot[None]) -> None:
     await check(app, pilot, "escape")
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=SLOW)
 @given(hostile.messages(max_size=14))
 def test_every_screen_draws_anything_safely(batch: list[tuple[str, bytes]]) -> None:
@@ -190,6 +193,7 @@ topic_text = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None, suppress_health_check=SLOW)
 @given(
     batch=hostile.messages(prefix="PREFIX", topic_text=topic_text, max_size=14),

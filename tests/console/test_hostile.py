@@ -217,6 +217,7 @@ def _nasty_adverts() -> list[tuple[str, bytes]]:
     return out
 
 
+@pytest.mark.slow
 def test_names_and_decoded_facts_are_escaped_and_literal_on_every_screen(
     mosquitto: Broker,
 ) -> None:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from rich.console import Console
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
@@ -74,6 +75,7 @@ def test_live_lists_every_device_with_decoded_values(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_live_filter_by_text_parser_scanner_and_known(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await pilot.press("slash")
@@ -137,6 +139,7 @@ def test_live_pause_freezes_the_table(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_live_drill_down_to_device_detail_and_back(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await pilot.press("slash")
@@ -161,6 +164,7 @@ def test_live_drill_down_to_device_detail_and_back(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_scanners_show_health_and_highlight_problems(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await pilot.press("2")
@@ -222,6 +226,7 @@ def test_parsers_count_hits_and_group_unknown(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_tail_shows_newest_first_including_rejected(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await helpers.publish(mosquitto, [("bt-mqtt/raw/kitchen", b'{"v": 1}')])
@@ -242,6 +247,7 @@ def test_tail_shows_newest_first_including_rejected(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_command_palette_opens_a_device(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await pilot.press("ctrl+p")

@@ -8,6 +8,8 @@ import asyncio
 import re
 import sys
 
+import pytest
+
 from bt_mqtt.demo.services import free_port
 from tests.console import helpers
 from tests.console.hostile import NASTY, OSC_TITLE, advert_obj, raw, status
@@ -48,6 +50,7 @@ def test_the_operator_quitting_exits_0(mosquitto: Broker) -> None:
         assert con.wait_exit() == 0
 
 
+@pytest.mark.slow
 def test_nothing_from_outside_reaches_the_terminal(mosquitto: Broker) -> None:
     beat = {"hostname": OSC_TITLE} | {
         k: v for k, v in helpers.heartbeat("attic").items() if k != "hostname"

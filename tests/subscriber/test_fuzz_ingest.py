@@ -229,6 +229,7 @@ def _accounted(m: dict[str, float]) -> float:
     return sum(m.get(k, 0) for k in ACCOUNTED) + rejected
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60,
     deadline=None,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster
@@ -133,6 +134,7 @@ def test_oversize_messages_keep_a_prefix_with_size_and_hash(
         assert f"{len(payload)} bytes" in row[5]
 
 
+@pytest.mark.slow
 def test_one_scanners_heartbeat_cannot_break_the_sweep(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -183,6 +185,7 @@ def test_one_scanners_heartbeat_cannot_break_the_sweep(
     assert "offline sweep failed" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_sweep_survives_an_interval_already_in_the_database(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -223,6 +226,7 @@ def test_sweep_survives_an_interval_already_in_the_database(
     assert "offline sweep failed" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_payload_bytes_held_are_bounded_while_the_database_is_down(
     mosquitto: Broker, pg_cluster_factory: Callable[[], PgCluster], tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster
@@ -39,6 +40,7 @@ def _exact(db: str, msgs: list, n: int) -> None:  # type: ignore[type-arg]
     assert count(db, "SELECT count(*) FROM rejected_messages") == 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_stream_then_restart_exact_counts(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -79,6 +81,7 @@ def test_sigkill_mid_stream_then_restart_exact_counts(
     _exact(pg_database, msgs, n)
 
 
+@pytest.mark.slow
 def test_postgres_stopped_mid_stream_exact_counts(
     mosquitto: Broker, pg_cluster_factory: Callable[[], PgCluster], tmp_path: Path
 ) -> None:
@@ -224,6 +227,7 @@ def test_malformed_payloads_rejected_with_reason(
     assert {r[1] for r in rows} == {"bt-mqtt/raw/s1", "bt-mqtt/scanner/s1/status"}
 
 
+@pytest.mark.slow
 def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database, ingest={"sweep_s": 0.2})
     log = tmp_path / "sub.log"
@@ -269,6 +273,7 @@ def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path
     assert len(transitions()) == 4
 
 
+@pytest.mark.slow
 def test_share_group_splits_the_stream_exactly_once(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -309,6 +314,7 @@ def test_share_group_splits_the_stream_exactly_once(
     assert min(archived) > 0, archived
 
 
+@pytest.mark.slow
 def test_what_postgres_refuses_is_settled_before_the_database(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:

@@ -96,6 +96,7 @@ def _run(
         assert stop(proc) == 0
 
 
+@pytest.mark.slow
 def test_default_pseudonymises_undecoded_random_addresses(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -124,6 +125,7 @@ def test_default_pseudonymises_undecoded_random_addresses(
     assert metrics["pseudonymised_total"] == 6 and metrics["privacy_dropped_total"] == 0
 
 
+@pytest.mark.slow
 def test_drop_stores_nothing_of_them_and_counts_per_scanner(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -147,6 +149,7 @@ def test_drop_stores_nothing_of_them_and_counts_per_scanner(
     assert count(pg_database, "SELECT count(*) FROM rejected_messages") == 0
 
 
+@pytest.mark.slow
 def test_keep_and_public_options(mosquitto: Broker, pg_database: str, tmp_path: Path) -> None:
     msgs = _stream(1, time.time())
     _run(
@@ -163,6 +166,7 @@ def test_keep_and_public_options(mosquitto: Broker, pg_database: str, tmp_path: 
     assert macs[2] != TV and 0x80 <= int(macs[2][:2], 16) <= 0xBF
 
 
+@pytest.mark.slow
 def test_a_key_file_keeps_pseudonyms_across_restarts(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
