@@ -49,6 +49,7 @@ from bench.harness import (
     proc_status_mb,
     wait_until,
 )
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.demo.services import stop_process
 from tests.fixtures.mqtt import MqttCollector
 
@@ -56,6 +57,8 @@ SID = "bench"
 BASELINE_SID = "bench-baseline"
 BASELINE = "baseline agent"
 SCHED = " (sched)"  # the scheduler's ns-resolution figure beside the tick-based one
+RAW_TOPIC = Topics().raw(SID)
+STATUS_TOPIC = Topics().status(SID)
 TARGET_US = 60.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 40.0

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bt_mqtt.bluezsim.control import SimClient
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.demo.services import DBusDaemon
 from tests.fixtures.bluez import start_sim_process
 from tests.fixtures.mosquitto import Broker
@@ -32,7 +33,7 @@ from tests.fixtures.mqtt import MqttCollector
 from tests.fixtures.procs import stop_process
 
 SID = "bench"
-STATUS = f"bt-mqtt/scanner/{SID}/status"
+STATUS = Topics().status(SID)
 # BT_MQTT_BENCH_PROFILE=FILE runs the agent under cProfile, writing FILE (for finding hot spots)
 PROFILE = (
     ["-m", "cProfile", "-o", os.environ["BT_MQTT_BENCH_PROFILE"]]

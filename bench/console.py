@@ -40,6 +40,7 @@ async def publish(port: int, rate: float, devices: int, seconds: float) -> None:
     import gmqtt  # noqa: PLC0415
 
     from bt_mqtt.core.advert import Advert  # noqa: PLC0415
+    from bt_mqtt.core.topics import Topics  # noqa: PLC0415
     from bt_mqtt.core.wire import encode, format_ts  # noqa: PLC0415
     from bt_mqtt.demo import encoders  # noqa: PLC0415
 
@@ -75,14 +76,14 @@ async def publish(port: int, rate: float, devices: int, seconds: float) -> None:
                         "last_advert_age_s": 0.0, "cpu_pct": 30.0, "rss_mb": 40.0,
                         "adapter": {"name": "hci0", "scan_mode": "passive"},
                         "counters": {"received": sent, "dropped_offline": 0}}  # fmt: skip
-                topic = f"bt-mqtt/scanner/{sc}/status"
+                topic = Topics().status(sc)
                 client.publish(topic, json.dumps(beat).encode(), qos=1, retain=True)
         due = int(elapsed * rate)
         while sent < due:
             i = rng.randrange(devices)
             sc = scanners[i % 4] if i % 7 else scanners[(i + sent) % 4]
             payload = encode(advert(i, sent), sc, "benchboot", seq, format_ts(time.time()))
-            client.publish(f"bt-mqtt/raw/{sc}", payload, qos=0)
+            client.publish(Topics().raw(sc), payload, qos=0)
             sent += 1
             seq += 1
         await asyncio.sleep(0.005)

@@ -28,7 +28,8 @@ from bench.subscriber_ingest import children, cpu_seconds
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import destroy_cluster, make_cluster
 from tests.fixtures.procs import free_port
-from tests.subscriber.harness import scrape, start_subscriber, stop, wait_until, write_config
+from tests.fixtures.waiting import wait_until
+from tests.subscriber.harness import scrape, start_subscriber, stop, write_config
 from tests.subscriber.streams import Msg, stream
 
 
@@ -55,8 +56,10 @@ def one_run(cfg: Path, log: Path, mport: int, msgs: list[Msg], rate: int) -> flo
     """CPU seconds of the subscriber while ``msgs`` are published at ``rate`` and committed."""
     proc = start_subscriber(cfg, log, "run")
     try:
-        wait_until(lambda: bool(scrape(mport)), 30, "metrics endpoint", proc, log)
-        wait_until(lambda: "mqtt_connected" in log.read_text(), 30, "subscription", proc, log)
+        wait_until(lambda: bool(scrape(mport)), "metrics endpoint", 30, proc=proc, log=log)
+        wait_until(
+            lambda: "mqtt_connected" in log.read_text(), "subscription", 30, proc=proc, log=log
+        )
         time.sleep(1.0)  # start-up (imports, bridge connection) is not what we measure
         base = scrape(mport).get("archived_total", 0)
         pids = [proc.pid, *children(proc.pid)]
@@ -64,10 +67,10 @@ def one_run(cfg: Path, log: Path, mport: int, msgs: list[Msg], rate: int) -> flo
         asyncio.run(paced(_port(cfg), msgs, rate))
         wait_until(
             lambda: scrape(mport).get("archived_total", 0) >= base + len(msgs),
-            300,
             "all committed",
-            proc,
-            log,
+            300,
+            proc=proc,
+            log=log,
         )
         return sum(cpu_seconds(p) for p in pids) - cpu0
     finally:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psycopg
 
-from bt_mqtt.core.wire import uuid16
+from bt_mqtt.core.bluetooth import uuid16
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import destroy_cluster, make_cluster
 from tests.fixtures.procs import free_port

@@ -30,7 +30,9 @@ import gmqtt
 import psycopg
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import encode, format_ts, uuid16
+from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.topics import Topics
+from bt_mqtt.core.wire import encode, format_ts
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import destroy_cluster, make_cluster
 from tests.fixtures.procs import free_port
@@ -92,7 +94,7 @@ async def baseline(port: int, n: int, client_id: str, prepare: bool) -> float:
         client_id, clean_session=False, session_expiry_interval=3600, receive_maximum=20000
     )
     client.on_message = on_message
-    client.on_connect = lambda c, *a: c.subscribe("bt-mqtt/raw/+", qos=1)
+    client.on_connect = lambda c, *a: c.subscribe(Topics().raw_filter(), qos=1)
     start = time.perf_counter()
     await client.connect("127.0.0.1", port)
     if prepare:
@@ -186,7 +188,7 @@ async def latency(port: int, db_url: str, rate: int, seconds: float) -> list[flo
             if seq >= n:
                 break
             now = time.time()
-            pub.publish("bt-mqtt/raw/lat", encode(adv, "lat", boot, seq, format_ts(now)), qos=1)
+            pub.publish(Topics().raw("lat"), encode(adv, "lat", boot, seq, format_ts(now)), qos=1)
             sent[seq] = now
             seq += 1
     await asyncio.wait_for(poller, 120)

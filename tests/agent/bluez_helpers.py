@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bt_mqtt.agent.backends.bluez import BluezBackend
 from bt_mqtt.core.advert import Advert
-
-
-async def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    """Poll ``pred`` until true or fail after ``timeout`` (bounded polling, no blind sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or pred}")
-        await asyncio.sleep(0.01)
+from tests.fixtures.waiting import until
 
 
 @contextlib.asynccontextmanager
@@ -31,9 +22,10 @@ async def running_backend(**kwargs: Any) -> AsyncIterator[tuple[BluezBackend, li
     got: list[Advert] = []
     task = asyncio.get_running_loop().create_task(backend.run(got.append))
     try:
-        await wait_until(
+        await until(
             lambda: backend.adapter_state().scan_mode in ("passive", "active") or task.done(),
-            what="scanning to start",
+            "scanning to start",
+            5.0,
         )
         if task.done():
             task.result()

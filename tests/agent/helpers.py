@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,14 +57,6 @@ def run_agent(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
         timeout=timeout,
         check=False,
     )
-
-
-def wait_until(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def log_events(log_path: Path) -> list[dict[str, Any]]:

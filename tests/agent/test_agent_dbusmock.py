@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dbus_fast import Variant
 
 from bt_mqtt.core import wire
@@ -44,6 +44,7 @@ from tests.fixtures.dbusmock import ADAPTER_IFACE, DEVICE_IFACE, BluezDBusMock
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector, Received, read_retained
 from tests.fixtures.procs import stop_process
+from tests.fixtures.waiting import wait_until
 
 SID = "dbusmock-pi"
 RAW = f"bt-mqtt/raw/{SID}"
@@ -98,13 +99,7 @@ def beat_where(col: MqttCollector, pred: Callable[[dict[str, Any]], bool]) -> di
     return got[0].json()  # type: ignore[no-any-return]
 
 
-def wait_until(cond: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
+@pytest.mark.slow
 def test_agent_on_dbusmock_bluez(
     tmp_path: Path,
     bluez_dbusmock: BluezDBusMock,
@@ -253,6 +248,7 @@ def test_agent_on_dbusmock_bluez(
         wait_until(
             lambda: mock.get_property(HCI0, ADAPTER_IFACE, "Discovering") is True,
             "the agent to start discovery on the new bluetoothd",
+            15.0,
         )
         assert proc.poll() is None
         (filt,) = mock.method_calls(HCI0, "SetDiscoveryFilter")

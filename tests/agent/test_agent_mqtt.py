@@ -10,18 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bt_mqtt.core import wire
-from tests.agent.helpers import (
-    agent_config,
-    log_events,
-    start_agent,
-    wait_until,
-    write_config,
-    write_replay,
-)
+from tests.agent.helpers import agent_config, log_events, start_agent, write_config, write_replay
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector, read_retained
 from tests.fixtures.procs import require_binary, stop_process
+from tests.fixtures.waiting import wait_until
 
 SID = "test-scanner"
 RAW = f"bt-mqtt/raw/{SID}"
@@ -198,10 +194,11 @@ def test_keeps_publishing_after_broker_restart(
         assert proc.poll() is None
     finally:
         stop_process(proc)
-    wait_until(lambda: proc.poll() is not None, what="agent exit")
+    wait_until(lambda: proc.poll() is not None, "agent exit")
     assert proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_username_and_password_file(
     tmp_path: Path,
     mosquitto_factory: Callable[..., Broker],
@@ -236,7 +233,7 @@ def test_username_and_password_file(
     try:
         wait_until(
             lambda: any(e.get("event") == "mqtt_connect_failed" for e in log_events(log2)),
-            what="a logged connect failure",
+            "a logged connect failure",
         )
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)

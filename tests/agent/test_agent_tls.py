@@ -16,18 +16,12 @@ from typing import Any
 
 from bt_mqtt.core import wire
 from bt_mqtt.demo.services import TlsListener
-from tests.agent.helpers import (
-    agent_config,
-    log_events,
-    start_agent,
-    wait_until,
-    write_config,
-    write_replay,
-)
+from tests.agent.helpers import agent_config, log_events, start_agent, write_config, write_replay
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector, read_retained
 from tests.fixtures.procs import stop_process
 from tests.fixtures.tls import Pki, make_pki
+from tests.fixtures.waiting import wait_until
 
 SID = "tls-scanner"
 RAW = f"bt-mqtt/raw/{SID}"
@@ -123,7 +117,7 @@ def test_wrong_ca_refuses_broker_and_keeps_retrying(
         def failures() -> list[dict[str, Any]]:
             return [e for e in log_events(log_path) if e.get("event") == "mqtt_connect_failed"]
 
-        wait_until(lambda: len(failures()) >= 2, timeout=10, what="two refused connects")
+        wait_until(lambda: len(failures()) >= 2, "two refused connects", 10)
         msg = failures()[0]["msg"]
         assert "TLS: the broker's certificate did not verify against" in msg, msg
         assert str(stranger.ca_file) in msg and "CERTIFICATE_VERIFY_FAILED" in msg, msg
@@ -171,8 +165,8 @@ def test_client_certificate_required(
     try:
         wait_until(
             lambda: sum(e.get("event") == "mqtt_disconnected" for e in log_events(log_path)) >= 2,
-            timeout=10,
-            what="two dropped connection attempts",
+            "two dropped connection attempts",
+            10,
         )
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)

@@ -18,8 +18,8 @@ from bleak import BleakScanner
 from bt_mqtt.agent.backends.bleak_backend import BleakBackend
 from bt_mqtt.bluezsim.model import SimAdvert
 from bt_mqtt.core.advert import Advert
-from tests.agent.bluez_helpers import wait_until
 from tests.fixtures.bluez import SimFactory
+from tests.fixtures.waiting import until
 
 SVC = "0000fcd2-0000-1000-8000-00805f9b34fb"
 
@@ -58,16 +58,17 @@ def test_bleak_scanner_sees_simulated_adverts(bluez_sim: SimFactory, mode: str) 
                 **kwargs,  # type: ignore[arg-type]
             )
             async with scanner:
-                await wait_until(
+                await until(
                     lambda: bool(
                         sim.adapter().sessions
                         or any(a.monitors for a in sim.adapter().apps.values())
                     ),
-                    what="bleak to start scanning",
+                    "bleak to start scanning",
+                    5.0,
                 )
                 for i in range(3):
                     sim.advertise(advert(i))
-                await wait_until(lambda: len(seen) == 3)
+                await until(lambda: len(seen) == 3, "len(seen) == 3", 5.0)
         assert seen[-1] == ("A4:C1:38:00:00:01", -57, {0x0499: b"\x02"})
 
     asyncio.run(go())
@@ -80,14 +81,16 @@ def test_bleak_backend_converts_adverts(bluez_sim: SimFactory, mode: str) -> Non
         async with bluez_sim() as sim:
             backend = BleakBackend(adapter="hci0", mode=mode)
             task = asyncio.get_running_loop().create_task(backend.run(got.append))
-            await wait_until(lambda: backend.adapter_state().scan_mode == mode)
+            await until(
+                lambda: backend.adapter_state().scan_mode == mode,
+                "backend.adapter_state().scan_mode == mode",
+                5.0,
+            )
             sim.advertise(advert(0))
-            await wait_until(lambda: len(got) == 1)
+            await until(lambda: len(got) == 1, "len(got) == 1", 5.0)
             await backend.restart_discovery()
             assert backend.stats.discovery_restarts == 1
-            await wait_until(
-                lambda: bool(sim.adapter().sessions or sim.adapter().apps), what="rescan"
-            )
+            await until(lambda: bool(sim.adapter().sessions or sim.adapter().apps), "rescan", 5.0)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task

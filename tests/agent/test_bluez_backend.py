@@ -12,8 +12,9 @@ from dbus_fast.errors import DBusError
 
 from bt_mqtt.bluezsim.model import SimAdvert
 from bt_mqtt.core.advert import Advert
-from tests.agent.bluez_helpers import running_backend, wait_until
+from tests.agent.bluez_helpers import running_backend
 from tests.fixtures.bluez import SimFactory
+from tests.fixtures.waiting import until
 
 SVC = "0000fcd2-0000-1000-8000-00805f9b34fb"
 MAC = "C4:7C:8D:6A:3E:11"
@@ -40,7 +41,7 @@ def test_passive_mode_registers_a_monitor_and_converts_every_field(bluez_sim: Si
             assert state.address == sim.adapter().address and state.powered is True
             assert sim.adapter().apps and not sim.adapter().sessions  # monitor, no discovery
             sim.advertise(full_advert(0))
-            await wait_until(lambda: len(got) == 1)
+            await until(lambda: len(got) == 1, "len(got) == 1", 5.0)
             assert got[0] == Advert(
                 mac=MAC,
                 rssi=-61,
@@ -53,7 +54,7 @@ def test_passive_mode_registers_a_monitor_and_converts_every_field(bluez_sim: Si
             )
             # A later advert with only manufacturer data: the cache completes it.
             sim.advertise(SimAdvert(mac=MAC, rssi=-70, manufacturer_data={0x0499: b"\x07"}))
-            await wait_until(lambda: len(got) == 2)
+            await until(lambda: len(got) == 2, "len(got) == 2", 5.0)
             assert got[1].rssi == -70 and got[1].manufacturer_data == {0x0499: b"\x07"}
             assert got[1].name == "ATC_6A3E11" and got[1].tx_power == 4
             assert got[1].address_type == "random"
@@ -79,7 +80,7 @@ def test_falls_back_to_active_discovery(bluez_sim: SimFactory, monitors: str) ->
             if monitors == "refused":
                 assert backend.stats.bluez_errors == 1
             sim.advertise(full_advert())
-            await wait_until(lambda: len(got) == 1)
+            await until(lambda: len(got) == 1, "len(got) == 1", 5.0)
 
     asyncio.run(go())
 
@@ -93,7 +94,7 @@ def test_unactivated_monitor_falls_back_to_active(bluez_sim: SimFactory) -> None
             async with running_backend(mode="passive", monitor_timeout_s=0.3) as (backend, got):
                 assert backend.adapter_state().scan_mode == "active"
                 sim.advertise(full_advert())
-                await wait_until(lambda: len(got) == 1)
+                await until(lambda: len(got) == 1, "len(got) == 1", 5.0)
 
     asyncio.run(go())
 
@@ -109,7 +110,7 @@ def test_one_sink_call_per_advert(bluez_sim: SimFactory, mode: str) -> None:
                 sim.advertise(SimAdvert(mac=macs[n % 20], rssi=-50, manufacturer_data={1: b"x"}))
                 if n % 50 == 0:
                     await asyncio.sleep(0)
-            await wait_until(lambda: len(got) >= 400, what="400 adverts")
+            await until(lambda: len(got) >= 400, "400 adverts", 5.0)
             await asyncio.sleep(0.2)  # and not one more
             assert len(got) == 400
             assert {a.mac for a in got} == set(macs)
@@ -142,9 +143,7 @@ def test_pruning_keeps_device_count_bounded_and_keeps_paired(bluez_sim: SimFacto
                     sim.advertise(SimAdvert(mac=mac, rssi=-80, address_type="random"))
                 peak = max(peak, sim.device_count())
                 await asyncio.sleep(0.02)
-            await wait_until(
-                lambda: backend.stats.devices_removed == 1_200, timeout=5, what="pruning"
-            )
+            await until(lambda: backend.stats.devices_removed == 1_200, "pruning", 5)
             assert peak < 900  # 1,200 addresses were heard; never all kept
             assert sim.stats.devices_removed == 1_200
             assert sim.device_count() == 1  # the paired one stays
@@ -158,12 +157,12 @@ def test_survives_bluetoothd_restart(bluez_sim: SimFactory, mode: str) -> None:
     async def go() -> None:
         async with bluez_sim() as sim, running_backend(mode=mode) as (backend, got):
             sim.advertise(full_advert(0))
-            await wait_until(lambda: len(got) == 1)
+            await until(lambda: len(got) == 1, "len(got) == 1", 5.0)
             await sim.restart()
-            await wait_until(lambda: backend.stats.bluez_errors >= 1, what="owner change seen")
-            await wait_until(lambda: backend.adapter_state().scan_mode == mode, what="rescan")
+            await until(lambda: backend.stats.bluez_errors >= 1, "owner change seen", 5.0)
+            await until(lambda: backend.adapter_state().scan_mode == mode, "rescan", 5.0)
             assert sim.advertise(full_advert(1))
-            await wait_until(lambda: len(got) == 2)
+            await until(lambda: len(got) == 2, "len(got) == 2", 5.0)
             assert got[1].rssi == -62
 
     asyncio.run(go())
@@ -174,14 +173,18 @@ def test_survives_power_off_and_on(bluez_sim: SimFactory, mode: str) -> None:
     async def go() -> None:
         async with bluez_sim() as sim, running_backend(mode=mode) as (backend, got):
             sim.power_off()
-            await wait_until(lambda: backend.adapter_state().powered is False)
+            await until(
+                lambda: backend.adapter_state().powered is False,
+                "backend.adapter_state().powered is False",
+                5.0,
+            )
             assert backend.adapter_state().scan_mode == "powered-off"
             assert not sim.advertise(full_advert(0))  # radio off: nothing heard
             sim.power_on()
-            await wait_until(lambda: backend.adapter_state().scan_mode == mode, what="rescan")
+            await until(lambda: backend.adapter_state().scan_mode == mode, "rescan", 5.0)
             assert backend.stats.adapter_resets == 1
             assert sim.advertise(full_advert(1))
-            await wait_until(lambda: len(got) == 1)
+            await until(lambda: len(got) == 1, "len(got) == 1", 5.0)
 
     asyncio.run(go())
 
@@ -194,13 +197,13 @@ def test_watchdog_actions(bluez_sim: SimFactory, mode: str) -> None:
             assert backend.stats.discovery_restarts == 1
             assert backend.adapter_state().scan_mode == mode
             sim.advertise(full_advert(0))
-            await wait_until(lambda: len(got) == 1)
+            await until(lambda: len(got) == 1, "len(got) == 1", 5.0)
             await backend.power_cycle()
             assert backend.stats.adapter_resets >= 1
             assert backend.adapter_state().scan_mode == mode
             assert backend.adapter_state().powered is True
             sim.advertise(full_advert(1))
-            await wait_until(lambda: len(got) == 2)
+            await until(lambda: len(got) == 2, "len(got) == 2", 5.0)
 
     asyncio.run(go())
 
@@ -211,14 +214,19 @@ def test_unexpected_discovery_stop_is_restarted(bluez_sim: SimFactory) -> None:
             adapter = sim.adapter()
             adapter.sessions.clear()
             adapter._discovery_stopped()  # bluetoothd ending discovery on its own
-            await wait_until(lambda: backend.stats.discovery_restarts == 1)
-            await wait_until(lambda: len(adapter.sessions) == 1, what="discovery again")
+            await until(
+                lambda: backend.stats.discovery_restarts == 1,
+                "backend.stats.discovery_restarts == 1",
+                5.0,
+            )
+            await until(lambda: len(adapter.sessions) == 1, "discovery again", 5.0)
             sim.advertise(full_advert(0))
-            await wait_until(lambda: len(got) == 1)
+            await until(lambda: len(got) == 1, "len(got) == 1", 5.0)
 
     asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_waits_for_adapter_and_bluetoothd(bluez_sim: SimFactory) -> None:
     async def go() -> None:
         async with running_backend(mode="active", adapter="hci1") as _:
@@ -252,6 +260,6 @@ def test_a_failed_setup_is_retried_after_retry_s(bluez_sim: SimFactory) -> None:
                 assert failures[0] == 2 and backend.stats.bluez_errors == 2
                 assert 0.5 <= took < 4.0  # two retries 0.3 s apart, far from 2 x 5 s
                 sim.advertise(full_advert(0))
-                await wait_until(lambda: len(got) == 1)
+                await until(lambda: len(got) == 1, "the advert after the retries")
 
     asyncio.run(go())

@@ -16,6 +16,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from dbus_fast import Message, Variant
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -302,6 +303,7 @@ class Harness:
         assert self.pipe.counters.dropped_invalid == self.too_large
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     paths,

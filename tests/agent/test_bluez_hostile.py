@@ -16,9 +16,10 @@ from bt_mqtt.agent.filters import Filter
 from bt_mqtt.agent.pipeline import Pipeline
 from bt_mqtt.bluezsim.model import SimAdvert
 from bt_mqtt.core.advert import Advert
-from tests.agent.bluez_helpers import running_backend, wait_until
+from tests.agent.bluez_helpers import running_backend
 from tests.agent.wire_checks import strict_decode
 from tests.fixtures.bluez import SimFactory
+from tests.fixtures.waiting import until
 
 DEVICE = "org.bluez.Device1"
 OM = "org.freedesktop.DBus.ObjectManager"
@@ -88,7 +89,7 @@ def test_hostile_properties_over_dbus_are_published_valid_or_counted(
                     ),
                 },
             )
-            await wait_until(lambda: len(got) == 1, what="the first valid advert")
+            await until(lambda: len(got) == 1, "the first valid advert", 5.0)
             expected = Advert(
                 mac=A,
                 rssi=-60,
@@ -112,7 +113,7 @@ def test_hostile_properties_over_dbus_are_published_valid_or_counted(
                     "ServiceData": Variant("a{sv}", {FCD2: Variant("ay", bytes(100_000))}),
                 },
             )
-            await wait_until(lambda: len(got) == 2, what="the oversize advert")
+            await until(lambda: len(got) == 2, "the oversize advert", 5.0)
             assert got[1].rssi == -60 and got[1].service_data == {FCD2: bytes(100_000)}
             assert backend.stats.bluez_errors == 9
             # 4. a device object whose path and Address are no MAC address: refused
@@ -130,7 +131,7 @@ def test_hostile_properties_over_dbus_are_published_valid_or_counted(
             )
             # 5. an ordinary advert from the simulated radio still goes through
             sim.advertise(SimAdvert(mac=B, rssi=-70, name="ok", manufacturer_data={1: b"x"}))
-            await wait_until(lambda: len(got) == 3, what="the ordinary advert")
+            await until(lambda: len(got) == 3, "the ordinary advert", 5.0)
             assert (got[2].mac, got[2].rssi, got[2].name) == (B, -70, "ok")
             assert backend.stats.bluez_errors == 11
             await asyncio.sleep(0.2)

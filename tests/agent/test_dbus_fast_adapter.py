@@ -17,8 +17,8 @@ from bt_mqtt.agent.backends.dbus_fast_adapter import (
     check,
     missing_internals,
 )
-from tests.agent.bluez_helpers import wait_until
 from tests.fixtures.dbus import PrivateBus
+from tests.fixtures.waiting import until
 
 IFACE = "org.btmqtt.Test"
 DBUS = "org.freedesktop.DBus"
@@ -62,7 +62,7 @@ def test_signals_are_read_in_batches_and_every_one_delivered(dbus_bus: PrivateBu
         sender = await MessageBus(bus_address=dbus_bus.address).connect()
         r0, e0 = paced.paced.reads, eager.paced.reads
         await emit(sender, 60, 0.02)  # about 1.2 s
-        await wait_until(lambda: len(paced_got) == 60 and len(eager_got) == 60, what="60 each")
+        await until(lambda: len(paced_got) == 60 and len(eager_got) == 60, what="60 each")
         assert [m.body[0] for m in paced_got] == list(range(60))  # all, in order
         assert [m.body[0] for m in eager_got] == list(range(60))
         # one read per 0.2 s at most (plus the first): about 7; read on every event: about 60
@@ -79,7 +79,7 @@ def test_a_reply_is_read_at_once_while_reads_are_paced(dbus_bus: PrivateBus) -> 
         bus, got = await listener(dbus_bus.address, 5.0)
         sender = await MessageBus(bus_address=dbus_bus.address).connect()
         await emit(sender, 1, 0)
-        await wait_until(lambda: len(got) == 1, what="the signal")  # the next read is 5 s away
+        await until(lambda: len(got) == 1, what="the signal")  # the next read is 5 s away
         t0 = time.monotonic()
         reply = await bus.call(
             Message(destination=DBUS, path="/org/freedesktop/DBus", interface=DBUS,
@@ -93,7 +93,7 @@ def test_a_reply_is_read_at_once_while_reads_are_paced(dbus_bus: PrivateBus) -> 
             Message(destination=DBUS, path="/org/freedesktop/DBus", interface=DBUS,
                     member="GetId")
         )  # fmt: skip
-        await wait_until(lambda: len(got) == 4, timeout=2.0, what="signals sent before the call")
+        await until(lambda: len(got) == 4, timeout=2.0, what="signals sent before the call")
         for b in (bus, sender):
             b.disconnect()
 
@@ -108,7 +108,7 @@ def test_disconnect_with_a_read_pending_stops_cleanly(dbus_bus: PrivateBus) -> N
         bus, got = await listener(dbus_bus.address, 0.1)
         sender = await MessageBus(bus_address=dbus_bus.address).connect()
         await emit(sender, 1, 0)
-        await wait_until(lambda: len(got) == 1, what="the signal")  # a paced read is pending
+        await until(lambda: len(got) == 1, what="the signal")  # a paced read is pending
         bus.disconnect()
         await asyncio.wait_for(bus.wait_for_disconnect(), 2.0)  # type: ignore[no-untyped-call]
         await asyncio.sleep(0.3)  # past the pending read

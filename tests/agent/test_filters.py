@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bt_mqtt.agent.config import FiltersConfig, MatchList
-from bt_mqtt.agent.filters import Filter, Matcher, normalise_uuid
+from bt_mqtt.agent.filters import Filter, Matcher
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import uuid128 as normalise_uuid
 
 U181A = "0000181a-0000-1000-8000-00805f9b34fb"
 

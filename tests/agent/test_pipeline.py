@@ -38,6 +38,7 @@ adverts = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(adverts, st.integers(1, 2**40), st.text(min_size=1, max_size=64))
 def test_encoder_matches_wire_encode(a: Advert, seq: int, sid: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from collections.abc import Callable
 
 import pytest
@@ -17,18 +16,11 @@ from bt_mqtt.agent.spool import Spool
 from bt_mqtt.core.mqttconfig import MqttConfig
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector
+from tests.fixtures.waiting import until
 
 RAW = "bt-mqtt/raw/pi"
 # the broker saves every change at once, so a SIGKILL keeps the collector's session
 SAVE_ALWAYS = "autosave_on_changes true\nautosave_interval 1\n"
-
-
-async def _until(cond: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def _room(spool: Spool) -> bool:
@@ -82,10 +74,10 @@ def test_spool_inflight_bound_and_session_loss(
         pub.flush()
         assert pub.inflight == 2
         broker.kill()
-        await _until(lambda: not pub.online, 5, "the disconnect to be noticed")
+        await until(lambda: not pub.online, "the disconnect to be noticed", 5)
         assert pub.publish_raw(_n(12)) and pub.spooled == 2
         broker.start()
-        await _until(lambda: pub.online, 10, "reconnect")
+        await until(lambda: pub.online, "reconnect", 10)
         assert await pub.drain(5)
         assert pub.requeued == 2 and pub.connects == 2 and pub.disconnects == 1
         await pub.close(b'{"status":"offline"}')

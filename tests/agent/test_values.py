@@ -6,6 +6,7 @@ import pytest
 
 from bt_mqtt.agent.backends import values
 from bt_mqtt.core import wire
+from bt_mqtt.core.bluetooth import BASE_UUID_SUFFIX
 
 SVC = "0000fcd2-0000-1000-8000-00805f9b34fb"
 
@@ -51,7 +52,7 @@ def test_other_uuid_spellings_are_refused(raw: object) -> None:
 
 def test_the_uuid_cache_stays_bounded() -> None:
     for i in range(3 * 4096):
-        assert values.uuid(f"{i:08x}") == f"{i:08x}{wire.BASE_UUID_SUFFIX}"
+        assert values.uuid(f"{i:08x}") == f"{i:08x}{BASE_UUID_SUFFIX}"
     assert len(values.UUID_CACHE) <= 4096
 
 

@@ -10,9 +10,9 @@ from dbus_fast.aio import MessageBus
 
 from bt_mqtt.bluezsim.control import SimClient
 from bt_mqtt.bluezsim.model import ScenarioError, SimAdvert, read_scenario
-from tests.agent.bluez_helpers import wait_until
 from tests.fixtures.bluez import SimFactory, SimProcess
 from tests.fixtures.dbus import PrivateBus
+from tests.fixtures.waiting import until
 
 HCI0 = "/org/bluez/hci0"
 
@@ -101,14 +101,16 @@ def test_object_manager_and_discovery_semantics(
                 assert sim.advertise(
                     SimAdvert(mac="AA:BB:CC:DD:EE:01", rssi=rssi, manufacturer_data={76: b"\x01"})
                 )
-            await wait_until(
+            await until(
                 lambda: (
                     sum(
                         m.member == "PropertiesChanged" and m.body[0] == "org.bluez.Device1"
                         for m in got
                     )
                     == 1
-                )
+                ),
+                "one Device1 PropertiesChanged",
+                5.0,
             )
             added = [m for m in got if m.member == "InterfacesAdded"]
             assert len(added) == 1 and added[0].path == "/"
@@ -150,7 +152,11 @@ def test_restart_changes_owner_and_forgets_state(
             sim.advertise(SimAdvert(mac="AA:BB:CC:DD:EE:02"))
             assert sim.device_count() == 1
             await sim.restart()
-            await wait_until(lambda: len([m for m in got if m.member == "NameOwnerChanged"]) == 2)
+            await until(
+                lambda: len([m for m in got if m.member == "NameOwnerChanged"]) == 2,
+                'len([m for m in got if m.member == "NameOwnerChanged"]) == 2',
+                5.0,
+            )
             lost, back = [m.body for m in got if m.member == "NameOwnerChanged"]
             assert lost[2] == "" and back[1] == "" and back[2] != lost[1]
             assert sim.device_count() == 0 and not sim.adapter().sessions

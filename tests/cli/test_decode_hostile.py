@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,6 +126,7 @@ def _check(stdout: str, n: int, fmt: str) -> None:
             assert row.isprintable(), row
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(input_lines, st.sampled_from(["json", "text"]), st.booleans())
 def test_every_line_gets_one_valid_line_in_process(
@@ -142,6 +144,7 @@ def test_every_line_gets_one_valid_line_in_process(
 REGISTRY = Registry.default(plugins=False)
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(input_lines, min_size=5, max_size=5).map(lambda xs: [y for x in xs for y in x]))
 def test_every_line_gets_one_valid_line_from_the_command(lines: list[bytes]) -> None:

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
-
-import gmqtt
 
 from bt_mqtt.console.app import ConsoleApp
 from bt_mqtt.console.decoding import RegistryDecoder
 from bt_mqtt.console.feed import MqttFeed
 from bt_mqtt.console.state import ConsoleState, Limits
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.mqttclient import build_client
 from bt_mqtt.core.mqttconfig import MqttConfig
-from bt_mqtt.core.wire import encode, format_ts, uuid16
+from bt_mqtt.core.wire import encode, format_ts
 from bt_mqtt.demo import encoders
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 CLOCK = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 PREFIX = "bt-mqtt"
@@ -135,23 +135,15 @@ def heartbeat_messages() -> list[tuple[str, bytes]]:
 
 async def publish(broker: Broker, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
     """Publish at QoS 1 from a fresh gmqtt client and wait until the broker acknowledged all."""
-    client = gmqtt.Client(f"console-test-pub-{uuid.uuid4().hex[:8]}")
+    cfg = MqttConfig(host=broker.host, port=broker.port)
+    client = build_client(cfg, f"console-test-pub-{uuid.uuid4().hex[:8]}")
     await client.connect(broker.host, broker.port)
     try:
         for topic, payload in messages:
             client.publish(topic, payload, qos=1, retain=retain)
-        await wait_until(lambda: client._persistent_storage.is_empty, "publish acknowledgements")
+        await until(lambda: client.qos_storage.is_empty, "publish acknowledgements")
     finally:
         await client.disconnect()
-
-
-async def wait_until(pred: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll ``pred`` (yielding to the event loop) until true; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def make_app(broker: Broker, clock: Callable[[], float] = fixed_clock, **kw: Any) -> ConsoleApp:
@@ -162,7 +154,7 @@ def make_app(broker: Broker, clock: Callable[[], float] = fixed_clock, **kw: Any
 
 async def feed_fixed_data(app: ConsoleApp, broker: Broker, heartbeats: bool = True) -> None:
     """Wait for the app's subscription, publish the fixed data, wait until all is ingested."""
-    await wait_until(lambda: app.connected, "the console to connect")
+    await until(lambda: app.connected, "the console to connect")
     # The subscription is sent from on_connect; a probe message proves it is active.
     probe = (f"{PREFIX}/raw/probe", b"probe")
     while app.state.counters["rejected:invalid_json"] == 0:
@@ -173,9 +165,9 @@ async def feed_fixed_data(app: ConsoleApp, broker: Broker, heartbeats: bool = Tr
     if heartbeats:
         await publish(broker, heartbeat_messages(), retain=True)
     await publish(broker, msgs)
-    await wait_until(lambda: app.state.counters["adverts"] >= base + len(msgs), "adverts ingested")
+    await until(lambda: app.state.counters["adverts"] >= base + len(msgs), "adverts ingested")
     if heartbeats:
-        await wait_until(lambda: app.state.counters["heartbeats"] >= 5, "heartbeats ingested")
+        await until(lambda: app.state.counters["heartbeats"] >= 5, "heartbeats ingested")
     kept = [e for e in app.state.tail if "/probe" not in e.topic]
     app.state.tail.clear()
     app.state.tail.extend(kept)

@@ -9,7 +9,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from bt_mqtt.core.wire import format_ts, uuid16
+from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.wire import format_ts
 from tests.console.helpers import CLOCK, PREFIX
 
 BTHOME = uuid16(0xFCD2)

@@ -8,13 +8,14 @@ import asyncio
 import json
 
 from bt_mqtt.console.decoding import RegistryDecoder
-from bt_mqtt.console.feed import route
 from bt_mqtt.console.screens import ScannersScreen
 from bt_mqtt.console.state import ConsoleState, Limits
+from bt_mqtt.core.topics import ALERT, Topics
 from bt_mqtt.subscriber.alertdeliver import alert_topic
 from tests.console import helpers
 from tests.console.test_screens import text_of
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 PREFIX = helpers.PREFIX
 
@@ -25,11 +26,15 @@ def alert(state: str, message: str) -> bytes:
     ).encode()
 
 
-def test_route_knows_the_alert_topics_the_subscriber_builds() -> None:
-    topic = alert_topic(PREFIX, "battery_low", "A4:C1:38:00:00:01")
-    assert route(PREFIX, topic) == ("alert", "battery_low/A4:C1:38:00:00:01")
-    assert route(PREFIX, f"{PREFIX}/alert/kind") is None
-    assert route(PREFIX, f"{PREFIX}/alert/kind/a/b") is None
+def test_the_console_classifies_the_alert_topics_the_subscriber_builds() -> None:
+    topics = Topics(PREFIX)
+    route = topics.classify(alert_topic(PREFIX, "battery_low", "A4:C1:38:00:00:01"))
+    assert route is not None and route.kind == ALERT
+    assert (route.alert_kind, route.subject) == ("battery_low", "A4:C1:38:00:00:01")
+    assert topics.classify(f"{PREFIX}/alert/kind") is None
+    assert topics.classify(f"{PREFIX}/alert/kind/a/b") is None
+    odd = topics.classify(alert_topic(PREFIX, "Freezer warm!", "x/y#z"))
+    assert odd is not None and (odd.alert_kind, odd.subject) == ("_reezer_warm_", "x_y_z")
 
 
 def test_state_keeps_firing_alerts_only() -> None:
@@ -57,7 +62,7 @@ def test_banner_on_every_screen(mosquitto: Broker) -> None:
                 [(alert_topic(PREFIX, "scanner_offline", "garden"), alert("firing", hostile))],
                 retain=True,
             )
-            await helpers.wait_until(lambda: bool(app.state.alerts), "the alert")
+            await until(lambda: bool(app.state.alerts), "the alert")
             await pilot.pause(0.2)
             status = text_of(app.screen, "#status")
             assert "1 ALERT garden offline" in status
@@ -71,7 +76,7 @@ def test_banner_on_every_screen(mosquitto: Broker) -> None:
                 [(alert_topic(PREFIX, "scanner_offline", "garden"), alert("resolved", "back"))],
                 retain=True,
             )
-            await helpers.wait_until(lambda: not app.state.alerts, "the alert resolved")
+            await until(lambda: not app.state.alerts, "the alert resolved")
             await pilot.pause(0.2)
             assert "ALERT" not in text_of(app.screen, "#status")
 

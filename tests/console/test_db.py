@@ -16,6 +16,7 @@ from bt_mqtt.subscriber.migrate import migrate
 from tests.console import helpers
 from tests.console.test_screens import text_of
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 MAC = "A4:C1:38:00:00:01"
 
@@ -105,16 +106,14 @@ def test_detail_and_parsers_screens_show_stored_history(
         async with app.run_test(size=(100, 40)) as pilot:
             await helpers.feed_fixed_data(app, mosquitto)
             app.open_device(MAC)
-            await helpers.wait_until(
-                lambda: "History, last 24 h" in text_of(app.screen, "#history"), "history"
-            )
+            await until(lambda: "History, last 24 h" in text_of(app.screen, "#history"), "history")
             shown = text_of(app.screen, "#history")
             assert "temperature_c" in shown
             assert "20..31" in shown
             assert "name=DIY-sensor" in shown
             await pilot.press("escape", "3")
             parsers = app.screen.query_one("#parsers", RowTable)
-            await helpers.wait_until(
+            await until(
                 lambda: {r.key: r.cells[5] for r in parsers.rows}.get("bthome") == "8",
                 "stored totals",
             )

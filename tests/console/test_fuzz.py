@@ -14,6 +14,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -23,7 +24,7 @@ from bt_mqtt.console import health, views
 from bt_mqtt.console.app import ConsoleApp
 from bt_mqtt.console.decoding import RegistryDecoder
 from bt_mqtt.console.detail import DeviceScreen, advert_table, readings_table, scanners_table
-from bt_mqtt.console.feed import MqttFeed, route
+from bt_mqtt.console.feed import MqttFeed
 from bt_mqtt.console.state import ConsoleState
 from bt_mqtt.console.views import Thresholds
 from bt_mqtt.core.mqttconfig import MqttConfig
@@ -37,6 +38,7 @@ from tests.console.terminal import (
     terminal_problems,
 )
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 CLOCK = helpers.CLOCK
 GOOD_MAC = "A4:C1:38:00:00:01"
@@ -76,6 +78,7 @@ def drawn_problems(renderable: Any) -> list[str]:
 # -- the pure core ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
 @given(hostile.messages(max_size=12))
 def test_the_state_takes_anything_and_its_views_draw_it(batch: list[tuple[str, bytes]]) -> None:
@@ -107,7 +110,12 @@ def test_every_message_is_routed_or_counted() -> None:
     app = ConsoleApp(ConsoleState(RegistryDecoder()), None, clock=lambda: CLOCK)
     app.ingest([("bt-mqtt/raw/a/b", b"{}"), ("other/raw/a", b"{}")], CLOCK)
     assert app.state.counters["rejected:bad_topic"] == 2
-    assert route("bt-mqtt", "bt-mqtt/scanner/\u202e/status") == ("status", "\u202e")
+    # a scanner id the subscriber refuses is refused here too (one topic module)
+    odd = ["bt-mqtt/raw/BAD ID", "bt-mqtt/scanner/\u202e/status", "bt-mqtt/raw/", "bt-mqtt/raw/+"]
+    odd += ["bt-mqtt/command/s1", "bt-mqtt/scanner/s1/reply", "bt-mqtt/alert/scanner_offline/s1"]
+    app.ingest([(t, b'{"status":"online"}') for t in odd], CLOCK)
+    assert app.state.counters["rejected:bad_topic"] == 2 + len(odd)
+    assert app.state.scanners == {} and app.state.counters["heartbeats"] == 0
 
 
 # -- every screen, drawn ------------------------------------------------------------------------
@@ -150,6 +158,7 @@ async def visit_every_screen(app: ConsoleApp, pilot: Pilot[None]) -> None:
     await check(app, pilot, "escape")
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=SLOW)
 @given(hostile.messages(max_size=14))
 def test_every_screen_draws_anything_safely(batch: list[tuple[str, bytes]]) -> None:
@@ -184,6 +193,7 @@ topic_text = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None, suppress_health_check=SLOW)
 @given(
     batch=hostile.messages(prefix="PREFIX", topic_text=topic_text, max_size=14),
@@ -206,15 +216,15 @@ def test_through_a_real_broker(
         app = ConsoleApp(ConsoleState(RegistryDecoder()), source, clock=lambda: CLOCK, fps=2)
         app.driver_class = RecordingDriver
         async with app.run_test(size=(120, 40), headless=False) as pilot:
-            await helpers.wait_until(lambda: app.connected, "the console to connect")
+            await until(lambda: app.connected, "the console to connect")
             probe = (f"{prefix}/raw/probe", b"probe")
             while not any(e.topic == probe[0] for e in app.state.tail):
                 await helpers.publish(mosquitto, [probe])
                 await asyncio.sleep(0.05)
             await helpers.publish(mosquitto, here(batch))
             await helpers.publish(mosquitto, good)  # after the bad, in order
-            await helpers.wait_until(lambda: GOOD_MAC in app.state.devices, "the good advert")
-            await helpers.wait_until(lambda: "kitchen" in app.state.scanners, "good heartbeat")
+            await until(lambda: GOOD_MAC in app.state.devices, "the good advert")
+            await until(lambda: "kitchen" in app.state.scanners, "good heartbeat")
             good_data_shown(app.state)
             await visit_every_screen(app, pilot)
             assert app.is_running

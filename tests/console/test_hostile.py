@@ -41,6 +41,7 @@ from tests.console.terminal import (
     terminal_problems,
 )
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 Body = Callable[[ConsoleApp, Pilot[None]], Awaitable[None]]
 SIZE = (160, 45)
@@ -72,7 +73,7 @@ def run(
             await helpers.feed_fixed_data(app, broker)
             base = accounted(app.state)
             await helpers.publish(broker, hostile)
-            await helpers.wait_until(
+            await until(
                 lambda: accounted(app.state) >= base + len(hostile), "hostile messages counted"
             )
             app.redraw()
@@ -162,7 +163,7 @@ def test_one_message_does_not_stop_the_console(
         extra = json.loads(helpers.advert_messages()[0][1])
         extra.update(mac="DE:AD:BE:EF:00:01", seq=1000)
         await helpers.publish(mosquitto, [raw(extra)])
-        await helpers.wait_until(lambda: "DE:AD:BE:EF:00:01" in app.state.devices, "new advert")
+        await until(lambda: "DE:AD:BE:EF:00:01" in app.state.devices, "new advert")
 
     run(mosquitto, hostile, body)
 
@@ -216,6 +217,7 @@ def _nasty_adverts() -> list[tuple[str, bytes]]:
     return out
 
 
+@pytest.mark.slow
 def test_names_and_decoded_facts_are_escaped_and_literal_on_every_screen(
     mosquitto: Broker,
 ) -> None:
@@ -306,12 +308,12 @@ def test_the_backlog_is_bounded_in_bytes(mosquitto: Broker) -> None:
         feed = MqttFeed(cfg, max_backlog_bytes=3_000_000)
         await feed.start()
         try:
-            await helpers.wait_until(lambda: feed.connected, "the feed to connect")
+            await until(lambda: feed.connected, "the feed to connect")
             await helpers.publish(mosquitto, [("bt-mqtt/raw/probe", b"x")])  # subscribed?
-            await helpers.wait_until(lambda: feed.received == 1, "the probe")
+            await until(lambda: feed.received == 1, "the probe")
             big = [("bt-mqtt/raw/kitchen", bytes([i]) * 1_000_000) for i in range(8)]
             await helpers.publish(mosquitto, big)
-            await helpers.wait_until(lambda: feed.received == 9, "the big messages")
+            await until(lambda: feed.received == 9, "the big messages")
             assert feed.pending_bytes <= 3_000_000
             assert len(feed.pending) == 3  # the probe and two megabytes
             assert feed.dropped == 6

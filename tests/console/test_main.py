@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXE = [sys.executable, "-m", "bt_mqtt.console.main"]
 
 
@@ -68,6 +70,7 @@ def test_mqtt_only_without_a_database_url_never_imports_psycopg(tmp_path: Path) 
     assert probe("--port", "1999", env=env) == "False 4.0 localhost 1999 bt-mqtt False"
 
 
+@pytest.mark.slow
 def test_database_used_only_when_a_url_is_given(tmp_path: Path) -> None:
     cfg = tmp_path / "sub.yaml"
     cfg.write_text("database:\n  url: postgresql://db.lan/btmqtt\n")

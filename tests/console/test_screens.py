@@ -8,6 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from rich.console import Console
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
@@ -19,6 +20,7 @@ from bt_mqtt.console.screens import LiveScreen, ParsersScreen, ScannersScreen, T
 from bt_mqtt.console.widgets import RowTable
 from tests.console import helpers
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 Body = Callable[[ConsoleApp, Pilot[None]], Awaitable[None]]
 
@@ -73,6 +75,7 @@ def test_live_lists_every_device_with_decoded_values(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_live_filter_by_text_parser_scanner_and_known(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await pilot.press("slash")
@@ -126,7 +129,7 @@ def test_live_pause_freezes_the_table(mosquitto: Broker) -> None:
         msg = json.loads(payload)
         msg["mac"], msg["seq"] = "DE:AD:BE:EF:00:01", 999
         await helpers.publish(mosquitto, [(topic, json.dumps(msg).encode())])
-        await helpers.wait_until(lambda: "DE:AD:BE:EF:00:01" in app.state.devices, "ingest")
+        await until(lambda: "DE:AD:BE:EF:00:01" in app.state.devices, "ingest")
         await pilot.pause(0.2)
         assert "DE:AD:BE:EF:00:01" not in macs(app)  # still ingested, not drawn
         assert "PAUSED" in text_of(app.screen, "#status")
@@ -136,6 +139,7 @@ def test_live_pause_freezes_the_table(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_live_drill_down_to_device_detail_and_back(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await pilot.press("slash")
@@ -160,6 +164,7 @@ def test_live_drill_down_to_device_detail_and_back(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_scanners_show_health_and_highlight_problems(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await pilot.press("2")
@@ -190,7 +195,7 @@ def test_scanners_show_health_and_highlight_problems(mosquitto: Broker) -> None:
         # The scanner going offline (its last will) is picked up live.
         offline = json.dumps(helpers.heartbeat("kitchen", status="offline")).encode()
         await helpers.publish(mosquitto, [("bt-mqtt/scanner/kitchen/status", offline)], True)
-        await helpers.wait_until(
+        await until(
             lambda: {r.key: r.cells[1] for r in table(app).rows}["kitchen"] == "offline",
             "kitchen shown offline",
         )
@@ -221,12 +226,11 @@ def test_parsers_count_hits_and_group_unknown(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_tail_shows_newest_first_including_rejected(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await helpers.publish(mosquitto, [("bt-mqtt/raw/kitchen", b'{"v": 1}')])
-        await helpers.wait_until(
-            lambda: app.state.counters["rejected:missing_field"] == 1, "rejection counted"
-        )
+        await until(lambda: app.state.counters["rejected:missing_field"] == 1, "rejection counted")
         await pilot.press("4")
         assert isinstance(app.screen, TailScreen)
         await pilot.pause()
@@ -243,13 +247,14 @@ def test_tail_shows_newest_first_including_rejected(mosquitto: Broker) -> None:
     run(mosquitto, body)
 
 
+@pytest.mark.slow
 def test_command_palette_opens_a_device(mosquitto: Broker) -> None:
     async def body(app: ConsoleApp, pilot: Pilot[None]) -> None:
         await pilot.press("ctrl+p")
         await type_text(pilot, "Ruuvi 0003")
         await pilot.pause(0.5)
         await pilot.press("enter")
-        await helpers.wait_until(lambda: isinstance(app.screen, DeviceScreen), "device screen")
+        await until(lambda: isinstance(app.screen, DeviceScreen), "device screen")
         assert isinstance(app.screen, DeviceScreen)
         assert app.screen.mac == "C7:3A:00:00:00:03"
 

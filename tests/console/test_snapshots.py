@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from tests.console import helpers
@@ -32,11 +33,13 @@ def test_live_screen(snap_compare: Snap, mosquitto: Broker) -> None:
     assert _snap(snap_compare, mosquitto, ())
 
 
+@pytest.mark.slow
 def test_live_screen_filtered_16_colours(snap_compare: Snap, mosquitto: Broker) -> None:
     press = ("slash", *"parser:bthome", "enter", "r")
     assert _snap(snap_compare, mosquitto, press, ansi=True)
 
 
+@pytest.mark.slow
 def test_scanners_screen(snap_compare: Snap, mosquitto: Broker) -> None:
     assert _snap(snap_compare, mosquitto, ("2", "down"))
 
@@ -49,6 +52,7 @@ def test_tail_screen(snap_compare: Snap, mosquitto: Broker) -> None:
     assert _snap(snap_compare, mosquitto, ("4",))
 
 
+@pytest.mark.slow
 def test_device_detail_screen(snap_compare: Snap, mosquitto: Broker) -> None:
     press = ("slash", *"C7:3A:00:00:00:02", "enter", "enter")
     assert _snap(snap_compare, mosquitto, press)

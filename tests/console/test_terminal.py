@@ -8,6 +8,8 @@ import asyncio
 import re
 import sys
 
+import pytest
+
 from bt_mqtt.demo.services import free_port
 from tests.console import helpers
 from tests.console.hostile import NASTY, OSC_TITLE, advert_obj, raw, status
@@ -82,6 +84,7 @@ def open_device(con: PtyConsole, mac: str, attempts: int = 5) -> None:
             wait_since(con, mark, " shown │ sort ", "the Live screen again")
 
 
+@pytest.mark.slow
 def test_nothing_from_outside_reaches_the_terminal(mosquitto: Broker) -> None:
     beat = {"hostname": OSC_TITLE} | {
         k: v for k, v in helpers.heartbeat("attic").items() if k != "hostname"

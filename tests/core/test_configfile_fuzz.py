@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -125,6 +126,7 @@ def check(path: Path) -> None:
             assert str(exc).startswith(f"{path}: ") or f"\n{path}: " in f"\n{exc}", exc
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(documents)
 def test_random_documents_load_or_fail_with_a_config_error(tmp_path: Path, text: str) -> None:
@@ -145,6 +147,7 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(aliased(), deep(), config_like.map(dump), yaml_chars))
 def test_the_agent_exits_0_or_2_never_with_a_traceback(tmp_path: Path, text: str) -> None:

@@ -15,7 +15,7 @@ from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from bt_mqtt.demo import services
-from bt_mqtt.demo.services import DBUS_MAX_SOCKET_PATH, DBusDaemon, PostgresCluster
+from bt_mqtt.demo.services import DBUS_SUN_PATH_MAX, DBusDaemon, PostgresCluster
 from tests.fixtures.dbus import PrivateBus
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.procs import require_binary
@@ -82,8 +82,8 @@ def test_bus_in_a_folder_too_deep_for_a_socket_still_starts(tmp_path: Path) -> N
     bus = DBusDaemon(deep)
     bus.start()
     try:
-        assert len(str(deep / "bus.sock")) > DBUS_MAX_SOCKET_PATH
-        assert len(str(bus.socket)) <= DBUS_MAX_SOCKET_PATH
+        assert len(str(deep / "bus")) > DBUS_SUN_PATH_MAX
+        assert len(str(bus.socket)) <= DBUS_SUN_PATH_MAX
         assert bus.socket.exists()
         short = bus.socket.parent
 
@@ -103,8 +103,8 @@ def test_no_short_folder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
     long_tmp = tmp_path / ("t" * 100)
     long_tmp.mkdir()
     monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: str(long_tmp))
-    with pytest.raises(services.SocketPathTooLong, match=r"socket path .*bus\.sock is 1\d\d bytes"):
-        services.short_socket_dir(tmp_path / ("x" * 100), "bus.sock", DBUS_MAX_SOCKET_PATH)
+    with pytest.raises(services.SocketPathTooLong, match=r"for dbus-daemon is 1\d\d bytes.*/bus "):
+        services.short_socket_dir(tmp_path / ("x" * 100), "bus", DBUS_SUN_PATH_MAX, "dbus-daemon")
     assert not long_tmp.exists()
 
 

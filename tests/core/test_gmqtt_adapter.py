@@ -24,16 +24,9 @@ from bt_mqtt.core.mqttclient import build_client
 from bt_mqtt.core.mqttcodec import MQTT5, PUBACK_HEAD, split_publish, topic_alias_of
 from bt_mqtt.core.mqttconfig import MqttConfig
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import until
 
 Got = list[tuple[str, bytes, bytes | None, Any]]
-
-
-async def _until(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -154,7 +147,7 @@ def test_receive_path_acknowledges_only_when_asked(mosquitto: Broker) -> None:
         pub.publish("rx/a", b"one", qos=1)
         pub.publish("rx/b", b"two", qos=1, user_property=[("k", "v")], message_expiry_interval=60)
         pub.publish("rx/c", b"three", qos=0)
-        await _until(lambda: len(rx.got) == 3, 10, "three messages")
+        await until(lambda: len(rx.got) == 3, "three messages", 10)
         assert [(t, p) for t, p, _, _ in rx.got] == [
             ("rx/a", b"one"),
             ("rx/b", b"two"),
@@ -169,7 +162,7 @@ def test_receive_path_acknowledges_only_when_asked(mosquitto: Broker) -> None:
         # nothing was acknowledged: a new connection gets both again; old acks are refused
         await rx.client.disconnect()
         rx2 = await _consumer(mosquitto)
-        await _until(lambda: len(rx2.got) == 2, 10, "redelivery")
+        await until(lambda: len(rx2.got) == 2, "redelivery", 10)
         assert sorted(p for _, p, _, _ in rx2.got) == [b"one", b"two"]
         assert not gmqtt_adapter.send_on(rx2.client, conn, b"".join(a for a in acks if a))
         live = rx2.got[0][3]
@@ -178,7 +171,7 @@ def test_receive_path_acknowledges_only_when_asked(mosquitto: Broker) -> None:
         await rx2.client.disconnect()
         rx3 = await _consumer(mosquitto)
         pub.publish("rx/d", b"four", qos=1)
-        await _until(lambda: len(rx3.got) >= 1, 10, "the next message")
+        await until(lambda: len(rx3.got) >= 1, "the next message", 10)
         await asyncio.sleep(0.3)
         assert [p for _, p, _, _ in rx3.got] == [b"four"]  # one and two stayed acknowledged
         await rx3.client.disconnect()

@@ -25,14 +25,7 @@ from bt_mqtt.core.mqttconfig import MqttConfig
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import MqttCollector
 from tests.fixtures.procs import require_binary
-
-
-async def _until(cond: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+from tests.fixtures.waiting import until
 
 
 def test_qos_queue_is_bounded_and_ids_are_freed_when_session_is_gone(mosquitto: Broker) -> None:
@@ -50,12 +43,12 @@ def test_qos_queue_is_bounded_and_ids_are_freed_when_session_is_gone(mosquitto: 
         assert storage.full and len(storage) == 5
         mosquitto.kill()  # the broker dies; its restart has no session for us
         mosquitto.start()
-        await _until(lambda: client.is_connected, 15, "reconnect")
-        await _until(lambda: len(storage) == 0, 5, "queue cleared")
+        await until(lambda: client.is_connected, "reconnect", 15)
+        await until(lambda: len(storage) == 0, "queue cleared", 5)
         # gmqtt alone would keep those 5 packet ids reserved for ever
         assert not gmqtt_adapter.used_packet_ids(client)
         client.publish("t/x", b"after", qos=1)
-        await _until(lambda: len(storage) == 0, 5, "PUBACK")
+        await until(lambda: len(storage) == 0, "PUBACK", 5)
         await client.disconnect()
 
     asyncio.run(go())
@@ -75,7 +68,7 @@ def test_reconnect_backs_off_up_to_the_cap(mosquitto: Broker) -> None:
             await asyncio.sleep(0.01)
         assert {0.05, 0.1, 0.2, 0.4} <= delays and max(delays) == 0.4
         mosquitto.start()
-        await _until(lambda: client.is_connected, 10, "reconnect")
+        await until(lambda: client.is_connected, "reconnect", 10)
         await client.disconnect()
 
     asyncio.run(go())
@@ -104,7 +97,7 @@ def test_publish_batch_sends_gmqtt_identical_packets(mosquitto: Broker) -> None:
                 i = len(ref) - len(payload) - 3  # packet id, then the empty property list
                 assert packet[i : i + 2] == mid.to_bytes(2, "big")
                 assert (packet[:i], packet[i + 2 :]) == (bytes(ref[:i]), bytes(ref[i + 2 :]))
-            await _until(lambda: len(client.qos_storage) == 0, 5, "PUBACKs")
+            await until(lambda: len(client.qos_storage) == 0, "PUBACKs", 5)
             await client.disconnect()
 
         asyncio.run(go())

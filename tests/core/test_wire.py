@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bt_mqtt.core import wire
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import uuid16
 
 
 def sample() -> Advert:
@@ -21,8 +22,8 @@ def sample() -> Advert:
         tx_power=4,
         name="Thermo ☃",
         manufacturer_data={76: bytes.fromhex("0215aabb"), 1177: b"\x05\x00"},
-        service_data={wire.uuid16(0xFCD2): bytes.fromhex("4002c409")},
-        service_uuids=[wire.uuid16(0x181A)],
+        service_data={uuid16(0xFCD2): bytes.fromhex("4002c409")},
+        service_uuids=[uuid16(0x181A)],
     )
 
 
@@ -85,7 +86,7 @@ BAD: list[tuple[bytes, str]] = [
     (_mutated(mac="\ufb00:\ufb00:\ufb00:\ufb00:\ufb00:\ufb00"), "bad_value"),  # ligature ff
     (_mutated(mac="\uff21A:BB:CC:DD:EE:FF"), "bad_value"),  # fullwidth A
     (_mutated(manufacturer_data={"76": "02 15"}), "bad_value"),
-    (_mutated(service_data={wire.uuid16(0xFCD2): " 40\t02"}), "bad_value"),
+    (_mutated(service_data={uuid16(0xFCD2): " 40\t02"}), "bad_value"),
     (_mutated(service_uuids=["fcd2"]), "bad_value"),
     (_mutated(seq=0), "bad_value"),
     (_mutated(seq=-5), "bad_value"),

@@ -49,6 +49,7 @@ def _start_demo(state: Path) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
     state = tmp_path / "demo"
@@ -65,6 +66,7 @@ def test_interrupt_stops_everything(tmp_path: Path, sig: signal.Signals) -> None
     assert processes_mentioning(str(state)) == []
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_nothing_running(tmp_path: Path) -> None:
     proc = _start_demo(tmp_path / "demo")
     parts = descendants(proc.pid)
@@ -78,6 +80,7 @@ def test_kill_9_leaves_nothing_running(tmp_path: Path) -> None:
     assert survivors(parts) == {}
 
 
+@pytest.mark.slow
 def test_headless_run_reports_progress_without_library_chatter(tmp_path: Path) -> None:
     res = subprocess.run(
         [

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from bt_mqtt.console.main import build_app, build_parser
 from bt_mqtt.console.state import DeviceState
@@ -97,6 +98,7 @@ def _privacy_split(messages: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
     return kept, private
 
 
+@pytest.mark.slow
 def test_demo_pipeline(tmp_path: Path) -> None:
     """One short demo run, checked stage by stage (one run keeps CI time down)."""
 

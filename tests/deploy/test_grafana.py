@@ -21,13 +21,13 @@ from bt_mqtt.subscriber.alertconfig import AlertsConfig, ThresholdRule
 from bt_mqtt.subscriber.alertservice import AlertEngine
 from tests.deploy.grafana_macros import UnknownMacro, expand
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.waiting import wait_until
 from tests.subscriber.harness import (
     count,
     publish,
     start_subscriber,
     stop,
     wait_subscribed,
-    wait_until,
     write_config,
 )
 from tests.subscriber.streams import Msg
@@ -118,10 +118,10 @@ def test_every_panel_returns_rows_from_demo_data(
         publish(mosquitto.port, status + msgs)
         wait_until(
             lambda: count(pg_database, "SELECT sum(advert_count) FROM scanners") >= len(msgs),
-            120,
             "the demo's adverts stored",
-            proc,
-            log,
+            120,
+            proc=proc,
+            log=log,
         )
     finally:
         assert stop(proc) == 0

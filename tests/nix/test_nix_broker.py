@@ -120,6 +120,7 @@ def test_the_rendered_broker_keeps_the_queue_across_a_restart(
     assert queue_while_offline(b, restart=True, wait_s=60) == COUNT
 
 
+@pytest.mark.slow
 def test_without_the_contract_settings_mosquitto_drops_the_queue(
     tmp_path: Path, make_broker: type[Broker]
 ) -> None:

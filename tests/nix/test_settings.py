@@ -17,8 +17,8 @@ import psycopg
 import pytest
 import yaml
 
-from bt_mqtt.core.mqttconfig import SCANNER_ID_RE
 from bt_mqtt.core.schema import json_schema, validate
+from bt_mqtt.core.topics import SCANNER_ID_RE
 from bt_mqtt.core.wire import advert_from_obj
 from tests.nix.helpers import ROOT, contract
 

@@ -15,6 +15,8 @@ import random
 import struct
 import uuid
 
+from bt_mqtt.core.bluetooth import mac_bytes
+
 # BTHome v2: object id -> (our metric, size, signed, factor)
 BTHOME_NUMERIC: dict[int, tuple[str, int, bool, float]] = {
     0x01: ("battery_pct", 1, False, 1),
@@ -111,7 +113,7 @@ def atc1441(mac: str, rng: random.Random) -> tuple[bytes, dict[str, float]]:
         rng.randint(0, 100),
         rng.randint(1800, 3300),
     )
-    data = bytes.fromhex(mac.replace(":", ""))
+    data = mac_bytes(mac)
     data += temp.to_bytes(2, "big", signed=True) + bytes((hum, batt)) + mv.to_bytes(2, "big")
     data += bytes((rng.randint(0, 255),))
     return data, {
@@ -125,7 +127,7 @@ def atc1441(mac: str, rng: random.Random) -> tuple[bytes, dict[str, float]]:
 def pvvx(mac: str, rng: random.Random) -> tuple[bytes, dict[str, float]]:
     temp, hum = rng.randint(-4000, 6000), rng.randint(0, 10000)
     mv, batt = rng.randint(1800, 3300), rng.randint(0, 100)
-    data = bytes.fromhex(mac.replace(":", ""))[::-1]
+    data = mac_bytes(mac)[::-1]
     data += temp.to_bytes(2, "little", signed=True) + hum.to_bytes(2, "little")
     data += mv.to_bytes(2, "little") + bytes((batt, rng.randint(0, 255), rng.randint(0, 15)))
     return data, {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import mac_bytes
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
 
@@ -14,7 +15,7 @@ ATC = "0000181a-0000-1000-8000-00805f9b34fb"
 MIBEACON = "0000fe95-0000-1000-8000-00805f9b34fb"
 MAC = "A4:C1:38:12:34:56"
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
-MAC_B = bytes.fromhex(MAC.replace(":", ""))
+MAC_B = mac_bytes(MAC)
 
 
 def seal(key: bytes, nonce: bytes, plain: bytes, aad: bytes | None) -> tuple[bytes, bytes]:

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import ParseContext, uuid128
+from bt_mqtt.core.bluetooth import uuid128
+from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
 
 REGISTRY = Registry.default(plugins=False)

@@ -80,6 +80,7 @@ def test_named_truncated_frames_raise() -> None:
         PARSER.parse(advert({0x4834: ""}, "s", (UUID_HT1,)), ParseContext())
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None, derandomize=True, database=None)
 @given(
     cid=st.integers(0, 0xFFFF),

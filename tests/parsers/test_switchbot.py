@@ -145,6 +145,7 @@ def test_truncated_frames_raise_parse_error(sd: str, mfr: str | None) -> None:
         PARSER.parse(advert(sd, mfr), ParseContext())
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None, derandomize=True, database=None)
 @given(
     sd=st.one_of(st.none(), st.binary(min_size=1, max_size=10)),

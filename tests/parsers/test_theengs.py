@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import uuid128
 from bt_mqtt.core.configfile import ConfigError
-from bt_mqtt.parsers.api import ParseContext, uuid128
+from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.parsers.theengs import (
     INSTALL_HINT,

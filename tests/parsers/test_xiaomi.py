@@ -9,7 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult, mac_bytes
+from bt_mqtt.core.bluetooth import mac_bytes
+from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.parsers.xiaomi import UUID, XiaomiParser
 from bt_mqtt.parsers.xiaomi_devices import PRODUCTS

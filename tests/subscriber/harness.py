@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import yaml
 
 from bt_mqtt.demo.services import die_with_parent
 from tests.fixtures.procs import require_binary
+from tests.fixtures.waiting import wait_until
 from tests.subscriber.streams import Msg
 
 
@@ -102,28 +102,6 @@ def count(db_url: str, query: str, params: Any = None) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def wait_until(
-    predicate: Callable[[], bool],
-    timeout: float,
-    what: str,
-    proc: subprocess.Popen[bytes] | None = None,
-    log: Path | None = None,
-) -> None:
-    """Poll ``predicate`` until true; fail with the subscriber's log tail otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text()[-3000:] if log else ""
-            raise AssertionError(
-                f"subscriber exited ({proc.returncode}) waiting for {what}\n{tail}"
-            )
-        time.sleep(0.1)
-    tail = log.read_text()[-3000:] if log else ""
-    raise AssertionError(f"timed out waiting for {what}\n{tail}")
-
-
 def stop(proc: subprocess.Popen[bytes]) -> int:
     if proc.poll() is None:
         proc.terminate()
@@ -156,7 +134,12 @@ def scrape(port: int) -> dict[str, float]:
 def wait_subscribed(log: Path, proc: subprocess.Popen[bytes], times: int = 1) -> None:
     """Wait until the subscriber has (re)subscribed ``times`` times since it started."""
     wait_until(
-        lambda: log.read_text().count("mqtt_connected") >= times, 30, "subscription", proc, log
+        lambda: log.read_text().count("mqtt_connected") >= times,
+        "subscription",
+        30,
+        proc=proc,
+        log=log,
+        every=0.1,
     )
 
 

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from attrs import define
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import encode, format_ts, uuid16
+from bt_mqtt.core.bluetooth import mac_bytes, uuid16
+from bt_mqtt.core.wire import encode, format_ts
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
 
@@ -52,11 +53,11 @@ def _ruuvi(rng: random.Random, i: int, mac: str) -> dict[int, bytes]:
         i & 0xFF,
         i & 0xFFFF,
     )
-    return {0x0499: body + bytes.fromhex(mac.replace(":", ""))}
+    return {0x0499: body + mac_bytes(mac)}
 
 
 def _atc(rng: random.Random, i: int, mac: str) -> dict[str, bytes]:
-    body = bytes.fromhex(mac.replace(":", "")) + struct.pack(
+    body = mac_bytes(mac) + struct.pack(
         ">hBBHB", rng.randint(-200, 350), rng.randint(20, 90), rng.randint(5, 100), 2900, i & 0xFF
     )
     return {uuid16(0x181A): body}

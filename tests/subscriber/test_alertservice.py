@@ -23,7 +23,8 @@ from bt_mqtt.subscriber.metrics import Metrics, render
 from bt_mqtt.subscriber.migrate import migrate
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import read_retained
-from tests.subscriber.harness import publish_raw, start_subscriber, stop, wait_until, write_config
+from tests.fixtures.waiting import wait_until
+from tests.subscriber.harness import publish_raw, start_subscriber, stop, write_config
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -196,10 +197,10 @@ def test_subscriber_process_alerts_a_scanner_that_went_offline(
         topic = alert_topic("bt-mqtt", "scanner_offline", "garden")
         wait_until(
             lambda: read_retained(mosquitto, topic, timeout=2) is not None,
-            30,
             "the retained alert",
-            proc,
-            tmp_path / "sub.log",
+            30,
+            proc=proc,
+            log=tmp_path / "sub.log",
         )
         body = json.loads(read_retained(mosquitto, topic) or b"{}")
         assert body["state"] == "firing"

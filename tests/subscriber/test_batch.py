@@ -6,15 +6,16 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
-from bt_mqtt.core import wire
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.registry import Registry
-from bt_mqtt.subscriber.batch import BatchPlan, Incoming, Topics, plan_batch, plan_chunk
-from bt_mqtt.subscriber.copytext import unescape
+from bt_mqtt.subscriber.batch import BatchPlan, Incoming, plan_batch, plan_chunk
 from bt_mqtt.subscriber.heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, Heartbeat
 from bt_mqtt.subscriber.metrics import Metrics, render
 from bt_mqtt.subscriber.rejected import truncate
+from bt_mqtt.subscriber.rows import RawRow, ReadingRow
 from tests.subscriber.streams import stream
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -31,12 +32,13 @@ def _plan(msgs: list[Incoming]):  # type: ignore[no-untyped-def]
     )
 
 
-def _rows(plan: BatchPlan) -> list[list[str | None]]:
+def _rows(plan: BatchPlan) -> list[RawRow]:
     """The plan's stage_raw rows, decoded from COPY text."""
-    return [
-        [None if f == "\\N" else unescape(f) for f in line.split("\t")]
-        for line in plan.raw.decode().splitlines()
-    ]
+    return [RawRow.parse(line) for line in plan.raw.decode().splitlines()]
+
+
+def _reading_rows(plan: BatchPlan) -> list[ReadingRow]:
+    return [ReadingRow.parse(line) for line in plan.readings_rows.decode().splitlines()]
 
 
 def test_routes_validates_and_counts() -> None:
@@ -50,18 +52,18 @@ def test_routes_validates_and_counts() -> None:
     plan = _plan(msgs)
     rows = _rows(plan)
     assert len(rows) == plan.adverts == 20
-    assert [int(str(r[0])) for r in rows] == list(range(20))  # k: the index in the chunk
+    assert [int(r.k) for r in rows] == list(range(20))  # k: the index in the chunk
     assert plan.duplicates == 1
     assert [r.reason for r in plan.rejected] == ["bad_topic", "bad_topic"]
     assert plan.ignored == 1
     assert [(h.scanner_id, h.status, h.interval_s) for h in plan.heartbeats] == [
         ("s1", "online", 30.0)
     ]
-    assert plan.readings == sum(len(json.loads(r[13] or "{}")) for r in rows) > 20
+    assert plan.readings == sum(len(json.loads(r.readings or "{}")) for r in rows) > 20
     assert plan.readings == len(plan.readings_rows.decode().splitlines())
-    assert sum(plan.parsed.values()) == sum(1 for r in rows if r[10] is not None)
-    assert [json.loads(str(r[14])) for r in rows] == [json.loads(m.payload) for m in good]
-    assert plan.days == {datetime.fromisoformat(str(r[1])).astimezone(UTC).date() for r in rows}
+    assert sum(plan.parsed.values()) == sum(1 for r in rows if r.parser is not None)
+    assert [json.loads(r.payload) for r in rows] == [json.loads(m.payload) for m in good]
+    assert plan.days == {datetime.fromisoformat(r.time).astimezone(UTC).date() for r in rows}
 
 
 def test_clock_skew_is_flagged_both_ways() -> None:
@@ -75,7 +77,7 @@ def test_clock_skew_is_flagged_both_ways() -> None:
         ]
     )
     rows = _rows(plan)
-    assert [r[11] for r in rows] == ["f", "t", "t"]
+    assert [r.clock_skew for r in rows] == ["f", "t", "t"]
     assert plan.skewed == 2
     # agent time kept beside received time
     assert datetime.fromisoformat(str(rows[1][1])) < datetime.fromisoformat(str(rows[1][2]))
@@ -121,7 +123,7 @@ def test_copy_text_escapes_and_unstorable_text() -> None:
     )
     rows = _rows(plan)
     assert plan.rejected == []
-    assert [r[5] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert [r.seq for r in rows] == ["1", "2", "3", "4", "5"]
     assert rows[0][9] == odd["name"]
     assert rows[1][14] == spaced.decode()  # the payload exactly as received
     # what PostgreSQL cannot store is kept as its escape; the rest of the advert as it was
@@ -134,7 +136,7 @@ def test_copy_text_escapes_and_unstorable_text() -> None:
     assert rows[4][9] == "\\u0000 spelled" and rows[4][14] == spelled.decode()
     assert plan.escaped == 2
     assert plan.raw.decode().count("\\N\t") > 0 and "\x00" not in plan.raw.decode()
-    assert all(int(line.split(b"\t")[0]) in range(5) for line in plan.readings_rows.splitlines())
+    assert all(int(r.k) in range(5) for r in _reading_rows(plan))
 
 
 def _advert(seq: int, **changes: object) -> bytes:
@@ -195,17 +197,17 @@ def test_an_unforeseen_failure_quarantines_that_message_only() -> None:
     }
     assert all("RuntimeError: parser bug" in r.detail for r in plan.rejected)
     # nothing of a quarantined message is left behind: no readings, no counts
-    ks = {int(line.split(b"\t")[0]) for line in plan.readings_rows.splitlines()}
+    ks = {int(r.k) for r in _reading_rows(plan)}
     assert ks.isdisjoint({k for k, m in enumerate(good) if m.mac == victim.mac})
     assert plan.readings == len(plan.readings_rows.splitlines())
-    assert sum(plan.parsed.values()) == sum(1 for r in _rows(plan) if r[10] is not None)
+    assert sum(plan.parsed.values()) == sum(1 for r in _rows(plan) if r.parser is not None)
 
 
 def test_nan_and_nul_text_are_settled_before_the_database() -> None:
     """``"x":NaN`` is not JSON (rejected); a BTHome text object with a NUL byte (service data
     4053034e0058) is stored with the NUL escaped, with its readings and the rest of the advert."""
     nan = _advert(1).replace(b'"v": 1', b'"x": NaN, "v": 1')
-    svc = {wire.uuid16(0xFCD2): "4053034e0058"}
+    svc = {uuid16(0xFCD2): "4053034e0058"}
     text_nul = _advert(2, mac="A4:C1:38:99:99:99", service_data=svc)
     plan = _plan(
         [
@@ -216,7 +218,7 @@ def test_nan_and_nul_text_are_settled_before_the_database() -> None:
     )
     assert [(r.reason, r.payload) for r in plan.rejected] == [("invalid_json", nan)]
     rows = _rows(plan)
-    assert [r[5] for r in rows] == ["2", "3"]
+    assert [r.seq for r in rows] == ["2", "3"]
     assert rows[0][10] == "bthome" and plan.escaped == 1
     facts = json.loads(str(rows[0][12]))
     assert "\\u0000" in json.dumps(facts) and "\x00" not in json.dumps(facts, ensure_ascii=False)

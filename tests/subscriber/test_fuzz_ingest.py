@@ -28,8 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.mqttconfig import SCANNER_ID_RE
-from bt_mqtt.core.wire import encode, format_ts, uuid16
+from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.topics import SCANNER_ID_RE
+from bt_mqtt.core.wire import encode, format_ts
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster, new_database
 from tests.fixtures.procs import free_port
@@ -228,6 +229,7 @@ def _accounted(m: dict[str, float]) -> float:
     return sum(m.get(k, 0) for k in ACCOUNTED) + rejected
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60,
     deadline=None,

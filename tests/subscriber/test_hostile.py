@@ -11,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster
 from tests.fixtures.procs import free_port
+from tests.fixtures.waiting import wait_until
 from tests.subscriber.harness import (
     count,
     publish,
@@ -23,7 +25,6 @@ from tests.subscriber.harness import (
     start_subscriber,
     stop,
     wait_subscribed,
-    wait_until,
     write_config,
 )
 from tests.subscriber.streams import Msg, stream
@@ -59,10 +60,21 @@ def test_poison_times_do_not_stop_ingest(
     try:
         wait_subscribed(log, proc)
         publish(mosquitto.port, first)
-        wait_until(lambda: count(pg_database, REJECTED) == 2, 60, "2 rejections", proc, log)
-        wait_until(lambda: count(pg_database, RAW) == 118, 30, "118 adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, REJECTED) == 2,
+            "2 rejections",
+            60,
+            proc=proc,
+            log=log,
+            every=0.1,
+        )
+        wait_until(
+            lambda: count(pg_database, RAW) == 118, "118 adverts", 30, proc=proc, log=log, every=0.1
+        )
         publish(mosquitto.port, msgs[120:])  # still alive: the rest of the stream goes in
-        wait_until(lambda: count(pg_database, RAW) == 158, 30, "158 adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, RAW) == 158, "158 adverts", 30, proc=proc, log=log, every=0.1
+        )
         metrics = scrape(port)
     finally:
         assert stop(proc) == 0
@@ -92,8 +104,17 @@ def test_oversize_messages_keep_a_prefix_with_size_and_hash(
             publish_raw(mosquitto.port, "bt-mqtt/raw/s1", payload)
         publish_raw(mosquitto.port, "bt-mqtt/scanner/s1/status", b"{" + b" " * 70_000 + b"}")
         publish(mosquitto.port, msgs[30:])
-        wait_until(lambda: count(pg_database, REJECTED) == 4, 60, "4 rejections", proc, log)
-        wait_until(lambda: count(pg_database, RAW) == 60, 30, "60 adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, REJECTED) == 4,
+            "4 rejections",
+            60,
+            proc=proc,
+            log=log,
+            every=0.1,
+        )
+        wait_until(
+            lambda: count(pg_database, RAW) == 60, "60 adverts", 30, proc=proc, log=log, every=0.1
+        )
     finally:
         assert stop(proc) == 0
     with psycopg.connect(pg_database) as conn:
@@ -113,6 +134,7 @@ def test_oversize_messages_keep_a_prefix_with_size_and_hash(
         assert f"{len(payload)} bytes" in row[5]
 
 
+@pytest.mark.slow
 def test_one_scanners_heartbeat_cannot_break_the_sweep(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -139,9 +161,18 @@ def test_one_scanners_heartbeat_cannot_break_the_sweep(
         publish_raw(
             mosquitto.port, "bt-mqtt/scanner/good/status", b'{"status":"online","interval_s":1}'
         )
-        wait_until(lambda: state("good") == "online", 30, "good online", proc, log)
+        wait_until(
+            lambda: state("good") == "online", "good online", 30, proc=proc, log=log, every=0.1
+        )
         started = time.monotonic()
-        wait_until(lambda: state("good") == "offline", 30, "good marked offline", proc, log)
+        wait_until(
+            lambda: state("good") == "offline",
+            "good marked offline",
+            30,
+            proc=proc,
+            log=log,
+            every=0.1,
+        )
         assert time.monotonic() - started < 15
         assert state("evil") == "online"  # clamped to a day: not overdue yet
         with psycopg.connect(pg_database) as conn:
@@ -154,6 +185,7 @@ def test_one_scanners_heartbeat_cannot_break_the_sweep(
     assert "offline sweep failed" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_sweep_survives_an_interval_already_in_the_database(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -167,7 +199,11 @@ def test_sweep_survives_an_interval_already_in_the_database(
             mosquitto.port, "bt-mqtt/scanner/good/status", b'{"status":"online","interval_s":1}'
         )
         wait_until(
-            lambda: count(pg_database, "SELECT count(*) FROM scanners") == 1, 30, "a row", proc
+            lambda: count(pg_database, "SELECT count(*) FROM scanners") == 1,
+            "a row",
+            30,
+            proc=proc,
+            every=0.1,
         )
         with psycopg.connect(pg_database, autocommit=True) as conn:
             conn.execute(
@@ -179,16 +215,18 @@ def test_sweep_survives_an_interval_already_in_the_database(
             lambda: (
                 count(pg_database, "SELECT count(*) FROM scanners WHERE status = 'offline'") == 1
             ),
-            30,
             "good marked offline",
-            proc,
-            log,
+            30,
+            proc=proc,
+            log=log,
+            every=0.1,
         )
     finally:
         assert stop(proc) == 0
     assert "offline sweep failed" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_payload_bytes_held_are_bounded_while_the_database_is_down(
     mosquitto: Broker, pg_cluster_factory: Callable[[], PgCluster], tmp_path: Path
 ) -> None:
@@ -220,12 +258,19 @@ def test_payload_bytes_held_are_bounded_while_the_database_is_down(
         cluster.stop("fast")
         publish(mosquitto.port, msgs)
         wait_until(
-            lambda: scrape(port).get("read_pauses_total", 0) >= 1, 30, "reading paused", proc, log
+            lambda: scrape(port).get("read_pauses_total", 0) >= 1,
+            "reading paused",
+            30,
+            proc=proc,
+            log=log,
+            every=0.1,
         )
         time.sleep(1.0)
         held = [scrape(port) for _ in range(5)]
         cluster.start()
-        wait_until(lambda: count(db, REJECTED) == n, 90, f"{n} rejections", proc, log)
+        wait_until(
+            lambda: count(db, REJECTED) == n, f"{n} rejections", 90, proc=proc, log=log, every=0.1
+        )
         done = scrape(port)
     finally:
         assert stop(proc) == 0

@@ -9,6 +9,7 @@ import psycopg
 
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.procs import free_port
+from tests.fixtures.waiting import wait_until
 from tests.subscriber.harness import (
     count,
     publish,
@@ -17,7 +18,6 @@ from tests.subscriber.harness import (
     start_subscriber,
     stop,
     wait_subscribed,
-    wait_until,
     write_config,
 )
 from tests.subscriber.streams import expected_readings, stream
@@ -48,15 +48,18 @@ def test_foreign_stream_lands_in_four_tables(
         )
         msgs = list(stream(600))
         publish(mosquitto.port, msgs)
-        wait_until(lambda: count(pg_database, RAW) == 600, 60, "600 adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, RAW) == 600, "600 adverts", 60, proc=proc, log=log, every=0.1
+        )
         wait_until(
             lambda: (
                 count(pg_database, "SELECT count(*) FROM scanners WHERE status = 'online'") == 1
             ),
-            10,
             "scanner online",
-            proc,
-            log,
+            10,
+            proc=proc,
+            log=log,
+            every=0.1,
         )
     finally:
         assert stop(proc) == 0
@@ -111,14 +114,16 @@ def test_duplicates_and_redeliveries_stored_once(
         wait_subscribed(log, proc)
         msgs = list(stream(300, seed=7))
         publish(mosquitto.port, msgs)
-        wait_until(lambda: count(pg_database, RAW) == 300, 60, "300 adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, RAW) == 300, "300 adverts", 60, proc=proc, log=log, every=0.1
+        )
         publish(mosquitto.port, msgs + msgs[:50])  # a whole replay, some twice in one go
 
         def settled() -> bool:
             m = scrape(port)
             return m.get("redelivered_total", 0) + m.get("duplicates_total", 0) == 350
 
-        wait_until(settled, 60, "the replay to be processed", proc, log)
+        wait_until(settled, "the replay to be processed", 60, proc=proc, log=log, every=0.1)
         m = scrape(port)
         assert m["archived_total"] == 300
         assert m["received_total"] == 650

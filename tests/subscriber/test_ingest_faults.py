@@ -10,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PgCluster
 from tests.fixtures.procs import free_port
 from tests.fixtures.proctree import descendants, survivors
+from tests.fixtures.waiting import wait_until
 from tests.subscriber.harness import (
     count,
     publish,
@@ -23,7 +25,6 @@ from tests.subscriber.harness import (
     start_subscriber,
     stop,
     wait_subscribed,
-    wait_until,
     write_config,
 )
 from tests.subscriber.streams import expected_readings, stream
@@ -39,6 +40,7 @@ def _exact(db: str, msgs: list, n: int) -> None:  # type: ignore[type-arg]
     assert count(db, "SELECT count(*) FROM rejected_messages") == 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_stream_then_restart_exact_counts(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -55,7 +57,9 @@ def test_sigkill_mid_stream_then_restart_exact_counts(
         assert p.stdin is not None
         p.stdin.write(data)
         p.stdin.close()
-    wait_until(lambda: count(pg_database, RAW) >= 2000, 60, "2000 adverts", proc, log)
+    wait_until(
+        lambda: count(pg_database, RAW) >= 2000, "2000 adverts", 60, proc=proc, log=log, every=0.1
+    )
     children = descendants(proc.pid)
     assert any("multiprocessing" in cmd for cmd in children.values()), children
     proc.send_signal(signal.SIGKILL)
@@ -66,7 +70,9 @@ def test_sigkill_mid_stream_then_restart_exact_counts(
     assert partial < n, "the stream finished before the kill; make it longer"
     proc = start_subscriber(cfg, log)
     try:
-        wait_until(lambda: count(pg_database, RAW) == n, 120, f"{n} adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, RAW) == n, f"{n} adverts", 120, proc=proc, log=log, every=0.1
+        )
         for p, _ in pubs:
             assert p.wait(60) == 0
         time.sleep(0.5)  # anything extra (a duplicate) would be committed by now
@@ -75,6 +81,7 @@ def test_sigkill_mid_stream_then_restart_exact_counts(
     _exact(pg_database, msgs, n)
 
 
+@pytest.mark.slow
 def test_postgres_stopped_mid_stream_exact_counts(
     mosquitto: Broker, pg_cluster_factory: Callable[[], PgCluster], tmp_path: Path
 ) -> None:
@@ -97,12 +104,21 @@ def test_postgres_stopped_mid_stream_exact_counts(
             assert p.stdin is not None
             p.stdin.write(data)
             p.stdin.close()
-        wait_until(lambda: count(db, RAW) >= 2000, 60, "2000 adverts", proc, log)
+        wait_until(
+            lambda: count(db, RAW) >= 2000, "2000 adverts", 60, proc=proc, log=log, every=0.1
+        )
         cluster.stop("fast")
-        wait_until(lambda: "db_write_failed" in log.read_text(), 30, "a failed write", proc, log)
+        wait_until(
+            lambda: "db_write_failed" in log.read_text(),
+            "a failed write",
+            30,
+            proc=proc,
+            log=log,
+            every=0.1,
+        )
         time.sleep(1.0)
         cluster.start()
-        wait_until(lambda: count(db, RAW) == n, 120, f"{n} adverts", proc, log)
+        wait_until(lambda: count(db, RAW) == n, f"{n} adverts", 120, proc=proc, log=log, every=0.1)
         for p, _ in pubs:
             assert p.wait(60) == 0
         time.sleep(0.5)
@@ -121,12 +137,16 @@ def test_broker_restart_reconnects_and_resubscribes(
         wait_subscribed(log, proc)
         msgs = list(stream(400, seed=5))
         publish(mosquitto.port, msgs[:200])
-        wait_until(lambda: count(pg_database, RAW) == 200, 60, "200 adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, RAW) == 200, "200 adverts", 60, proc=proc, log=log, every=0.1
+        )
         mosquitto.stop()
         mosquitto.start()
         wait_subscribed(log, proc, times=2)
         publish(mosquitto.port, msgs[200:])
-        wait_until(lambda: count(pg_database, RAW) == 400, 60, "400 adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, RAW) == 400, "400 adverts", 60, proc=proc, log=log, every=0.1
+        )
     finally:
         assert stop(proc) == 0
     _exact(pg_database, msgs, 400)
@@ -184,10 +204,11 @@ def test_malformed_payloads_rejected_with_reason(
                 count(pg_database, "SELECT count(*) FROM rejected_messages") == want
                 and count(pg_database, RAW) == 200
             ),
-            60,
             "rejections",
-            proc,
-            log,
+            60,
+            proc=proc,
+            log=log,
+            every=0.1,
         )
     finally:
         assert stop(proc) == 0
@@ -206,6 +227,7 @@ def test_malformed_payloads_rejected_with_reason(
     assert {r[1] for r in rows} == {"bt-mqtt/raw/s1", "bt-mqtt/scanner/s1/status"}
 
 
+@pytest.mark.slow
 def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database, ingest={"sweep_s": 0.2})
     log = tmp_path / "sub.log"
@@ -223,13 +245,15 @@ def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path
         wait_subscribed(log, proc)
         hb = {"status": "online", "boot": "b1", "uptime_s": 1, "interval_s": 0.5, "version": "x"}
         publish_raw(mosquitto.port, topic, json.dumps(hb).encode(), retain=True)
-        wait_until(lambda: len(transitions()) == 1, 20, "online", proc, log)
+        wait_until(lambda: len(transitions()) == 1, "online", 20, proc=proc, log=log, every=0.1)
         publish_raw(mosquitto.port, topic, b'{"status": "offline", "boot": "b1"}', retain=True)
-        wait_until(lambda: len(transitions()) == 2, 20, "last will", proc, log)
+        wait_until(lambda: len(transitions()) == 2, "last will", 20, proc=proc, log=log, every=0.1)
         hb["uptime_s"] = 2
         publish_raw(mosquitto.port, topic, json.dumps(hb).encode(), retain=True)
         # no more heartbeats: offline after three intervals (1.5 s)
-        wait_until(lambda: len(transitions()) == 4, 20, "missed heartbeats", proc, log)
+        wait_until(
+            lambda: len(transitions()) == 4, "missed heartbeats", 20, proc=proc, log=log, every=0.1
+        )
     finally:
         assert stop(proc) == 0
     assert transitions() == [
@@ -249,6 +273,7 @@ def test_scanner_transitions(mosquitto: Broker, pg_database: str, tmp_path: Path
     assert len(transitions()) == 4
 
 
+@pytest.mark.slow
 def test_share_group_splits_the_stream_exactly_once(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -271,7 +296,14 @@ def test_share_group_splits_the_stream_exactly_once(
             wait_subscribed(log, proc)
         msgs = list(stream(3000, scanners=("s1", "s2", "s3"), seed=9))
         publish(mosquitto.port, msgs)
-        wait_until(lambda: count(pg_database, RAW) == 3000, 60, "3000 adverts", procs[0], logs[0])
+        wait_until(
+            lambda: count(pg_database, RAW) == 3000,
+            "3000 adverts",
+            60,
+            proc=procs[0],
+            log=logs[0],
+            every=0.1,
+        )
         time.sleep(0.5)
         archived = [scrape(port).get("archived_total", 0) for port in ports]
     finally:
@@ -282,6 +314,7 @@ def test_share_group_splits_the_stream_exactly_once(
     assert min(archived) > 0, archived
 
 
+@pytest.mark.slow
 def test_what_postgres_refuses_is_settled_before_the_database(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -304,12 +337,15 @@ def test_what_postgres_refuses_is_settled_before_the_database(
         publish(mosquitto.port, msgs)
         wait_until(
             lambda: count(pg_database, "SELECT count(*) FROM rejected_messages") == 2,
-            60,
             "the rejections",
-            proc,
-            log,
+            60,
+            proc=proc,
+            log=log,
+            every=0.1,
         )
-        wait_until(lambda: count(pg_database, RAW) == 99, 30, "99 adverts", proc, log)
+        wait_until(
+            lambda: count(pg_database, RAW) == 99, "99 adverts", 30, proc=proc, log=log, every=0.1
+        )
     finally:
         assert stop(proc) == 0
     with psycopg.connect(pg_database) as conn:

@@ -14,10 +14,12 @@ import psycopg
 import pytest
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import MAC_RE, encode, format_ts, uuid16
+from bt_mqtt.core.bluetooth import uuid16
+from bt_mqtt.core.wire import MAC_RE, encode, format_ts
 from bt_mqtt.subscriber.privacy import Privacy
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.procs import free_port
+from tests.fixtures.waiting import wait_until
 from tests.subscriber.harness import (
     count,
     publish,
@@ -25,7 +27,6 @@ from tests.subscriber.harness import (
     start_subscriber,
     stop,
     wait_subscribed,
-    wait_until,
     write_config,
 )
 from tests.subscriber.streams import Msg
@@ -78,16 +79,24 @@ def _run(
         wait_subscribed(log, proc)
         publish(broker.port, msgs)
         wait_until(
-            lambda: scrape(port).get("received_total") == len(msgs), 60, "all received", proc, log
+            lambda: scrape(port).get("received_total") == len(msgs),
+            "all received",
+            60,
+            proc=proc,
+            log=log,
+            every=0.1,
         )
         raw = "SELECT count(*) FROM raw_advertisements"
-        wait_until(lambda: count(db, raw) == stored, 30, f"{stored} adverts", proc, log)
+        wait_until(
+            lambda: count(db, raw) == stored, f"{stored} adverts", 30, proc=proc, log=log, every=0.1
+        )
         time.sleep(0.3)  # anything else would be committed by now
         return scrape(port)
     finally:
         assert stop(proc) == 0
 
 
+@pytest.mark.slow
 def test_default_pseudonymises_undecoded_random_addresses(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -116,6 +125,7 @@ def test_default_pseudonymises_undecoded_random_addresses(
     assert metrics["pseudonymised_total"] == 6 and metrics["privacy_dropped_total"] == 0
 
 
+@pytest.mark.slow
 def test_drop_stores_nothing_of_them_and_counts_per_scanner(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
@@ -139,6 +149,7 @@ def test_drop_stores_nothing_of_them_and_counts_per_scanner(
     assert count(pg_database, "SELECT count(*) FROM rejected_messages") == 0
 
 
+@pytest.mark.slow
 def test_keep_and_public_options(mosquitto: Broker, pg_database: str, tmp_path: Path) -> None:
     msgs = _stream(1, time.time())
     _run(
@@ -155,6 +166,7 @@ def test_keep_and_public_options(mosquitto: Broker, pg_database: str, tmp_path: 
     assert macs[2] != TV and 0x80 <= int(macs[2][:2], 16) <= 0xBF
 
 
+@pytest.mark.slow
 def test_a_key_file_keeps_pseudonyms_across_restarts(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:

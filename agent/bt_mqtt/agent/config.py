@@ -21,7 +21,8 @@ from bt_mqtt.core import configfile
 from bt_mqtt.core.configfields import at_least, each, matches, one_of
 from bt_mqtt.core.configfile import ConfigError
 from bt_mqtt.core.logs import LogConfig
-from bt_mqtt.core.mqttconfig import SCANNER_ID_RE, MqttConfig, register_tls_hook
+from bt_mqtt.core.mqttconfig import MqttConfig, register_tls_hook
+from bt_mqtt.core.topics import SCANNER_ID_RE, SCANNER_ID_RULE
 
 BACKENDS: Final = ("bluez", "bleak", "replay")
 MODES: Final = ("passive", "active")
@@ -115,9 +116,7 @@ class HeartbeatConfig:
 class AgentConfig:
     """The whole agent configuration file."""
 
-    scanner_id: str = field(
-        validator=matches(SCANNER_ID_RE, "1 to 64 characters of a-z, 0-9, '_' and '-'")
-    )
+    scanner_id: str = field(validator=matches(SCANNER_ID_RE, SCANNER_ID_RULE))
     mqtt: MqttConfig = field(factory=MqttConfig)
     spool: SpoolConfig = field(factory=SpoolConfig)
     bluetooth: BluetoothConfig = field(factory=BluetoothConfig)

@@ -15,21 +15,9 @@ import re
 
 from bt_mqtt.agent.config import FiltersConfig, MatchList
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import BASE_UUID_SUFFIX
+from bt_mqtt.core.bluetooth import uuid128
 
 log = logging.getLogger(__name__)
-
-
-def normalise_uuid(text: str) -> str:
-    """The 128-bit lower-case form of a 16-bit (``fe95``, ``0xFE95``), 32-bit or 128-bit UUID."""
-    t = text.strip().lower()
-    if t.startswith("0x"):
-        t = t[2:]
-    if len(t) == 4:
-        return f"0000{t}{BASE_UUID_SUFFIX}"
-    if len(t) == 8:
-        return f"{t}{BASE_UUID_SUFFIX}"
-    return t
 
 
 def normalise_prefix(text: str) -> str:
@@ -50,7 +38,7 @@ class Matcher:
             by_len.setdefault(len(norm), set()).add(norm)
         self._prefixes = tuple((n, frozenset(s)) for n, s in sorted(by_len.items()))
         self._company_ids = frozenset(spec.company_ids)
-        self._uuids = frozenset(normalise_uuid(u) for u in spec.service_uuids)
+        self._uuids = frozenset(uuid128(u) for u in spec.service_uuids)
         self._name_re = (
             re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in spec.names))
             if spec.names

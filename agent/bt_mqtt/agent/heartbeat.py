@@ -1,7 +1,8 @@
-"""The retained status heartbeat: a pure payload builder and the periodic task.
+"""The retained status heartbeat: a pure builder of the status model and the periodic task.
 
-``HeartbeatBuilder.build`` takes every reading as an argument (times, counters, adapter state,
-process CPU and memory) and remembers the previous call to compute rates over the interval.
+``HeartbeatBuilder.build`` returns a ``core.status.Status`` (``core.status.encode`` writes it).
+It takes every reading as an argument (times, counters, adapter state, process CPU and memory)
+and remembers the previous call to compute rates over the interval.
 ``read_process`` samples the process cheaply (``os.times`` and ``/proc/self/statm``).
 ``run_heartbeat`` publishes one heartbeat at once, then every ``interval_s`` and right after each
 (re)connect, so the last will's offline status never outlives a reconnection.
@@ -11,20 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import resource
 import socket
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import attrs
 from attrs import define
 
 from bt_mqtt.agent.backends.base import AdapterState
 from bt_mqtt.agent.pipeline import Counters
+from bt_mqtt.core import status
 from bt_mqtt.core.wire import format_ts
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,9 @@ class HeartbeatBuilder:
         devices_seen: int,
         devices_tracked: int,
         last_seq: int,
-        spool: Mapping[str, int],
-    ) -> dict[str, Any]:
-        """The heartbeat object; rates cover the time since the previous ``build``.
+        spool: status.Spool,
+    ) -> status.Status:
+        """The online status; rates cover the time since the previous ``build``.
 
         ``last_seq`` is the seq of the last advert given one in this boot (its high-water mark:
         every seq up to it was written or waits in the spool); ``spool`` the spool's figures.
@@ -117,39 +117,38 @@ class HeartbeatBuilder:
             self._prev_published = counters.published
         all_counters: dict[str, int] = attrs.asdict(counters)
         all_counters.update(extra_counters)
-        return {
-            "status": "online",
-            "scanner_id": self.scanner_id,
-            "boot": self.boot,
-            "version": self.version,
-            "ts": format_ts(now_wall),
-            "hostname": self.hostname,
-            "uptime_s": round(now_mono - self._start, 3),
-            "interval_s": self.interval_s,
-            "adapter": {
-                "name": adapter.name,
-                "address": adapter.address,
-                "powered": adapter.powered,
-                "discovering": adapter.discovering,
-                "scan_mode": adapter.scan_mode,
-            },
-            "counters": all_counters,
-            "last_seq": last_seq,
-            "spool": dict(spool),
-            "received_per_s": received_rate,
-            "published_per_s": published_rate,
-            "last_advert_age_s": (
+        figures = status.Figures(
+            version=self.version,
+            uptime_s=round(now_mono - self._start, 3),
+            interval_s=self.interval_s,
+            adapter=status.Adapter(
+                name=adapter.name,
+                address=adapter.address,
+                powered=adapter.powered,
+                discovering=adapter.discovering,
+                scan_mode=adapter.scan_mode,
+            ),
+            counters=all_counters,
+            last_seq=last_seq,
+            spool=spool,
+            received_per_s=received_rate,
+            published_per_s=published_rate,
+            last_advert_age_s=(
                 None if last_advert_mono is None else round(now_mono - last_advert_mono, 3)
             ),
-            "devices_seen": devices_seen,
-            "devices_tracked": devices_tracked,
-            "cpu_pct": cpu_pct,
-            "rss_mb": round(proc.rss_mb, 2),
-        }
-
-
-def encode(obj: Mapping[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+            devices_seen=devices_seen,
+            devices_tracked=devices_tracked,
+            cpu_pct=cpu_pct,
+            rss_mb=round(proc.rss_mb, 2),
+        )
+        return status.Status(
+            status=status.ONLINE,
+            scanner_id=self.scanner_id,
+            boot=self.boot,
+            ts=format_ts(now_wall),
+            hostname=self.hostname,
+            figures=figures,
+        )
 
 
 async def run_heartbeat(

@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 from typing import Any, Final
 
 from bt_mqtt.agent.spool import DEFAULT_MAX_MB, DEFAULT_MAX_MESSAGES, Spool
-from bt_mqtt.core import gmqtt_adapter
+from bt_mqtt.core import gmqtt_adapter, status
 from bt_mqtt.core.mqttclient import BoundedQosStorage, build_client, connect_with_backoff
 from bt_mqtt.core.mqttcodec import MalformedPacket, PublishTemplate, decode_publish, split_packet
 from bt_mqtt.core.mqttconfig import MqttConfig
@@ -58,16 +57,15 @@ _RETRY_FLUSH_S: Final = 0.05
 
 def offline_status(scanner_id: str, boot: str, reason: str, ts: str | None = None) -> bytes:
     """The retained offline status: the last will (``reason`` "connection lost") or shutdown."""
-    obj: dict[str, Any] = {
-        "status": "offline",
-        "scanner_id": scanner_id,
-        "boot": boot,
-        "hostname": socket.gethostname(),
-        "reason": reason,
-    }
-    if ts is not None:
-        obj["ts"] = ts
-    return json.dumps(obj, separators=(",", ":")).encode()
+    bare = status.Status(
+        status.OFFLINE,
+        scanner_id=scanner_id,
+        boot=boot,
+        ts=ts,
+        hostname=socket.gethostname(),
+        reason=reason,
+    )
+    return status.encode(bare)
 
 
 class Publisher:
@@ -90,8 +88,9 @@ class Publisher:
         self.cfg = cfg
         self.scanner_id = scanner_id
         self.boot = boot
-        self.raw_topic = cfg.raw_topic(scanner_id)
-        self.status_topic = cfg.status_topic(scanner_id)
+        topics = cfg.topics()
+        self.raw_topic = topics.raw(scanner_id)
+        self.status_topic = topics.status(scanner_id)
         self._template: PublishTemplate | None = None  # built on connect: the protocol level
         self._initial_s = reconnect_initial_s
         self._cap_s = reconnect_cap_s
@@ -200,17 +199,17 @@ class Publisher:
         """QoS 1 messages written and not yet acknowledged."""
         return len(self._storage)
 
-    def spool_stats(self) -> dict[str, int]:
+    def spool_stats(self) -> status.Spool:
         """The spool as the heartbeat reports it."""
         s = self.spool
-        return {
-            "depth": len(s),
-            "bytes": s.bytes,
-            "peak_depth": s.peak,
-            "inflight": len(self._storage),
-            "max_depth": s.max_messages,
-            "max_bytes": s.max_bytes,
-        }
+        return status.Spool(
+            depth=len(s),
+            bytes=s.bytes,
+            peak_depth=s.peak,
+            inflight=len(self._storage),
+            max_depth=s.max_messages,
+            max_bytes=s.max_bytes,
+        )
 
     async def connect(self, stop: asyncio.Event | None = None) -> bool:
         """Connect with capped, jittered backoff (gmqtt reconnects on its own afterwards)."""

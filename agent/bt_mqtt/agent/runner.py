@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import time
-from typing import Any
 
 import attrs
 
@@ -25,8 +23,9 @@ from bt_mqtt.agent.config import AgentConfig
 from bt_mqtt.agent.dedup import Dedup
 from bt_mqtt.agent.filters import Filter
 from bt_mqtt.agent.pipeline import Pipeline, new_boot_id
-from bt_mqtt.agent.publisher import FLUSH_DELAY_S, Publisher, offline_status
+from bt_mqtt.agent.publisher import FLUSH_DELAY_S, Publisher
 from bt_mqtt.agent.watchdog import EXIT_WATCHDOG, Watchdog, run_watchdog
+from bt_mqtt.core import status
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.version import VERSION
 
@@ -99,9 +98,9 @@ class Agent:
 
     def heartbeat_payload(self) -> bytes:
         """The current heartbeat, encoded."""
-        return heartbeat.encode(self.heartbeat_obj())
+        return status.encode(self.heartbeat_status())
 
-    def heartbeat_obj(self) -> dict[str, Any]:
+    def heartbeat_status(self) -> status.Status:
         """The current heartbeat (rates since the previous one)."""
         now = time.monotonic()
         extra: dict[str, int] = {
@@ -209,9 +208,8 @@ class Agent:
         if self.publisher.online:  # the spool first, so the final status says what went out
             await self.publisher.drain(_DRAIN_AT_END_S)
         # the retained offline status carries the final heartbeat's figures
-        final = self.heartbeat_obj()
-        final.update(json.loads(offline_status(self.cfg.scanner_id, self.boot, reason)))
-        await self.publisher.close(heartbeat.encode(final))
+        final = attrs.evolve(self.heartbeat_status(), status=status.OFFLINE, reason=reason)
+        await self.publisher.close(status.encode(final))
         c = self.pipeline.counters
         log.info(
             "agent stopped (%s): received %d, published %d (last seq %d), deduplicated %d, "

@@ -14,7 +14,8 @@ from typing import Any, Final
 
 from attrs import define, field
 
-BASE_UUID_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
+from bt_mqtt.core.bluetooth import BASE_UUID_SUFFIX, short_uuid
+
 MAC_RE: Final = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
 UUID_RE: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -80,8 +81,9 @@ def device_path(adapter_path: str, mac: str) -> str:
 
 def _uuid_bytes_le(uuid: str) -> tuple[int, bytes]:
     """(AD type size marker, little-endian bytes) of a UUID: 16-bit when on the SIG base."""
-    if uuid.endswith(BASE_UUID_SUFFIX) and uuid.startswith("0000"):
-        return 16, int(uuid[4:8], 16).to_bytes(2, "little")
+    short = short_uuid(uuid)
+    if short is not None:
+        return 16, short.to_bytes(2, "little")
     return 128, bytes.fromhex(uuid.replace("-", ""))[::-1]
 
 

@@ -13,7 +13,8 @@ gmqtt (pinned to 0.8.x) has no public API for several things BT-MQTT needs:
   come from ``bt_mqtt.core.mqttcodec``);
 - the subscriber's receive path: its own PUBLISH handler with no automatic PUBACK
   (``hook_publish``), the broker's topic aliases (``resolve_topic_alias``), the connection a
-  message came on (``current_connection``) and PUBACKs written in bulk on it (``send_on``).
+  message came on (``current_connection``), PUBACKs written in bulk on it (``send_on``), and
+  reading from it paused while the database is behind (``pause_reading``).
 
 Each access to a private name below says what it reaches and why.  ``check()`` looks for every
 one of them once (``build_client`` calls it) and raises ``GmqttIncompatible`` naming the gmqtt
@@ -83,9 +84,10 @@ def missing_internals() -> list[str]:
     need(PersistentStorage, "PersistentStorage", "push_message", "remove_message_by_mid", "clear")
     need(PersistentStorage, "PersistentStorage", "get_all", "wait_empty", "is_empty")
     need(MQTTConnection, "MQTTConnection", "send_package", "is_closing")
-    # set in MQTTConnection.__init__, which needs a live transport: look for the assignment
-    if "_protocol" not in MQTTConnection.__init__.__code__.co_names:
-        out.append("MQTTConnection._protocol")
+    # set in MQTTConnection.__init__, which needs a live transport: look for the assignments
+    for name in ("_protocol", "_transport"):
+        if name not in MQTTConnection.__init__.__code__.co_names:
+            out.append(f"MQTTConnection.{name}")
     need(MQTTProtocol, "MQTTProtocol", "write_data", "proto_ver")
     return out
 
@@ -320,3 +322,20 @@ def send_on(client: gmqtt.Client, connection: Any, data: bytes) -> bool:
         return False
     connection.send_package(data)
     return True
+
+
+def pause_reading(connection: Any) -> bool:
+    """Stop reading from ``connection``'s socket (TCP then pushes back on the broker); False
+    when it has no open transport."""
+    transport = getattr(connection, "_transport", None)  # gmqtt 0.8: MQTTConnection's socket
+    if transport is None or transport.is_closing():
+        return False
+    transport.pause_reading()
+    return True
+
+
+def resume_reading(connection: Any) -> None:
+    """Undo ``pause_reading`` (nothing happens on a closed connection)."""
+    transport = getattr(connection, "_transport", None)  # gmqtt 0.8: MQTTConnection's socket
+    if transport is not None and not transport.is_closing():
+        transport.resume_reading()

@@ -34,15 +34,19 @@ def build_client(
     optimistic_acks: bool = True,
     session_expiry_s: int | None = None,
     qos_queue_limit: int | None = None,
+    receive_maximum: int | None = None,
 ) -> BackoffClient:
     """A configured, unconnected client.  ``will`` is (topic, payload), sent retained at QoS 1.
 
-    ``qos_queue_limit`` bounds gmqtt's in-flight QoS queue (see ``BoundedQosStorage``).
+    ``qos_queue_limit`` bounds gmqtt's in-flight QoS queue (see ``BoundedQosStorage``);
+    ``receive_maximum`` is how many unacknowledged QoS 1 messages the broker may send us.
     """
     check()
     kwargs: dict[str, Any] = {}
     if session_expiry_s is not None:
         kwargs["session_expiry_interval"] = session_expiry_s
+    if receive_maximum is not None:
+        kwargs["receive_maximum"] = receive_maximum
     storage = BoundedQosStorage(qos_queue_limit) if qos_queue_limit is not None else None
     will_message = gmqtt.Message(will[0], will[1], qos=1, retain=True) if will else None
     client = BackoffClient(

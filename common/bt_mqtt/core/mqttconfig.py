@@ -3,13 +3,12 @@
 ``tls`` is ``false`` or a mapping ``{ca_file, cert_file, key_file}`` (``true`` means TLS with the
 system's CA store).  ``password_file`` is read at start (a world-readable one is logged as a
 warning); ``password`` and ``password_file`` are exclusive.  Topics are built from
-``topic_prefix`` by the helpers below.
+``topic_prefix`` by ``core.topics`` (``MqttConfig.topics``).
 """
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
@@ -17,12 +16,13 @@ from attrs import define, field
 
 from bt_mqtt.core.configfile import ConfigError
 from bt_mqtt.core.secretfile import read_secret
+from bt_mqtt.core.topics import SCANNER_ID_RE, Topics, check_prefix
+
+# SCANNER_ID_RE is re-exported for existing callers: the rule lives in core.topics
+__all__ = ["SCANNER_ID_RE", "MqttConfig", "TlsConfig", "register_tls_hook"]
 
 if TYPE_CHECKING:
     import ssl
-
-SCANNER_ID_RE: Final = re.compile(r"[a-z0-9_-]{1,64}")
-PREFIX_RE: Final = re.compile(r"[^#+\s]+")
 
 
 @define(frozen=True)
@@ -40,8 +40,10 @@ def _port(_: Any, a: attrs.Attribute[int], value: int) -> None:
 
 
 def _prefix(_: Any, a: attrs.Attribute[str], value: str) -> None:
-    if not PREFIX_RE.fullmatch(value) or value.startswith("/") or value.endswith("/"):
-        raise ValueError(f"{a.name}: {value!r} is not a usable topic prefix")
+    try:
+        check_prefix(value)
+    except ValueError as exc:
+        raise ValueError(f"{a.name}: {exc}") from None
 
 
 @define(frozen=True)
@@ -76,14 +78,9 @@ class MqttConfig:
             ctx.load_cert_chain(self.tls.cert_file, self.tls.key_file)
         return ctx
 
-    def raw_topic(self, scanner_id: str) -> str:
-        return f"{self.topic_prefix}/raw/{scanner_id}"
-
-    def status_topic(self, scanner_id: str) -> str:
-        return f"{self.topic_prefix}/scanner/{scanner_id}/status"
-
-    def command_topic(self, scanner_id: str) -> str:
-        return f"{self.topic_prefix}/command/{scanner_id}"
+    def topics(self) -> Topics:
+        """The topics under ``topic_prefix``."""
+        return Topics(self.topic_prefix)
 
 
 def register_tls_hook(conv: cattrs.Converter) -> None:

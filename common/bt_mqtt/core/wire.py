@@ -26,7 +26,6 @@ from bt_mqtt.core.advert import Advert, WireMessage
 
 VERSION: Final = 1
 DEFAULT_MAX_BYTES: Final = 16 * 1024
-BASE_UUID_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
 
 MAC_RE: Final = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
 UUID_RE: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -68,11 +67,6 @@ class WireError(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-
-
-def uuid16(short: int) -> str:
-    """The 128-bit lower-case form of a 16-bit Bluetooth SIG UUID."""
-    return f"0000{short:04x}{BASE_UUID_SUFFIX}"
 
 
 def format_ts(epoch: float) -> str:

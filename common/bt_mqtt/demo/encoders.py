@@ -13,17 +13,12 @@ import uuid
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.wire import uuid16
+from bt_mqtt.core.bluetooth import mac_bytes, uuid16
 
 BTHOME = uuid16(0xFCD2)
 ENV_SENSING = uuid16(0x181A)
 MIBEACON = uuid16(0xFE95)
 EDDYSTONE = uuid16(0xFEAA)
-
-
-def mac_bytes(mac: str) -> bytes:
-    """``AA:BB:..`` as six bytes, most significant first."""
-    return bytes.fromhex(mac.replace(":", ""))
 
 
 def bthome_plain(

@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 from attrs import define, field
 
@@ -31,32 +32,45 @@ SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 PR_SET_PDEATHSIG = 1
 
 
+# Linux's sockaddr_un.sun_path holds 108 bytes with the terminating NUL: 107 for the path.
+SUN_PATH_MAX: Final = 107
+# libdbus refuses longer unix socket paths than this (its _DBUS_MAX_SUN_PATH_LENGTH, kept
+# portable), with a message that does not say which path
+DBUS_SUN_PATH_MAX: Final = 99
+
+
 class MissingBinary(RuntimeError):
     """A program the service needs is not installed; the message says what to install."""
 
 
-# dbus-daemon refuses a unix socket path longer than this (_DBUS_MAX_SUN_PATH_LENGTH); the
-# kernel's own limit (sun_path) is 107 bytes.
-DBUS_MAX_SOCKET_PATH = 99
-SUN_PATH_MAX = 107
+class SocketPathTooLong(ValueError):
+    """A unix socket path the kernel (or the service) cannot bind; the message names it."""
 
 
-class SocketPathTooLong(RuntimeError):
-    """No folder short enough for a unix socket; the message names the path and the limit."""
+def check_socket_path(
+    path: Path | str, limit: int = SUN_PATH_MAX, who: str = "a unix socket"
+) -> None:
+    """``SocketPathTooLong`` naming ``path`` when it is longer than ``limit`` bytes."""
+    size = len(os.fsencode(str(path)))
+    if size > limit:
+        raise SocketPathTooLong(
+            f"the socket path for {who} is {size} bytes, over the limit of {limit}: {path} "
+            "(use a shorter directory, e.g. a shorter --basetemp or TMPDIR)"
+        )
 
 
-def short_socket_dir(wanted: Path, name: str, limit: int) -> tuple[Path, bool]:
+def short_socket_dir(wanted: Path, name: str, limit: int, who: str) -> tuple[Path, bool]:
     """The folder for socket ``name``: ``wanted`` when the path fits in ``limit`` bytes, else a
-    new private folder under /tmp (second value True: the caller removes it when done)."""
+    new private folder under /tmp (second value True: the caller removes it when done).
+    ``SocketPathTooLong`` naming the path when even that does not fit."""
     if len(os.fsencode(wanted / name)) <= limit:
         return wanted, False
     short = Path(tempfile.mkdtemp(prefix="btm-", dir="/tmp" if os.path.isdir("/tmp") else None))
-    if len(os.fsencode(short / name)) > limit:
+    try:
+        check_socket_path(short / name, limit, who)
+    except SocketPathTooLong:
         shutil.rmtree(short, ignore_errors=True)
-        raise SocketPathTooLong(
-            f"socket path {wanted / name} is {len(os.fsencode(wanted / name))} bytes, over the "
-            f"{limit} a unix socket allows, and no short folder could be made under /tmp"
-        )
+        raise
     return short, True
 
 
@@ -254,7 +268,7 @@ class DBusDaemon:
 
     @property
     def socket(self) -> Path:
-        return (self.socket_dir or self.directory) / "bus.sock"
+        return (self.socket_dir or self.directory) / "bus"
 
     @property
     def address(self) -> str:
@@ -265,7 +279,7 @@ class DBusDaemon:
         self.directory.mkdir(parents=True, exist_ok=True)
         if self.socket_dir is None:
             self.socket_dir, self._own_socket_dir = short_socket_dir(
-                self.directory, "bus.sock", DBUS_MAX_SOCKET_PATH
+                self.directory, "bus", DBUS_SUN_PATH_MAX, "dbus-daemon"
             )
         conf = self.directory / "bus.conf"
         conf.write_text(_BUS_CONFIG.format(socket=self.socket))

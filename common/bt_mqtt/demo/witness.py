@@ -11,6 +11,7 @@ import gmqtt
 
 from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
 from bt_mqtt.core.mqttconfig import MqttConfig
+from bt_mqtt.core.topics import RAW, STATUS
 
 log = logging.getLogger(__name__)
 
@@ -25,24 +26,21 @@ class Witness:
         self.raw: Counter[str] = Counter()
         self.ids: set[tuple[str, str, int]] = set()
         self.status: dict[str, dict[str, Any]] = {}
+        self._topics = cfg.topics()
         self._client: gmqtt.Client = build_client(cfg, "bt-mqtt-demo-witness")
         self._client.on_message = self._on_message
         self._client.on_connect = self._on_connect
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
-        p = self.cfg.topic_prefix
-        client.subscribe(
-            [
-                gmqtt.Subscription(f"{p}/raw/+", qos=1),
-                gmqtt.Subscription(f"{p}/scanner/+/status", qos=1),
-            ]
-        )
+        client.subscribe([gmqtt.Subscription(f, qos=1) for f in self._topics.ingest_filters()])
 
     def _on_message(
         self, client: gmqtt.Client, topic: str, payload: bytes, qos: int, props: Any
     ) -> int:
-        parts = topic.split("/")
-        if len(parts) >= 3 and parts[-2] == "raw":
+        route = self._topics.classify(topic)
+        if route is None or route.scanner_id is None:
+            log.warning("unexpected topic %s", topic)
+        elif route.kind == RAW:
             try:
                 msg = json.loads(payload)
                 ident = (str(msg["scanner_id"]), str(msg["boot"]), int(msg["seq"]))
@@ -51,12 +49,12 @@ class Witness:
                 return 0
             if ident not in self.ids:
                 self.ids.add(ident)
-                self.raw[parts[-1]] += 1
+                self.raw[route.scanner_id] += 1
                 if self.keep:
                     self.messages.append(msg)
-        elif len(parts) >= 4 and parts[-1] == "status":
+        elif route.kind == STATUS:
             try:
-                self.status[parts[-2]] = json.loads(payload)
+                self.status[route.scanner_id] = json.loads(payload)
             except ValueError:
                 log.warning("unreadable status on %s", topic)
         return 0

@@ -67,23 +67,6 @@ class ParseContext:
             return st
 
 
-def uuid128(uuid: str | int) -> str:
-    """A UUID given as 16-bit (``0xFCD2``, ``"fcd2"``) or 128-bit text, as 128-bit lower case."""
-    if isinstance(uuid, int):
-        return f"{uuid:08x}-0000-1000-8000-00805f9b34fb"
-    text = uuid.strip().lower()
-    if text.startswith("0x"):
-        text = text[2:]
-    if len(text) in (4, 8) and all(c in "0123456789abcdef" for c in text):
-        return f"{int(text, 16):08x}-0000-1000-8000-00805f9b34fb"
-    return text
-
-
-def mac_bytes(mac: str) -> bytes:
-    """The six address bytes of ``AA:BB:CC:DD:EE:FF`` in display (big-endian) order."""
-    return bytes.fromhex(mac.replace(":", ""))
-
-
 class Parser(Protocol):
     """What a parser module or plugin provides.
 

@@ -18,7 +18,8 @@ from struct import Struct
 from typing import ClassVar, Final
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult, mac_bytes
+from bt_mqtt.core.bluetooth import mac_bytes
+from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 from bt_mqtt.parsers.ccm import decrypt
 
 log = logging.getLogger(__name__)

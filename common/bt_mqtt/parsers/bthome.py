@@ -20,8 +20,9 @@ import logging
 from typing import Any, ClassVar, Final
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import mac_bytes
 from bt_mqtt.parsers import bthome_layouts as layouts
-from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult, mac_bytes
+from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 from bt_mqtt.parsers.bthome_objects import (
     BIN,
     BUTTON,

@@ -30,7 +30,8 @@ import struct
 from typing import Any, ClassVar
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import ParseContext, ParseResult, uuid128
+from bt_mqtt.core.bluetooth import uuid128
+from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.govee_h512x import decode_h512x
 from bt_mqtt.parsers.govee_probes import PROBE_HEAD, decode_h5055, decode_probes
 

@@ -24,6 +24,7 @@ import struct
 from typing import Any, ClassVar
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import mac_bytes
 from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,7 @@ class InkbirdParser:
             company, data = next(reversed(md.items()))
             return self._sps(name, company, data)
         ibbq = md.get(0)
-        if ibbq is not None and (
-            name == "iBBQ" or ibbq[2:8] == bytes.fromhex(advert.mac.replace(":", ""))
-        ):
+        if ibbq is not None and (name == "iBBQ" or ibbq[2:8] == mac_bytes(advert.mac)):
             return self._bbq("iBBQ", ibbq, 8, 0xFFF6)
         if name == "xBBQ" and md:
             company = min(md)

@@ -21,7 +21,8 @@ import struct
 from typing import ClassVar
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult, uuid128
+from bt_mqtt.core.bluetooth import uuid128
+from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 
 log = logging.getLogger(__name__)
 

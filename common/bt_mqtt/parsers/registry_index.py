@@ -16,7 +16,8 @@ from typing import Any
 
 from attrs import define
 
-from bt_mqtt.parsers.api import Parser, uuid128
+from bt_mqtt.core.bluetooth import uuid128
+from bt_mqtt.parsers.api import Parser
 
 
 @define(slots=True, frozen=True)

@@ -37,7 +37,8 @@ import logging
 from typing import Any, ClassVar
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult, uuid128
+from bt_mqtt.core.bluetooth import uuid128
+from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Final
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.bluetooth import short_uuid
 from bt_mqtt.parsers.api import ParseContext, ParseError, ParseResult
 from bt_mqtt.parsers.theengs_map import map_output
 
@@ -46,7 +47,6 @@ MODEL_ID_MAX: Final = 64
 DEFAULT_CACHE_SIZE: Final = 4096
 DEFAULT_LIVE_SIZE: Final = 1024
 DEFAULT_RECHECK_AFTER: Final = 10_000
-_BASE_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
 
 Shape = tuple[Any, ...]
 DecodeFn = Callable[[str], Any]
@@ -91,9 +91,8 @@ def shape(advert: Advert) -> Shape:
 
 def _uuid_text(uuid: str) -> str:
     """``0x181a`` for a UUID on the Bluetooth base, else the full 128-bit text."""
-    if uuid.endswith(_BASE_SUFFIX) and uuid.startswith("0000"):
-        return "0x" + uuid[4:8]
-    return uuid
+    short = short_uuid(uuid)
+    return uuid if short is None else f"0x{short:04x}"
 
 
 def requests(advert: Advert) -> list[str]:

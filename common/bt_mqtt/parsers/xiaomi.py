@@ -21,7 +21,8 @@ from functools import lru_cache
 from typing import Any, ClassVar, Final
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.parsers.api import DecryptionError, ParseContext, ParseError, ParseResult, mac_bytes
+from bt_mqtt.core.bluetooth import mac_bytes
+from bt_mqtt.parsers.api import DecryptionError, ParseContext, ParseError, ParseResult
 from bt_mqtt.parsers.ccm import decrypt
 from bt_mqtt.parsers.xiaomi_devices import MANUFACTURERS, PRODUCTS
 from bt_mqtt.parsers.xiaomi_objects import EMPTY_OK, OBJECTS

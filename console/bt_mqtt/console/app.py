@@ -23,7 +23,6 @@ from textual.screen import Screen
 
 from bt_mqtt.console import safe
 from bt_mqtt.console.detail import DeviceScreen
-from bt_mqtt.console.feed import route
 from bt_mqtt.console.screens import (
     ConsoleScreen,
     LiveScreen,
@@ -33,6 +32,7 @@ from bt_mqtt.console.screens import (
 )
 from bt_mqtt.console.state import ConsoleState
 from bt_mqtt.console.views import SORT_KEYS, Thresholds
+from bt_mqtt.core.topics import ALERT, DEFAULT_PREFIX, RAW, STATUS, Topics
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,7 @@ class ConsoleApp(App[None]):
         self._parser_errors = parser_errors
         self.paused = False
         self.frames = 0
+        self._topics: Topics | None = None
         self._last_expire = -1e18
         if ansi:
             self.theme = "ansi-dark"
@@ -168,18 +169,23 @@ class ConsoleApp(App[None]):
 
     def ingest(self, batch: Iterable[tuple[str, bytes]], now: float) -> None:
         """Feed a batch of (topic, payload) into the state."""
-        prefix = self.source.prefix if self.source is not None else "bt-mqtt"
+        prefix = self.source.prefix if self.source is not None else DEFAULT_PREFIX
+        if self._topics is None or self._topics.prefix != prefix:
+            self._topics = Topics(prefix)
+        classify = self._topics.classify
         state = self.state
         for topic, payload in batch:
-            where = route(prefix, topic)
-            if where is None:
+            where = classify(topic)
+            if where is not None and where.kind == ALERT:
+                state.ingest_alert(topic, f"{where.alert_kind}/{where.subject}", payload, now)
+            elif where is None or where.scanner_id is None:
                 state.counters["rejected:bad_topic"] += 1
-            elif where[0] == "raw":
-                state.ingest_raw(topic, where[1], payload, now)
-            elif where[0] == "alert":
-                state.ingest_alert(topic, where[1], payload, now)
-            else:
-                state.ingest_status(topic, where[1], payload, now)
+            elif where.kind == RAW:
+                state.ingest_raw(topic, where.scanner_id, payload, now)
+            elif where.kind == STATUS:
+                state.ingest_status(topic, where.scanner_id, payload, now)
+            else:  # ours, but not what the console subscribes to
+                state.counters["rejected:bad_topic"] += 1
 
     def tick(self) -> None:
         """One frame: ingest what arrived, expire now and then, redraw the active screen."""

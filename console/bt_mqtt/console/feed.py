@@ -5,8 +5,7 @@ it a few times a second and ingests the batch into the state.  A random client i
 session make the console an ephemeral viewer that never steals the subscriber's session; QoS 0
 is enough.  If the app falls behind by more than ``max_backlog`` messages or ``max_backlog_bytes``
 of payload (a few huge messages from anyone who may publish must not exhaust memory), the
-excess is counted in ``dropped`` (never silently lost).  ``route`` maps a topic to (kind,
-scanner id).
+excess is counted in ``dropped`` (never silently lost).  Topics come from ``core.topics``.
 """
 
 from __future__ import annotations
@@ -23,21 +22,6 @@ from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
 from bt_mqtt.core.mqttconfig import MqttConfig
 
 log = logging.getLogger(__name__)
-
-
-def route(prefix: str, topic: str) -> tuple[str, str] | None:
-    """``{prefix}/raw/ID`` -> ("raw", ID); ``{prefix}/scanner/ID/status`` -> ("status", ID);
-    ``{prefix}/alert/KIND/SUBJECT`` -> ("alert", "KIND/SUBJECT")."""
-    if not topic.startswith(prefix + "/"):
-        return None
-    parts = topic[len(prefix) + 1 :].split("/")
-    if len(parts) == 2 and parts[0] == "raw" and parts[1]:
-        return "raw", parts[1]
-    if len(parts) == 3 and parts[0] == "scanner" and parts[2] == "status" and parts[1]:
-        return "status", parts[1]
-    if len(parts) == 3 and parts[0] == "alert" and parts[1] and parts[2]:
-        return "alert", f"{parts[1]}/{parts[2]}"
-    return None
 
 
 class MqttFeed:
@@ -76,13 +60,9 @@ class MqttFeed:
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
         self.connected = True
-        client.subscribe(
-            [
-                gmqtt.Subscription(f"{self.prefix}/raw/+", qos=0),
-                gmqtt.Subscription(f"{self.prefix}/scanner/+/status", qos=0),
-                gmqtt.Subscription(f"{self.prefix}/alert/+/+", qos=0),
-            ]
-        )
+        topics = self.cfg.topics()
+        filters = [*topics.ingest_filters(), topics.alert_filter()]
+        client.subscribe([gmqtt.Subscription(f, qos=0) for f in filters])
         log.info("console connected to %s:%s", self.cfg.host, self.cfg.port)
 
     def _on_disconnect(self, client: gmqtt.Client, packet: Any, exc: Any = None) -> None:

@@ -7,7 +7,7 @@ import math
 
 from attrs import define
 
-from bt_mqtt.core.wire import BASE_UUID_SUFFIX
+from bt_mqtt.core import bluetooth
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,5 @@ def fmt_value(value: float) -> str:
 
 def short_uuid(uuid: str) -> str:
     """``0000fcd2-0000-1000-8000-00805f9b34fb`` -> ``0xFCD2``; other UUIDs unchanged."""
-    if uuid.endswith(BASE_UUID_SUFFIX) and uuid.startswith("0000"):
-        return "0x" + uuid[4:8].upper()
-    return uuid
+    short = bluetooth.short_uuid(uuid)
+    return uuid if short is None else f"0x{short:04X}"

@@ -15,8 +15,8 @@ from rich.text import Text
 
 from bt_mqtt.console import safe
 from bt_mqtt.console.fmt import Row, fmt_age, fmt_rate
-from bt_mqtt.console.safe import brief
 from bt_mqtt.console.state import ConsoleState, ScannerState
+from bt_mqtt.core.status import OFFLINE, Figures
 
 log = logging.getLogger(__name__)
 
@@ -30,35 +30,23 @@ class Thresholds:
     default_interval_s: float = 60.0
 
 
-def _num(obj: dict[str, Any] | None, *path: str) -> float | None:
-    cur: Any = obj
-    for p in path:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(p)
-    if not isinstance(cur, int | float) or isinstance(cur, bool):
-        return None
-    try:
-        value = float(cur)
-    except OverflowError:  # an integer beyond any float
-        return None
-    return value if math.isfinite(value) else None
-
-
 def scanner_health(sc: ScannerState, now: float, th: Thresholds) -> tuple[str, float | None]:
     """(``online`` | ``offline`` | ``stale`` | ``silent`` | ``no status``, heartbeat age)."""
-    st = sc.status
+    st = sc.heartbeat
     hb_at = sc.status_time if sc.status_time is not None else sc.status_at
     hb_age = None if hb_at is None else max(0.0, now - hb_at)
     if st is None:
         return "no status", None
-    if st.get("status") == "offline":
+    if st.status == OFFLINE:
         return "offline", hb_age
-    interval = _num(st, "interval_s") or th.default_interval_s
+    figures = st.figures or Figures()
+    interval = figures.interval_s
+    if interval is None or not math.isfinite(interval):
+        interval = th.default_interval_s
     if hb_age is not None and hb_age > th.stale_heartbeats * interval:
         return "stale", hb_age
     advert_age = None if sc.last_advert_at is None else now - sc.last_advert_at
-    reported = _num(st, "last_advert_age_s")
+    reported = figures.last_advert_age_s
     if reported is not None and hb_age is not None:
         reported += hb_age
         advert_age = reported if advert_age is None else min(advert_age, reported)
@@ -81,27 +69,17 @@ def scanner_rows(state: ConsoleState, now: float, th: Thresholds) -> list[Row]:
     for sid in sorted(state.scanners):
         sc = state.scanners[sid]
         health, hb_age = scanner_health(sc, now, th)
-        st = sc.status
-        counters = st.get("counters") if st else None
-        drops = sum(
-            int(v)
-            for k, v in (counters or {}).items()
-            if (k.startswith("dropped") or k == "bluez_errors") and isinstance(v, int)
-        )
-        adapter = st.get("adapter") if st else None
-        if isinstance(adapter, dict):
-            flags = ("" if adapter.get("powered", True) else " off") + (
-                "" if adapter.get("discovering", True) else " idle"
+        figures = (sc.heartbeat.figures if sc.heartbeat else None) or Figures()
+        drops = figures.drops()
+        adapter = figures.adapter
+        if adapter is not None:
+            flags = ("" if adapter.powered is not False else " off") + (
+                "" if adapter.discovering is not False else " idle"
             )
-            name = _word(adapter.get("name", "?"))
-            adapter_txt = f"{name} {_word(adapter.get('scan_mode', ''))}{flags}"
+            name = adapter.name if adapter.name is not None else "?"
+            adapter_txt = f"{name} {adapter.scan_mode or ''}{flags}"
         else:
             adapter_txt = "-"
-        rates = st.get("rates") if st else None
-        recv = _num(rates, "received_per_s") if isinstance(rates, dict) else None
-        pub = _num(rates, "published_per_s") if isinstance(rates, dict) else None
-        recv = recv if recv is not None else _num(st, "received_per_s")
-        pub = pub if pub is not None else _num(st, "published_per_s")
         rows.append(
             Row(
                 sid,
@@ -109,24 +87,18 @@ def scanner_rows(state: ConsoleState, now: float, th: Thresholds) -> list[Row]:
                     sid,
                     health,
                     fmt_age(hb_age),
-                    _fmt_num(recv),
-                    _fmt_num(pub),
+                    _fmt_num(figures.received_per_s),
+                    _fmt_num(figures.published_per_s),
                     fmt_rate(sc.rate.per_s(now)),
-                    str(drops) if counters else "-",
+                    "-" if drops is None else str(drops),
                     adapter_txt.strip(),
-                    _fmt_num(_num(st, "cpu_pct")),
-                    _fmt_num(_num(st, "rss_mb"), 0),
+                    _fmt_num(figures.cpu_pct),
+                    _fmt_num(figures.rss_mb, 0),
                 ),
                 "" if health == "online" else health.replace(" ", "-"),
             )
         )
     return rows
-
-
-def _word(value: Any) -> str:
-    """A heartbeat value for a table cell: strings as they are (the table cleans them), any
-    other JSON value briefly."""
-    return value if isinstance(value, str) else brief(value, 40)
 
 
 def _flatten(status: dict[str, Any], max_depth: int = 4) -> list[tuple[str, str]]:

@@ -31,6 +31,8 @@ from attrs import define, field
 from bt_mqtt.console.rates import BucketSeries, WindowRate
 from bt_mqtt.core.advert import Advert, WireMessage
 from bt_mqtt.core.safetext import escape, escape_bytes
+from bt_mqtt.core.status import Status
+from bt_mqtt.core.status import decode as decode_status
 from bt_mqtt.core.wire import DEFAULT_MAX_BYTES, WireError, decode
 from bt_mqtt.parsers.api import ParseResult
 
@@ -117,11 +119,15 @@ class DeviceState:
 
 @define(slots=True)
 class ScannerState:
-    """One scanner: its last heartbeat (if any) and the adverts the console saw from it."""
+    """One scanner: its last heartbeat (if any) and the adverts the console saw from it.
+
+    ``status`` is the heartbeat as published (for showing every field), ``heartbeat`` the same
+    read by ``core.status.decode`` (for the figures)."""
 
     scanner_id: str
     rate: WindowRate
     status: dict[str, Any] | None = None
+    heartbeat: Status | None = None
     status_at: float | None = None
     status_time: float | None = None
     adverts: int = 0
@@ -161,9 +167,9 @@ class TailEntry:
     error: str | None = None
 
 
-def _status_time(status: dict[str, Any]) -> float | None:
-    ts = status.get("ts") or status.get("time")
-    if not isinstance(ts, str):
+def _status_time(status: Status) -> float | None:
+    ts = status.ts
+    if ts is None:
         return None
     try:
         return datetime.fromisoformat(ts).timestamp()
@@ -281,8 +287,9 @@ class ConsoleState:
         self.tail.append(TailEntry(now, topic, text=escape_bytes(payload, TAIL_TEXT_LIMIT)))
         sc = self._scanner(scanner_id)
         sc.status = status
+        sc.heartbeat = decode_status(status)
         sc.status_at = now
-        sc.status_time = _status_time(status)
+        sc.status_time = _status_time(sc.heartbeat)
 
     def ingest_alert(self, topic: str, key: str, payload: bytes, now: float) -> None:
         """The retained state of one alert (``{prefix}/alert/KIND/SUBJECT``, key

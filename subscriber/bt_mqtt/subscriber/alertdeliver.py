@@ -1,7 +1,7 @@
 """Delivering alerts: the MQTT topic and message, and a webhook (JSON POST with retries).
 
-``alert_topic`` is the only place an alert topic is built (it belongs with the other topics in
-one topic module once that exists).  The message, retained, is the latest state of the alert:
+``alert_topic`` maps an alert's kind and subject onto the topic ``bt_mqtt.core.topics`` builds
+(the one home of every topic).  The message, retained, is the latest state of the alert:
 
     {"state": "firing"|"resolved", "since": <RFC 3339>, "kind": ..., "subject": ...,
      "message": ..., "value": <number|null>, "fired_at": <RFC 3339>,
@@ -21,15 +21,19 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.subscriber.alertcore import RESOLVED, Transition
 
-_UNSAFE: Final = re.compile(r"[/+#\x00-\x1f]")
+_NOT_KIND: Final = re.compile(r"[^a-z0-9_]")
+_NOT_SUBJECT: Final = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
 def alert_topic(prefix: str, kind: str, subject: str) -> str:
-    """``<prefix>/alert/<kind>/<subject>``; characters MQTT gives a meaning to (``/ + #``) and
-    control characters in kind or subject become ``_``."""
-    return f"{prefix}/alert/{_UNSAFE.sub('_', kind)}/{_UNSAFE.sub('_', subject)}"
+    """``<prefix>/alert/<kind>/<subject>`` (``Topics.alert``); characters the topic rules do not
+    allow in a kind or subject become ``_``, and each is cut to 64 characters."""
+    kind = _NOT_KIND.sub("_", kind)[:64] or "_"
+    subject = _NOT_SUBJECT.sub("_", subject)[:64] or "_"
+    return Topics(prefix).alert(kind, subject)
 
 
 def rfc3339(when: datetime) -> str:

@@ -24,16 +24,17 @@ from typing import Final, Protocol
 from attrs import define, field
 
 from bt_mqtt.core.advert import Advert
-from bt_mqtt.core.mqttconfig import SCANNER_ID_RE
+from bt_mqtt.core.topics import RAW, STATUS, Topics
 from bt_mqtt.core.wire import WireError, decode
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.subscriber.copytext import NULL, esc, fmt_bool, fmt_float, fmt_time, fmt_ts
 from bt_mqtt.subscriber.heartbeat import Heartbeat, parse_heartbeat
 from bt_mqtt.subscriber.privacy import DROP, KEEP, Privacy
 from bt_mqtt.subscriber.rejected import Rejected, reject
+from bt_mqtt.subscriber.rows import raw_line, reading_line
 from bt_mqtt.subscriber.storable import has_unstorable, storable, storable_tree
 
-__all__ = ["BatchPlan", "Heartbeat", "Incoming", "Parses", "Rejected", "Topics", "plan_chunk"]
+__all__ = ["BatchPlan", "Heartbeat", "Incoming", "Parses", "Rejected", "plan_chunk"]
 
 log = logging.getLogger(__name__)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -61,11 +62,9 @@ class Incoming:
 class BatchPlan:
     """The rows of one batch, as COPY text.
 
-    ``raw`` holds one line per advert for the store's ``stage_raw`` table: (k, time,
-    received_at, scanner_id, boot, seq, mac, rssi, address_type, name, parser, clock_skew,
-    facts, readings, payload), where ``k`` is the message's index in the chunk, ``facts`` and
-    ``readings`` are JSON object text (NULL when empty) and ``payload`` the message as received.
-    ``readings_rows`` holds (k, metric, value) lines.  ``readings`` counts those lines, ``days``
+    ``raw`` holds one line per advert for the store's ``stage_raw`` table and
+    ``readings_rows`` one per reading for ``stage_readings``, in the layout of ``rows``
+    (``k`` is the message's index in the chunk).  ``readings`` counts those lines, ``days``
     are the UTC days of the adverts' times.  ``escaped`` counts adverts stored with text made
     storable (see ``storable``), ``pseudonymised`` those stored under a pseudonym and
     ``privacy_dropped`` (by scanner) those not stored by the privacy policy.
@@ -86,43 +85,6 @@ class BatchPlan:
     pseudonymised: int = 0
     privacy_dropped: Counter[str] = field(factory=Counter)
     parsed: Counter[str] = field(factory=Counter)
-
-
-@define(slots=True)
-class Topics:
-    """Splits topics under a prefix into (kind, scanner id)."""
-
-    prefix: str
-    _raw: str = field(init=False)
-    _scanner: str = field(init=False)
-    _seen: dict[str, tuple[str, str] | None] = field(init=False, factory=dict)
-
-    def __attrs_post_init__(self) -> None:
-        self._raw = f"{self.prefix}/raw/"
-        self._scanner = f"{self.prefix}/scanner/"
-
-    def classify(self, topic: str) -> tuple[str, str] | None:
-        """("raw", id) or ("status", id), or None for a topic we do not handle."""
-        try:
-            return self._seen[topic]
-        except KeyError:
-            if len(self._seen) >= CACHE_MAX:
-                self._seen.clear()
-            route = self._seen[topic] = self._classify(topic)
-            return route
-
-    def _classify(self, topic: str) -> tuple[str, str] | None:
-        if topic.startswith(self._raw):
-            sid = topic[len(self._raw) :]
-            kind = "raw"
-        elif topic.startswith(self._scanner) and topic.endswith("/status"):
-            sid = topic[len(self._scanner) : -len("/status")]
-            kind = "status"
-        else:
-            return None
-        if not SCANNER_ID_RE.fullmatch(sid):
-            return None
-        return kind, sid
 
 
 _KEYS: dict[str, tuple[str, str]] = {}  # metric -> (JSON key, COPY text), both escaped
@@ -158,7 +120,7 @@ def _readings(k: int, result: ParseResult, plan: BatchPlan, out: list[str]) -> s
             json_key, text_key = keys
             shown = float.__repr__(value) if isinstance(value, float) else int.__repr__(value)
             parts.append(f"{json_key}:{shown}")
-            out.append(f"{k}\t{text_key}\t{fmt_float(number)}\n")
+            out.append(reading_line(k, text_key, fmt_float(number)))
         else:
             plan.bad_readings += 1
     return "{" + ",".join(parts) + "}" if parts else NULL
@@ -229,13 +191,13 @@ def plan_chunk(
                 rejected.append(reject(_dt(t_recv), topic, payload, "too_large", detail, whole))
                 continue
             route = topics.classify(topic)
-            if route is None:
+            if route is None or route.kind not in (RAW, STATUS) or route.scanner_id is None:
                 rejected.append(
                     reject(_dt(t_recv), topic, payload, "bad_topic", "unexpected topic")
                 )
                 continue
-            kind, sid = route
-            if kind == "status":
+            sid = route.scanner_id
+            if route.kind == STATUS:
                 if not payload:  # a retained status being cleared
                     plan.ignored += 1
                     continue
@@ -298,12 +260,25 @@ def plan_chunk(
             rt = recv_text.get(ms)
             if rt is None:
                 rt = recv_text[ms] = fmt_time(_dt(ms / 1000))
-            head = f"{k}\t{fmt_ts(wm.ts, when)}\t{rt}\t{sid}\t{esc(wm.boot)}\t{wm.seq}\t{mac}\t"
+            ts, boot = fmt_ts(wm.ts, when), esc(wm.boot)
             rssi = max(-32768, min(32767, adv.rssi))
-            line = (
-                f"{head}{rssi}\t{adv.address_type or NULL}\t"
-                f"{NULL if name is None else esc(name)}\t{parser}\t{fmt_bool(skewed)}\t"
-                f"{facts}\t{readings}\t{esc(text)}\n"
+            address_type, skew = adv.address_type or NULL, fmt_bool(skewed)
+            line = raw_line(
+                k=k,
+                time=ts,
+                received_at=rt,
+                scanner_id=sid,
+                boot=boot,
+                seq=wm.seq,
+                mac=mac,
+                rssi=rssi,
+                address_type=address_type,
+                name=NULL if name is None else esc(name),
+                parser=parser,
+                clock_skew=skew,
+                facts=facts,
+                readings=readings,
+                payload=esc(text),
             )
             escaped = False
             try:
@@ -320,10 +295,22 @@ def plan_chunk(
                 clean_obj = storable_tree(obj)
                 if clean_obj != obj:
                     text = _dumps(clean_obj)
-                fixed = (
-                    f"{head}{rssi}\t{adv.address_type or NULL}\t"
-                    f"{NULL if name is None else esc(name)}\t{parser}\t{fmt_bool(skewed)}\t"
-                    f"{facts}\t{readings}\t{esc(text)}\n"
+                fixed = raw_line(
+                    k=k,
+                    time=ts,
+                    received_at=rt,
+                    scanner_id=sid,
+                    boot=boot,
+                    seq=wm.seq,
+                    mac=mac,
+                    rssi=rssi,
+                    address_type=address_type,
+                    name=NULL if name is None else esc(name),
+                    parser=parser,
+                    clock_skew=skew,
+                    facts=facts,
+                    readings=readings,
+                    payload=esc(text),
                 )
                 encoded = fixed.encode()
                 escaped = fixed != line

@@ -1,7 +1,8 @@
 """Validating a scanner's status message (``<prefix>/scanner/<id>/status``).
 
 A heartbeat is a JSON object (standard JSON: no ``NaN``/``Infinity``) with ``status`` online or
-offline.  Its interval (``interval_s``, or ``heartbeat_interval_s``) decides when the offline
+offline, read by ``core.status.decode``.  Its interval (``interval_s``, or
+``heartbeat_interval_s``) decides when the offline
 sweep gives up on the scanner; a number outside 1 s .. 1 day is clamped into that range (a
 scanner claiming 1e300 s would otherwise break the sweep's date arithmetic), and a missing,
 non-numeric or non-positive one means the default.  Text PostgreSQL cannot store is escaped
@@ -11,18 +12,16 @@ non-numeric or non-positive one means the default.  Text PostgreSQL cannot store
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 from typing import Any, Final
 
 from attrs import define
 
+from bt_mqtt.core import status
 from bt_mqtt.core.wire import loads
 from bt_mqtt.subscriber.rejected import Rejected, reject
 from bt_mqtt.subscriber.storable import storable_tree
 
-STATUSES: Final = frozenset({"online", "offline"})
-INTERVAL_KEYS: Final = ("interval_s", "heartbeat_interval_s")
 MIN_INTERVAL_S: Final = 1.0
 MAX_INTERVAL_S: Final = 86400.0
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -41,18 +40,12 @@ class Heartbeat:
     text: str
 
 
-def interval_of(body: dict[str, Any]) -> float | None:
+def interval_of(decoded: status.Status) -> float | None:
     """The scanner's heartbeat interval in seconds, clamped to 1 s .. 1 day (None: default)."""
-    for key in INTERVAL_KEYS:
-        value = body.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:  # an integer beyond a double
-                number = math.inf
-            if number > 0:  # NaN cannot come from standard JSON
-                return min(max(number, MIN_INTERVAL_S), MAX_INTERVAL_S)
-    return None
+    interval = decoded.figures.interval_s if decoded.figures is not None else None
+    if interval is None:
+        return None
+    return min(max(interval, MIN_INTERVAL_S), MAX_INTERVAL_S)
 
 
 def parse_heartbeat(
@@ -77,9 +70,9 @@ def parse_heartbeat(
         return bad("invalid_json", "payload is nested too deeply")
     if not isinstance(body, dict):
         return bad("not_object", f"payload is a JSON {type(body).__name__}, not an object")
-    status = body.get("status")
-    if status not in STATUSES:
-        return bad("bad_heartbeat", f"field 'status' is {str(status)[:40]!r}")
+    decoded = status.decode(body)
+    if decoded.status not in status.STATUSES:
+        return bad("bad_heartbeat", f"field 'status' is {str(body.get('status'))[:40]!r}")
     sid = body.get("scanner_id")
     if sid is not None and sid != scanner_id:
         return bad("scanner_mismatch", f"payload scanner_id {str(sid)[:64]!r} differs")
@@ -87,4 +80,4 @@ def parse_heartbeat(
         clean = storable_tree(body)
         if clean != body:
             body, text = clean, _dumps(clean)
-    return Heartbeat(scanner_id, received_at, str(status), interval_of(body), body, text)
+    return Heartbeat(scanner_id, received_at, decoded.status, interval_of(decoded), body, text)

@@ -19,56 +19,32 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
 import gmqtt
 import psycopg
-from attrs import define, field
 
-from bt_mqtt.core.mqttclient import connect_with_backoff
+from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
+from bt_mqtt.core.topics import Topics, shared
 from bt_mqtt.subscriber import receiver
 from bt_mqtt.subscriber.batch import BatchPlan, Parses
+from bt_mqtt.subscriber.chunks import MERGE_CHUNKS, Chunk, ChunkQueue
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.planner import Planner
 from bt_mqtt.subscriber.privacy import Privacy
-from bt_mqtt.subscriber.rejected import truncate
 from bt_mqtt.subscriber.store import DatabaseUnavailable, Store, Transition
 
 log = logging.getLogger(__name__)
 
 MAX_REJECT_LOGS_PER_BATCH = 5
-MERGE_CHUNKS = 3
-
-
-@define(slots=True, eq=False)
-class Chunk:
-    """Messages of one connection that will be written (and acknowledged) together."""
-
-    connection: Any
-    first_at: float
-    topics: list[str] = field(factory=list)
-    payloads: list[bytes] = field(factory=list)
-    received: list[float] = field(factory=list)  # Unix seconds
-    acks: bytearray = field(factory=bytearray)  # the PUBACK packets of the QoS 1 messages
-    oversize: dict[int, tuple[int, bytes]] = field(factory=dict)  # k -> (size, SHA-256)
-    nbytes: int = 0  # payload bytes held
-    sealed: bool = False
-
-    def source(self, k: int) -> tuple[str, bytes, datetime]:
-        """Message ``k`` as (topic, payload, received time)."""
-        return self.topics[k], self.payloads[k], datetime.fromtimestamp(self.received[k], UTC)
 
 
 def subscriptions(cfg: SubscriberConfig) -> list[str]:
     """The topic filters to subscribe to (with ``$share/<group>/`` when a group is set)."""
-    prefix = cfg.mqtt.topic_prefix
-    topics = [f"{prefix}/raw/+", f"{prefix}/scanner/+/status"]
-    if cfg.mqtt.share_group:
-        topics = [f"$share/{cfg.mqtt.share_group}/{t}" for t in topics]
-    return topics
+    group = cfg.mqtt.share_group or None
+    return [shared(group, f) for f in Topics(cfg.mqtt.topic_prefix).ingest_filters()]
 
 
 class Ingest:
@@ -105,31 +81,32 @@ class Ingest:
             future_days=cfg.retention.future_days,
         )
         self._password = mqtt_password
-        self._chunks: deque[Chunk] = deque()
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self._client: gmqtt.Client | None = None
         self._stopping = False
-        self._batch_size = cfg.ingest.batch_size
-        self._max_payload = cfg.ingest.max_payload_bytes
         self._max_held = cfg.ingest.max_pending_bytes
-        self._chunk_bytes = max(self._max_held // 4, self._max_payload)
-        self._held = 0  # payload bytes received and not yet committed
+        self.queue = ChunkQueue(
+            batch_size=cfg.ingest.batch_size,
+            chunk_bytes=max(self._max_held // 4, cfg.ingest.max_payload_bytes),
+            max_payload=cfg.ingest.max_payload_bytes,
+            merge_limit=min(MERGE_CHUNKS * cfg.ingest.batch_size, cfg.mqtt.receive_maximum // 3),
+        )
         self._paused: Any = None  # the connection whose reading we paused
 
     # -- MQTT side -------------------------------------------------------------------------
 
     def _build_client(self) -> gmqtt.Client:
         m = self.cfg.mqtt
-        client = gmqtt.Client(
+        client = build_client(
+            m,
             m.client_id,
+            password=self._password,
             clean_session=False,
-            optimistic_acknowledgement=False,
-            session_expiry_interval=m.session_expiry_s,
+            optimistic_acks=False,
+            session_expiry_s=m.session_expiry_s,
             receive_maximum=m.receive_maximum,
         )
-        if m.username is not None:
-            client.set_auth_credentials(m.username, self._password)
         receiver.install(client, self._on_publish)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -154,46 +131,25 @@ class Ingest:
             )
 
     def _on_publish(self, topic: str, payload: bytes, ack: bytes | None, connection: Any) -> None:
-        """One message from the broker (see ``receiver``): join the open chunk."""
-        chunks = self._chunks
-        if chunks:
-            chunk = chunks[-1]
-            if (
-                chunk.sealed
-                or chunk.connection is not connection
-                or len(chunk.topics) >= self._batch_size
-                or chunk.nbytes >= self._chunk_bytes
-            ):
-                chunk = Chunk(connection, time.monotonic())
-                chunks.append(chunk)
-        else:
-            chunk = Chunk(connection, time.monotonic())
-            chunks.append(chunk)
-        if len(payload) > self._max_payload:  # keep a prefix, its size and hash (rejected)
-            payload, whole = truncate(payload, self._max_payload)
-            chunk.oversize[len(chunk.topics)] = whole
-        chunk.topics.append(topic)
-        chunk.payloads.append(payload)
-        chunk.received.append(time.time())
-        chunk.nbytes += len(payload)
-        self._held += len(payload)
-        if ack is not None:
-            chunk.acks += ack
+        """One message from the broker (see ``receiver``): queue it, wake the writer, and stop
+        reading while too many payload bytes wait for the database."""
+        queue = self.queue
+        queue.add(topic, payload, ack, connection, time.monotonic(), time.time())
         m = self.metrics
         m.received += 1
         m.pending += 1
-        m.pending_bytes = self._held
-        if self._held > self._max_held and receiver.pause_reading(connection):
+        m.pending_bytes = queue.held
+        if queue.held > self._max_held and receiver.pause_reading(connection):
             if self._paused is None:
                 m.read_pauses += 1
                 log.info(
                     "%d payload bytes waiting for the database; reading paused",
-                    self._held,
+                    queue.held,
                     extra={"event": "reading_paused"},
                 )
             self._paused = connection
         self._arrived.set()
-        if len(chunks[0].topics) >= self._batch_size or len(chunks) > 1:
+        if queue.head_complete:
             self._full.set()
 
     # -- database side ---------------------------------------------------------------------
@@ -221,7 +177,8 @@ class Ingest:
 
     async def _take(self, stop: asyncio.Event) -> Chunk | None:
         """The next chunk, once full or old enough; None when stopping with nothing queued."""
-        while not self._chunks:
+        queue = self.queue
+        while not len(queue):
             if stop.is_set():
                 return None
             self._arrived.clear()
@@ -232,42 +189,17 @@ class Ingest:
             finally:  # also when wait_for() cancels us: leave no waiting task behind
                 waiter.cancel()
                 stopper.cancel()
-        chunk = self._chunks[0]
-        deadline = chunk.first_at + self.cfg.ingest.batch_ms / 1000
-        while len(chunk.topics) < self._batch_size and len(self._chunks) == 1 and not stop.is_set():
+        head = queue.head
+        assert head is not None
+        deadline = head.first_at + self.cfg.ingest.batch_ms / 1000
+        while not queue.head_complete and not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             self._full.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), left)
-        chunk.sealed = True
-        self._chunks.popleft()
-        self._merge_backlog(chunk)
-        return chunk
-
-    def _merge_backlog(self, chunk: Chunk) -> None:
-        """Under backlog, append the next full chunks of the same connection to ``chunk`` (up
-        to ``MERGE_CHUNKS`` chunks and a third of ``receive_maximum``): fewer, larger
-        transactions upsert each device fewer times per advert."""
-        limit = min(MERGE_CHUNKS * self._batch_size, self.cfg.mqtt.receive_maximum // 3)
-        chunks = self._chunks
-        while (
-            len(chunk.topics) >= self._batch_size
-            and len(chunks) > 1  # the next one is complete: a newer chunk exists behind it
-            and chunks[0].connection is chunk.connection
-            and len(chunk.topics) + len(chunks[0].topics) <= limit
-            and chunk.nbytes + chunks[0].nbytes <= MERGE_CHUNKS * self._chunk_bytes
-        ):
-            more = chunks.popleft()
-            more.sealed = True
-            offset = len(chunk.topics)
-            chunk.oversize.update((offset + k, v) for k, v in more.oversize.items())
-            chunk.nbytes += more.nbytes
-            chunk.topics += more.topics
-            chunk.payloads += more.payloads
-            chunk.received += more.received
-            chunk.acks += more.acks
+        return queue.take()
 
     async def _commit(self, chunk: Chunk, plan: BatchPlan, stop: asyncio.Event) -> bool:
         """Write one planned chunk, retrying until committed; False if stopped first."""
@@ -323,7 +255,7 @@ class Ingest:
                 r.detail[:200],
                 extra={"event": "message_rejected", "reason": r.reason, "topic": r.topic},
             )
-        self._log_transitions(self.store.transitions)
+        self._log_transitions(res.transitions)
         if self._client is not None and not receiver.send_acks(
             self._client, chunk.connection, bytes(chunk.acks)
         ):
@@ -337,9 +269,9 @@ class Ingest:
 
     def _release(self, chunk: Chunk) -> None:
         """A committed chunk's bytes are no longer held: resume reading below half the bound."""
-        self._held -= chunk.nbytes
-        self.metrics.pending_bytes = self._held
-        if self._paused is not None and self._held <= self._max_held // 2:
+        self.queue.release(chunk)
+        self.metrics.pending_bytes = self.queue.held
+        if self._paused is not None and self.queue.held <= self._max_held // 2:
             receiver.resume_reading(self._paused)
             self._paused = None
             log.info("reading resumed", extra={"event": "reading_resumed"})
@@ -383,7 +315,7 @@ class Ingest:
             while True:
                 if stop.is_set():
                     if flush_left is None:
-                        flush_left = len(self._chunks)
+                        flush_left = len(self.queue)
                     if flush_left <= 0:
                         return
                     flush_left -= 1

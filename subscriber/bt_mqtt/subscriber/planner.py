@@ -22,8 +22,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from bt_mqtt.core.logs import setup_logging
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext
-from bt_mqtt.subscriber.batch import BatchPlan, Parses, Topics, plan_chunk
+from bt_mqtt.subscriber.batch import BatchPlan, Parses, plan_chunk
 from bt_mqtt.subscriber.privacy import Privacy
 
 log = logging.getLogger(__name__)

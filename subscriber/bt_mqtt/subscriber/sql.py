@@ -4,43 +4,30 @@ from __future__ import annotations
 
 from typing import Final
 
+from bt_mqtt.subscriber import rows
+
 # The ingest statements touch a few thousand rows each, but the planner cannot know how many a
 # temporary table holds and would JIT-compile them on every batch (about 30 ms each).
 SESSION_SETUP: Final = ("SET jit = off",)
 
-STAGE_TABLES: Final = """
+
+def _columns(types: tuple[tuple[str, str], ...]) -> str:
+    return "".join(f",\n    {name} {sqltype}" for name, sqltype in types)
+
+
+# Columns in the order of ``rows`` (the one home of the COPY row layout).
+STAGE_TABLES: Final = f"""
 CREATE TEMP TABLE IF NOT EXISTS stage_raw (
-    id           bigint DEFAULT nextval('raw_advertisements_id_seq'),
-    k            integer,
-    time         timestamptz,
-    received_at  timestamptz,
-    scanner_id   text COLLATE "C",
-    boot         text COLLATE "C",
-    seq          bigint,
-    mac          text COLLATE "C",
-    rssi         smallint,
-    address_type text,
-    name         text,
-    parser       text,
-    clock_skew   boolean,
-    facts        text,
-    readings     text,
-    payload      jsonb
+    id bigint DEFAULT nextval('raw_advertisements_id_seq'){_columns(rows.STAGE_RAW_TYPES)}
 ) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_readings (
-    k      integer,
-    metric text COLLATE "C",
-    value  double precision
+CREATE TEMP TABLE IF NOT EXISTS stage_readings ({_columns(rows.STAGE_READINGS_TYPES)[1:]}
 ) ON COMMIT DELETE ROWS;
 """
 
 # Rows arrive already in COPY text format (see batch.BatchPlan).  ``facts`` and ``readings``
 # stay text in the staging table: only the one row per device that wins is cast to jsonb.
-COPY_STAGE_RAW: Final = (
-    "COPY stage_raw (k, time, received_at, scanner_id, boot, seq, mac, rssi, address_type, "
-    "name, parser, clock_skew, facts, readings, payload) FROM STDIN"
-)
-COPY_STAGE_READINGS: Final = "COPY stage_readings (k, metric, value) FROM STDIN"
+COPY_STAGE_RAW: Final = f"COPY stage_raw ({', '.join(rows.RAW_COLUMNS)}) FROM STDIN"
+COPY_STAGE_READINGS: Final = f"COPY stage_readings ({', '.join(rows.READING_COLUMNS)}) FROM STDIN"
 CLEAR_STAGE: Final = ("DELETE FROM stage_raw", "DELETE FROM stage_readings")
 COPY_REJECTED: Final = (
     "COPY rejected_messages (received_at, topic, payload, reason, detail, payload_size, "

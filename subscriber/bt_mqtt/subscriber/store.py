@@ -21,13 +21,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
-from attrs import define
+from attrs import define, field
 
 from bt_mqtt.subscriber import partitions, sql
 from bt_mqtt.subscriber.batch import BatchPlan
-from bt_mqtt.subscriber.copytext import unescape
 from bt_mqtt.subscriber.heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, Heartbeat
 from bt_mqtt.subscriber.rejected import reject
+from bt_mqtt.subscriber.rows import RawRow, row_key
 
 # (topic, payload, received time) of the message at index k of the planned chunk
 Source = Callable[[int], tuple[str, bytes, datetime]]
@@ -49,7 +49,17 @@ class DatabaseUnavailable(Exception):
 
 
 @define(slots=True)
+class Transition:
+    scanner_id: str
+    from_status: str
+    to_status: str
+    reason: str
+
+
+@define(slots=True)
 class WriteResult:
+    """What one committed write produced."""
+
     archived: int = 0
     readings: int = 0
     devices: int = 0
@@ -57,15 +67,7 @@ class WriteResult:
     heartbeats: int = 0
     repeated: int = 0  # the retained heartbeat we already had, delivered again
     rejected: int = 0
-    transitions: int = 0
-
-
-@define(slots=True)
-class Transition:
-    scanner_id: str
-    from_status: str
-    to_status: str
-    reason: str
+    transitions: list[Transition] = field(factory=list)  # scanner status changes recorded
 
 
 class Store:
@@ -77,7 +79,6 @@ class Store:
         self._future_days = future_days
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._known: dict[str, set[date]] = {t: set() for t in partitions.PARTITIONED}
-        self.transitions: list[Transition] = []
 
     async def connect(self) -> None:
         """(Re)connect and prepare the staging tables; raises ``DatabaseUnavailable``."""
@@ -163,7 +164,6 @@ class Store:
     async def _write(self, plan: BatchPlan, careful: Source | None, now: datetime) -> WriteResult:
         conn = self._require()
         res = WriteResult()
-        self.transitions = []
         rejected = list(plan.rejected)
         drops: dict[str, list[Any]] = {
             "drop_ids": list(plan.privacy_dropped),
@@ -264,8 +264,7 @@ class Store:
                 sql.INSERT_TRANSITION,
                 (hb.scanner_id, hb.received_at, prev, hb.status, reason, hb.text),
             )
-            res.transitions += 1
-            self.transitions.append(Transition(hb.scanner_id, prev, hb.status, reason))
+            res.transitions.append(Transition(hb.scanner_id, prev, hb.status, reason))
 
     async def sweep_offline(self, now: datetime, missed: int) -> list[Transition]:
         """Mark scanners offline whose last heartbeat is ``missed`` intervals old."""
@@ -300,11 +299,11 @@ def _per_advert(plan: BatchPlan) -> list[tuple[int, bytes, bytes]]:
     readings: dict[bytes, list[bytes]] = defaultdict(list)
     for line in plan.readings_rows.split(b"\n"):
         if line:
-            readings[line.split(b"\t", 1)[0]].append(line + b"\n")
+            readings[row_key(line)].append(line + b"\n")
     out = []
     for line in plan.raw.split(b"\n"):
         if line:
-            key = line.split(b"\t", 1)[0]
+            key = row_key(line)
             out.append((int(key), line + b"\n", b"".join(readings.get(key, ()))))
     return out
 
@@ -313,14 +312,14 @@ def _unescaped_source(plan: BatchPlan) -> Source:
     """A ``Source`` that reads the messages back from the plan's own rows (payload, received
     time; the topic is reconstructed from the scanner id)."""
     rows = {}
-    for line in plan.raw.split(b"\n"):
+    for line in plan.raw.decode().split("\n"):
         if line:
-            fields = line.decode().split("\t")
-            rows[int(fields[0])] = fields
+            row = RawRow.parse(line)
+            rows[int(row.k)] = row
 
     def source(k: int) -> tuple[str, bytes, datetime]:
-        fields = rows[k]
-        payload = unescape(fields[14]).encode()
-        return f"(raw advert from {fields[3]})", payload, datetime.fromisoformat(fields[2])
+        row = rows[k]
+        topic = f"(raw advert from {row.scanner_id})"
+        return topic, row.payload.encode(), datetime.fromisoformat(row.received_at)
 
     return source

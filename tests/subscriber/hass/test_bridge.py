@@ -91,11 +91,11 @@ def test_hass_remove_empties_everything_the_bridge_made(mosquitto: Broker, tmp_p
 def test_subscriber_run_starts_the_bridge_beside_the_ingest(
     mosquitto: Broker, pg_database: str, tmp_path: Path
 ) -> None:
+    from tests.fixtures.waiting import wait_until  # noqa: PLC0415
     from tests.subscriber.harness import (  # noqa: PLC0415
         count,
         start_subscriber,
         stop,
-        wait_until,
         write_config,
     )
 
@@ -109,11 +109,17 @@ def test_subscriber_run_starts_the_bridge_beside_the_ingest(
     log = tmp_path / "sub.log"
     proc = start_subscriber(cfg, log)
     try:
-        wait_until(lambda: "ha_connected" in log.read_text(), 60, "the HA bridge", proc, log)
-        wait_until(lambda: "mqtt_connected" in log.read_text(), 60, "the ingest", proc, log)
+        wait_until(
+            lambda: "ha_connected" in log.read_text(), "the HA bridge", 60, proc=proc, log=log
+        )
+        wait_until(
+            lambda: "mqtt_connected" in log.read_text(), "the ingest", 60, proc=proc, log=log
+        )
         advert(mosquitto, encoders.atc1441(ATC, -55, 1, 21.7, 45, 80, 2.95), 1)
         raw = "SELECT count(*) FROM raw_advertisements"
-        wait_until(lambda: count(pg_database, raw) == 1, 30, "the advert archived", proc, log)
+        wait_until(
+            lambda: count(pg_database, raw) == 1, "the advert archived", 30, proc=proc, log=log
+        )
         wait(lambda: read_retained(mosquitto, TEMP_STATE) == b"22", timeout=30)
         cfg_msg = json.loads(read_retained(mosquitto, TEMP_CONFIG) or b"{}")
         assert cfg_msg["device"]["name"] == "Kitchen"

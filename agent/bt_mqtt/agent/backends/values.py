@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from bt_mqtt.core.wire import BASE_UUID_SUFFIX
+from bt_mqtt.core.bluetooth import canonical_uuid
 
 ADDRESS_TYPES: Final = ("public", "random")
 MIN_DBM: Final = -128
@@ -23,10 +23,6 @@ MAX_NAME_BYTES: Final = 248  # the longest Bluetooth device name
 MAX_COMPANY_ID: Final = 0xFFFF
 
 _MAC_RE: Final = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
-_UUID128_RE: Final = re.compile(
-    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-)
-_SHORT_RE: Final = re.compile(r"[0-9A-Fa-f]{4}(?:[0-9A-Fa-f]{4})?")
 _UUID_CACHE_MAX: Final = 4096
 
 # raw spelling -> canonical UUID, for spellings seen before (the hot path looks keys up here).
@@ -95,11 +91,8 @@ def uuid(value: object) -> str | None:
     known = UUID_CACHE.get(value)
     if known is not None:
         return known
-    if _UUID128_RE.fullmatch(value):
-        canon = value.lower()
-    elif _SHORT_RE.fullmatch(value):
-        canon = f"{value.lower():0>8}{BASE_UUID_SUFFIX}"
-    else:
+    canon = canonical_uuid(value)
+    if canon is None:
         return None
     if len(UUID_CACHE) >= _UUID_CACHE_MAX:
         UUID_CACHE.clear()
