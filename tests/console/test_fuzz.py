@@ -112,9 +112,11 @@ def test_every_message_is_routed_or_counted() -> None:
     assert app.state.counters["rejected:bad_topic"] == 2
     # a scanner id the subscriber refuses is refused here too (one topic module)
     odd = ["bt-mqtt/raw/BAD ID", "bt-mqtt/scanner/\u202e/status", "bt-mqtt/raw/", "bt-mqtt/raw/+"]
-    odd += ["bt-mqtt/command/s1", "bt-mqtt/scanner/s1/reply", "bt-mqtt/alert/scanner_offline/s1"]
-    app.ingest([(t, b'{"status":"online"}') for t in odd], CLOCK)
+    odd += ["bt-mqtt/command/s1", "bt-mqtt/scanner/s1/reply", "bt-mqtt/alert/BAD KIND/s1"]
+    alert = "bt-mqtt/alert/scanner_offline/s1"  # an alert topic, with a payload that is not one
+    app.ingest([(t, b'{"status":"online"}') for t in [*odd, alert]], CLOCK)
     assert app.state.counters["rejected:bad_topic"] == 2 + len(odd)
+    assert app.state.counters["rejected:bad_alert"] == 1 and app.state.alerts == {}
     assert app.state.scanners == {} and app.state.counters["heartbeats"] == 0
 
 
