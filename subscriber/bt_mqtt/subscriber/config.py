@@ -85,6 +85,8 @@ class IngestConfig:
     max_payload_bytes: int = field(default=16 * 1024, validator=at_least(64))
     max_pending_bytes: int = field(default=32 * 1024 * 1024, validator=at_least(1024 * 1024))
     clock_skew_s: float = field(default=300.0, validator=at_least(1.0))
+    clock_max_ahead_s: float = field(default=300.0, validator=at_least(0.0))
+    clock_max_delay_s: float = field(default=8 * 86400.0, validator=at_least(0.0))
     missed_heartbeats: int = field(default=3, validator=at_least(1))
     db_retry_cap_s: float = field(default=30.0, validator=at_least(0.1))
     sweep_s: float = field(default=5.0, validator=at_least(0.1))

@@ -30,6 +30,7 @@ from attrs import define, field
 from bt_mqtt.core.mqttclient import connect_with_backoff
 from bt_mqtt.subscriber import receiver
 from bt_mqtt.subscriber.batch import BatchPlan, Parses
+from bt_mqtt.subscriber.clock import TimeTrust
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.planner import Planner
@@ -98,6 +99,7 @@ class Ingest:
             skew_s=cfg.ingest.clock_skew_s,
             privacy=privacy,
             log=(cfg.log.level, cfg.log.format),
+            trust=TimeTrust(cfg.ingest.clock_max_ahead_s, cfg.ingest.clock_max_delay_s),
         )
         self.store = Store(
             conninfo,
@@ -308,7 +310,9 @@ class Ingest:
         m.escaped += plan.escaped
         m.pseudonymised += plan.pseudonymised
         m.privacy_dropped += sum(plan.privacy_dropped.values())
-        m.parsed.update(plan.parsed)
+        m.parsed.update(res.parsed)  # adverts newly stored: redeliveries are not counted again
+        m.parse_failed.update(res.parse_failed)
+        m.untrusted_time += plan.untrusted
         m.pending -= len(chunk.topics)
         self._release(chunk)
         for r in plan.rejected:
@@ -372,6 +376,11 @@ class Ingest:
             log.warning("offline sweep failed: %s", exc, extra={"event": "db_write_failed"})
             return
         self._log_transitions(gone)
+        try:
+            self.metrics.loss = await self.store.loss()
+        except (DatabaseUnavailable, psycopg.Error) as exc:
+            self.metrics.db_errors += 1
+            log.warning("loss query failed: %s", exc, extra={"event": "db_write_failed"})
 
     async def _writer(self, stop: asyncio.Event) -> None:
         """Take, plan and commit chunks in order; planning the next chunk overlaps the commit

@@ -15,15 +15,15 @@ Connection failures surface as ``DatabaseUnavailable``; the caller retries the s
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
-from attrs import define
+from attrs import define, field
 
-from bt_mqtt.subscriber import partitions, sql
+from bt_mqtt.subscriber import ledger, partitions, sql
 from bt_mqtt.subscriber.batch import BatchPlan
 from bt_mqtt.subscriber.copytext import unescape
 from bt_mqtt.subscriber.heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, Heartbeat
@@ -58,6 +58,9 @@ class WriteResult:
     repeated: int = 0  # the retained heartbeat we already had, delivered again
     rejected: int = 0
     transitions: int = 0
+    # of the adverts newly stored: decoded by parser, and claimed but failed by (parser, status)
+    parsed: Counter[str] = field(factory=Counter)
+    parse_failed: Counter[tuple[str, str]] = field(factory=Counter)
 
 
 @define(slots=True)
@@ -169,6 +172,9 @@ class Store:
             "drop_ids": list(plan.privacy_dropped),
             "drop_counts": list(plan.privacy_dropped.values()),
             "drop_at": [now] * len(plan.privacy_dropped),
+            "seen_ids": [i[0] for i in plan.seen],
+            "seen_boots": [i[1] for i in plan.seen],
+            "seen_seqs": [i[2] for i in plan.seen],
         }
         async with conn.transaction():
             cur = conn.cursor()
@@ -229,10 +235,17 @@ class Store:
         if readings:
             async with cur.copy(sql.COPY_STAGE_READINGS) as copy:
                 await copy.write(readings)
+        await cur.execute(ledger.LOCK, drops)
         await cur.execute(sql.INGEST, drops)
         got = await cur.fetchone()
         assert got is not None
-        archived, n_readings, n_devices = (int(x) for x in got)
+        archived, n_readings, n_devices = (int(x) for x in got[:3])
+        for key, count in got[3].items():
+            parser, _, status = key.rpartition("/")
+            if status == "ok":
+                res.parsed[parser] += int(count)
+            else:
+                res.parse_failed[parser, status] += int(count)
         res.archived += archived
         res.readings += n_readings
         res.devices += n_devices
@@ -258,6 +271,17 @@ class Store:
             },
         )
         res.heartbeats += 1
+        marks = ledger.marks(hb.body)
+        if marks is not None:
+            await cur.execute(
+                ledger.HEARTBEAT,
+                {
+                    "sid": hb.scanner_id,
+                    "boot": marks.boot,
+                    "last_seq": marks.last_seq,
+                    "counters": marks.counters,
+                },
+            )
         if prev != hb.status:
             reason = "agent_offline" if hb.status == "offline" else "heartbeat"
             await cur.execute(
@@ -287,12 +311,30 @@ class Store:
             raise DatabaseUnavailable(str(exc).strip()) from exc
         return [Transition(str(r[0]), "online", "offline", "missed_heartbeats") for r in rows]
 
+    async def loss(self) -> dict[str, ledger.Loss]:
+        """Each scanner's published/received/missing/agent-dropped figures (``scanner_loss``)."""
+        conn = self._require()
+        try:
+            cur = await conn.execute(ledger.LOSS)
+            rows = await cur.fetchall()
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            await self.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        return ledger.loss_rows(rows)
+
     async def prepare_partitions(self, now: datetime | None = None) -> None:
         """Create partitions from yesterday to ``future_days`` ahead (call at start and daily)."""
         await self.ensure_partitions(BatchPlan(), now or datetime.now(UTC) + timedelta(0))
 
 
-_NO_DROPS: Final[dict[str, list[Any]]] = {"drop_ids": [], "drop_counts": [], "drop_at": []}
+_NO_DROPS: Final[dict[str, list[Any]]] = {
+    "drop_ids": [],
+    "drop_counts": [],
+    "drop_at": [],
+    "seen_ids": [],
+    "seen_boots": [],
+    "seen_seqs": [],
+}
 
 
 def _per_advert(plan: BatchPlan) -> list[tuple[int, bytes, bytes]]:
@@ -320,7 +362,7 @@ def _unescaped_source(plan: BatchPlan) -> Source:
 
     def source(k: int) -> tuple[str, bytes, datetime]:
         fields = rows[k]
-        payload = unescape(fields[14]).encode()
+        payload = unescape(fields[-1]).encode()
         return f"(raw advert from {fields[3]})", payload, datetime.fromisoformat(fields[2])
 
     return source
