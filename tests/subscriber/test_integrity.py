@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import struct
 import subprocess
@@ -22,6 +23,7 @@ from bt_mqtt.subscriber.batch import BatchPlan, Topics, plan_chunk
 from bt_mqtt.subscriber.config import load_config
 from bt_mqtt.subscriber.migrate import migrate
 from bt_mqtt.subscriber.privacy import DROP, KEEP, Privacy
+from bt_mqtt.subscriber.reprocess import reprocess
 from bt_mqtt.subscriber.retention import run_retention
 from bt_mqtt.subscriber.store import Store, WriteResult
 
@@ -62,6 +64,7 @@ def _plan(
     *,
     keys: dict[str, bytes] | None = None,
     privacy: Privacy | None = None,
+    registry: Registry | None = None,
 ) -> BatchPlan:
     msgs = list(msgs)
     return plan_chunk(
@@ -69,7 +72,7 @@ def _plan(
         [p for _, p in msgs],
         [received.timestamp()] * len(msgs),
         Topics("bt-mqtt"),
-        Registry.default(plugins=False),
+        registry or Registry.default(plugins=False),
         ParseContext(bindkeys=keys or {}),
         max_bytes=16384,
         skew_s=300,
@@ -266,3 +269,23 @@ def test_retention_dry_run_names_the_default_partitions(pg_database: str, tmp_pa
     assert "raw_advertisements_default: 1 rows, would delete 1 (before the cut-off)" in out
     assert "sensor_readings_default: 0 rows, would delete 0" in out
     assert _q(db, "SELECT count(*) FROM raw_advertisements") == [(1,)]  # a dry run
+
+
+def test_reprocess_refreshes_last_readings(pg_database: str, tmp_path: Any) -> None:
+    db = _migrated(pg_database)
+    t1, t2 = NOW - timedelta(seconds=20), NOW - timedelta(seconds=10)
+    blind = Registry([])  # stored by a subscriber that knew no parser
+    asyncio.run(
+        _write(db, _plan([_msg(1, t1, temp=18.0), _msg(2, t2, temp=19.5)], NOW, registry=blind))
+    )
+    assert _q(db, "SELECT last_readings, parser FROM devices") == [({}, None)]
+    cfg_file = tmp_path / "s.yaml"
+    cfg_file.write_text(f"database: {{url: '{db}'}}\n")
+    cfg = load_config(cfg_file, env={})
+    counts = reprocess(
+        cfg, {"conninfo": db}, NOW - timedelta(hours=1), NOW + timedelta(hours=1), out=io.StringIO()
+    )
+    assert counts["touched"] == 2
+    dev = _q(db, "SELECT last_readings->>'temperature_c', last_readings_at, parser FROM devices")
+    assert dev == [("19.5", t2, "bthome")]
+    assert _q(db, "SELECT parse_status FROM raw_advertisements") == [("ok",), ("ok",)]
