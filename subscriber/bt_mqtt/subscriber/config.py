@@ -195,6 +195,7 @@ def check_semantics(cfg: SubscriberConfig, source: str) -> None:
         problems.append("mqtt.receive_maximum: must be at least twice ingest.batch_size")
     if cfg.metrics.port is not None and not 0 <= cfg.metrics.port <= 65535:
         problems.append(f"metrics.port: {cfg.metrics.port} is outside 0..65535")
+    problems += cfg.mqtt.tls_problems()
     if not cfg.database.url.startswith(("postgresql://", "postgres://")):
         problems.append(f"database.url: {cfg.database.url!r} is not a postgresql:// URL")
     if problems:
