@@ -51,12 +51,22 @@ class SubscriberMqttConfig(MqttConfig):
 
 @define(frozen=True)
 class DatabaseConfig:
-    """Where PostgreSQL is.  ``password``/``password_file`` complete a URL without one."""
+    """Where PostgreSQL is.  ``password``/``password_file`` complete a URL without one.
+
+    A connection that goes silent (a cable pulled, a NAT entry dropped: no RST) is noticed by
+    TCP keepalives after ``keepalive_s`` idle (then probes every ``keepalive_s / 3``, three of
+    them), by ``tcp_user_timeout_s`` when sent data stays unacknowledged, and by
+    ``statement_timeout_s``: the server's statement timeout of the ingest connection, and the
+    longest the subscriber waits for one batch's answer before it drops the connection and
+    writes the batch again on a new one."""
 
     url: str = "postgresql://localhost/btmqtt"
     password: str | None = None
     password_file: str | None = None
     connect_timeout_s: float = field(default=10.0, validator=at_least(0.1))
+    keepalive_s: int = field(default=30, validator=at_least(3))
+    tcp_user_timeout_s: float = field(default=30.0, validator=at_least(1.0))
+    statement_timeout_s: float = field(default=120.0, validator=at_least(1.0))
 
 
 @define(frozen=True)
@@ -243,6 +253,12 @@ def conninfo(cfg: SubscriberConfig, password: str | None) -> dict[str, Any]:
     kw: dict[str, Any] = {"conninfo": cfg.database.url}
     if password is not None:
         kw["password"] = password
-    kw["connect_timeout"] = max(1, int(cfg.database.connect_timeout_s))
+    db = cfg.database
+    kw["connect_timeout"] = max(1, int(db.connect_timeout_s))
     kw["application_name"] = "bt-mqtt-subscriber"
+    kw["keepalives"] = 1
+    kw["keepalives_idle"] = db.keepalive_s
+    kw["keepalives_interval"] = max(1, db.keepalive_s // 3)
+    kw["keepalives_count"] = 3
+    kw["tcp_user_timeout"] = int(db.tcp_user_timeout_s * 1000)
     return kw

@@ -105,6 +105,7 @@ class Ingest:
             conninfo,
             keep_days=max(cfg.retention.raw_days, cfg.readings_days, cfg.rejected_days),
             future_days=cfg.retention.future_days,
+            timeout_s=cfg.database.statement_timeout_s,
         )
         self._password = mqtt_password
         self._chunks: deque[Chunk] = deque()

@@ -14,7 +14,9 @@ Connection failures surface as ``DatabaseUnavailable``; the caller retries the s
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -74,8 +76,18 @@ class Transition:
 class Store:
     """One database connection plus the partition cache.  Not safe for concurrent use."""
 
-    def __init__(self, conninfo: dict[str, Any], *, keep_days: int, future_days: int) -> None:
+    def __init__(
+        self,
+        conninfo: dict[str, Any],
+        *,
+        keep_days: int,
+        future_days: int,
+        timeout_s: float | None = None,
+    ) -> None:
+        """``timeout_s``: the server's statement timeout for this session, and the longest a
+        ``write`` may wait for the database before the connection is severed (None: none)."""
         self._conninfo = conninfo
+        self._timeout_s = timeout_s
         self._keep_days = keep_days
         self._future_days = future_days
         self._conn: psycopg.AsyncConnection[Any] | None = None
@@ -89,6 +101,8 @@ class Store:
             conn = await psycopg.AsyncConnection.connect(**self._conninfo, autocommit=True)
             for statement in sql.SESSION_SETUP:
                 await conn.execute(statement)
+            if self._timeout_s is not None:
+                await conn.execute(f"SET statement_timeout = {int(self._timeout_s * 1000)}")
             await conn.execute(sql.STAGE_TABLES)
             for table in partitions.PARTITIONED:
                 cur = await conn.execute(
@@ -148,6 +162,41 @@ class Store:
         self, plan: BatchPlan, now: datetime, source: Source | None = None
     ) -> WriteResult:
         """Commit the whole plan; see the module docstring."""
+        watchdog = None
+        if self._timeout_s is not None and self._conn is not None:
+            conn = self._conn
+            watchdog = asyncio.get_running_loop().call_later(
+                self._timeout_s + max(1.0, self._timeout_s / 10), self._sever, conn
+            )
+        try:
+            return await self._write_all(plan, now, source)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _sever(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Shut the socket of a connection that stopped answering: whatever waits on it fails
+        at once (an ``OperationalError``), where a silent network would leave it waiting for
+        the kernel's TCP timeout."""
+        log.warning(
+            "the database did not answer within %.0fs; dropping the connection",
+            self._timeout_s,
+            extra={"event": "db_stalled"},
+        )
+        try:
+            sock = socket.socket(fileno=conn.fileno())
+        except (OSError, psycopg.Error):
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()  # the descriptor stays psycopg's
+
+    async def _write_all(
+        self, plan: BatchPlan, now: datetime, source: Source | None
+    ) -> WriteResult:
         try:
             await self.ensure_partitions(plan, now)
             try:
