@@ -127,7 +127,7 @@ def test_detail_and_parsers_screens_show_stored_history(
             await pilot.press("2")  # Scanners: adverts lost on the way, from the database
             scanners = app.screen.query_one(RowTable)
             await helpers.wait_until(
-                lambda: {r.key: r.cells[10] for r in scanners.rows}.get("kitchen") == "4",
+                lambda: {r.key: r.cells[7] for r in scanners.rows}.get("kitchen") == "4",
                 "lost adverts",
             )
             await pilot.pause()

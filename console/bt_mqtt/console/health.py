@@ -69,8 +69,8 @@ def scanner_health(sc: ScannerState, now: float, th: Thresholds) -> tuple[str, f
 
 
 SCANNER_COLUMNS: Final = (
-    "Scanner", "State", "HB age", "Recv/s", "Pub/s", "Seen/s", "Drops", "Adapter", "CPU%", "MB",
-    "Lost",
+    "Scanner", "State", "HB age", "Recv/s", "Pub/s", "Seen/s", "Drops", "Lost", "Adapter",
+    "CPU%", "MB",
 )  # fmt: skip
 
 
@@ -119,10 +119,10 @@ def scanner_rows(
                     _fmt_num(pub),
                     fmt_rate(sc.rate.per_s(now)),
                     str(drops) if counters else "-",
+                    str(lost[sid]) if lost is not None and sid in lost else "-",
                     adapter_txt.strip(),
                     _fmt_num(_num(st, "cpu_pct")),
                     _fmt_num(_num(st, "rss_mb"), 0),
-                    str(lost[sid]) if lost is not None and sid in lost else "-",
                 ),
                 "" if health == "online" else health.replace(" ", "-"),
             )

@@ -216,10 +216,10 @@ class ScannersScreen(ConsoleScreen):
                 Column("Pub/s", 6, right=True),
                 Column("Seen/s", 6, right=True),
                 Column("Drops", 5, right=True),
+                Column("Lost", 5, right=True),
                 Column("Adapter", 8, flex=True),
                 Column("CPU%", 5, right=True),
                 Column("MB", 4, right=True),
-                Column("Lost", 6, right=True),
             ],
             id="table",
         )
