@@ -89,10 +89,11 @@ def test_a_stalled_connection_is_severed_and_the_batch_written_again(pg_database
     migrate({"conninfo": pg_database})
     cfg = load_config(None, env={})
     parts = urlsplit(pg_database)
-    assert parts.port is not None
+    port = parts.port
+    assert port is not None
 
     async def run() -> float:
-        proxy = StallingProxy(parts.port)
+        proxy = StallingProxy(port)
         await proxy.start()
         via = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
         store = Store(

@@ -21,6 +21,7 @@ from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.subscriber.batch import BatchPlan, Topics, plan_chunk
 from bt_mqtt.subscriber.config import load_config
+from bt_mqtt.subscriber.ledger import Loss
 from bt_mqtt.subscriber.migrate import migrate
 from bt_mqtt.subscriber.privacy import DROP, KEEP, Privacy
 from bt_mqtt.subscriber.reprocess import reprocess
@@ -103,7 +104,7 @@ async def _write(db: str, *plans: BatchPlan, now: datetime = NOW) -> list[WriteR
 
 def _q(db: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(db) as conn:
-        return conn.execute(sql, args).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, args).fetchall()
 
 
 def _migrated(db: str) -> str:
@@ -156,6 +157,16 @@ def test_ledger_counts_gaps_out_of_order_redelivery_and_two_subscribers(
     assert 40 == 12 + 10 + 15 + 3
     asyncio.run(_write(db, _plan(_msg(s, t) for s in (5, 7))))
     assert _q(db, "SELECT published, received, missing FROM scanner_loss") == [(12, 11, 1)]
+
+    async def loss() -> dict[str, Loss]:
+        store = Store({"conninfo": db}, keep_days=90, future_days=2)
+        await store.connect()
+        try:
+            return await store.loss()  # what the metrics show, refreshed by the sweep
+        finally:
+            await store.close()
+
+    assert asyncio.run(loss()) == {SID: Loss(published=12, received=11, missing=1, agent_dropped=3)}
 
 
 def test_an_older_heartbeat_does_not_lower_last_seq(pg_database: str) -> None:
