@@ -19,7 +19,12 @@ after 10k, 50k and 100k.
 
     .venv/bin/python -m bench.agent_cpu [--rates 300,2000] [--reps 5] [--seconds 10]
         [--devices 1000] [--mode passive|active] [--no-theengs] [--theengs-venv DIR]
-        [--rss-rate 2000] [--no-rss] [--stock-broker]
+        [--rss-rate 2000] [--no-rss] [--stock-broker] [--baseline-tree DIR]
+
+With ``--baseline-tree DIR`` (a checkout of another commit: ``git worktree add DIR main`` or
+``git archive main | tar -x -C DIR``) that tree's agent (its ``agent/`` and ``common/`` first on
+PYTHONPATH, scanner id ``bench-baseline``) scans the same simulated radio at the same time as
+this tree's, at every rate, and the ratio of their medians is printed.
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ from bt_mqtt.demo.services import stop_process
 from tests.fixtures.mqtt import MqttCollector
 
 SID = "bench"
-RAW_TOPIC = f"bt-mqtt/raw/{SID}"
-STATUS_TOPIC = f"bt-mqtt/scanner/{SID}/status"
+BASELINE_SID = "bench-baseline"
+BASELINE = "baseline agent"
+SCHED = " (sched)"  # the scheduler's ns-resolution figure beside the tick-based one
 TARGET_US = 60.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 40.0
@@ -84,15 +90,21 @@ class Subject:
 
 
 class AgentSubject(Subject):
+    """``bt-mqtt-agent`` from this tree, or (``tree``) from another checkout of the project."""
+
     name = "bt-mqtt-agent"
 
-    def __init__(self, stack: Stack, tmp: Path, mode: str) -> None:
+    def __init__(self, stack: Stack, tmp: Path, mode: str, tree: Path | None = None) -> None:
         broker = stack.mqtt
-        conf = tmp / "agent.yaml"
+        sid = SID if tree is None else BASELINE_SID
+        if tree is not None:
+            self.name = BASELINE
+        self.status_topic = f"bt-mqtt/scanner/{sid}/status"
+        conf = tmp / f"{sid}.yaml"
         conf.write_text(
             json.dumps(
                 {
-                    "scanner_id": SID,
+                    "scanner_id": sid,
                     "mqtt": {"host": broker.host, "port": broker.port},
                     "bluetooth": {"backend": "bluez", "mode": mode},
                     "heartbeat": {"interval_s": 1},
@@ -100,13 +112,19 @@ class AgentSubject(Subject):
                 }
             )
         )
-        self.status = MqttCollector(broker.host, broker.port, STATUS_TOPIC).start()
-        counter = TopicCounter(broker, RAW_TOPIC)
-        exe = Path(sys.executable).with_name("bt-mqtt-agent")
+        self.status = MqttCollector(broker.host, broker.port, self.status_topic).start()
+        counter = TopicCounter(broker, f"bt-mqtt/raw/{sid}")
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=stack.address)
-        with open(tmp / "agent.log", "wb") as log:
+        if tree is None:
+            argv = [str(Path(sys.executable).with_name("bt-mqtt-agent"))]
+        else:  # that tree's agent and common packages first on the path
+            argv = [sys.executable, "-m", "bt_mqtt.agent.main"]
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(tree / "agent"), str(tree / "common"), env.get("PYTHONPATH", "")]
+            )
+        with open(tmp / f"{sid}.log", "wb") as log:
             proc = subprocess.Popen(
-                [str(exe), "--config", str(conf)], stdout=log, stderr=subprocess.STDOUT, env=env
+                [*argv, "--config", str(conf)], stdout=log, stderr=subprocess.STDOUT, env=env
             )
         super().__init__(proc, counter)
         self.status.wait_for(
@@ -119,7 +137,7 @@ class AgentSubject(Subject):
         self.scan_mode = self.heartbeat()["adapter"]["scan_mode"]
 
     def heartbeat(self) -> dict[str, Any]:
-        got = self.status.snapshot(STATUS_TOPIC)
+        got = self.status.snapshot(self.status_topic)
         return got[-1].json() if got else {}
 
     def _counter(self, key: str) -> int:
@@ -240,9 +258,11 @@ def run_rate(
     with Stack(tmp, broker_conf=args.broker_conf) as stack:
         subjects: list[Subject] = [AgentSubject(stack, tmp, args.mode)]
         try:
+            if args.baseline_tree is not None:
+                subjects.append(AgentSubject(stack, tmp, args.mode, args.baseline_tree))
             if python is not None:
                 subjects.append(TheengsSubject(python, stack, tmp, args.mode))
-                theirs = subjects[1]
+                theirs = subjects[-1]
 
                 def probe() -> bool:  # one advert at a time until it publishes: it is scanning
                     if theirs.counter.count > 0:
@@ -276,6 +296,7 @@ def run_rate(
                     print(describe(name, w))
                     problems += check(name, w)
                     results.setdefault(name, []).append(w["us"])
+                    results.setdefault(name + SCHED, []).append(w["sched_us"])
         finally:
             for s in subjects:
                 s.stop()
@@ -333,6 +354,13 @@ def main() -> None:
     ap.add_argument("--rss-rate", type=float, default=2000.0)
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="a checkout of another commit (git worktree add / git archive): its agent runs "
+        "beside this tree's on the same stream at every rate, and the ratio is printed",
+    )
+    ap.add_argument(
         "--stock-broker",
         action="store_true",
         help="Mosquitto's default max_inflight_messages 20 (its MQTT 5 receive maximum) instead "
@@ -340,6 +368,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     args.broker_conf = "max_inflight_messages 20\n" if args.stock_broker else ""
+    if args.baseline_tree is not None:
+        args.baseline_tree = args.baseline_tree.resolve()
     python = None if args.no_theengs else theengs.ensure_venv(args.theengs_venv)
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), load {os.getloadavg()[0]:.1f}"
@@ -347,11 +377,16 @@ def main() -> None:
         + ("; stock broker (receive maximum 20)" if args.stock_broker else "")
     )
     medians: dict[tuple[str, float], float] = {}
+    paired: dict[tuple[str, float], float] = {}  # median over reps of this tree / baseline
     for i, rate in enumerate(float(r) for r in args.rates.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-agent-cpu-") as tmp:
             res = run_rate(args, rate, python if i == 0 else None, Path(tmp))
         for name, values in res.items():
             medians[(name, rate)] = statistics.median(values)
+            if name.startswith(BASELINE):  # both agents took the same stream in each rep
+                mine = res["bt-mqtt-agent" + name[len(BASELINE) :]]
+                ratios = [o / b for o, b in zip(mine, values, strict=True) if b > 0]
+                paired[(name, rate)] = statistics.median(ratios) if ratios else float("nan")
     rss = {}
     if not args.no_rss:
         print(f"  RSS run: 100000 adverts from 10000 addresses at {args.rss_rate:.0f}/s")
@@ -360,9 +395,20 @@ def main() -> None:
 
     print("\nsummary (medians)")
     for (name, rate), us in medians.items():
+        if name.endswith(SCHED):
+            print(f"  {name:<23} at {rate:6.0f}/s: {us:7.1f} µs/advert")
+            continue
         ok = "" if name != "bt-mqtt-agent" else ("  ok" if us <= TARGET_US else "  MISSES")
         target = f" (target <= {TARGET_US:.0f})" if name == "bt-mqtt-agent" else ""
         print(f"  {name:<15} at {rate:6.0f}/s: {us:7.1f} µs/advert{target}{ok}")
+    for (name, rate), us in medians.items():
+        if name.startswith(BASELINE):
+            ours = medians[("bt-mqtt-agent" + name[len(BASELINE) :], rate)]
+            print(
+                f"  ratio at {rate:.0f}/s: this tree / baseline{name[len(BASELINE) :]} = "
+                f"{ours / us:.2f} (of the medians), {paired[(name, rate)]:.2f} (median of the "
+                "ratios in each rep)"
+            )
     for (name, rate), us in medians.items():
         if name == "TheengsGateway":
             ours = medians[("bt-mqtt-agent", rate)]

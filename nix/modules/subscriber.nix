@@ -40,6 +40,15 @@ let
     "postgresql-setup.service"
   ];
   mqttUnits = lib.optional cfg.mosquitto.createLocally "mosquitto.service";
+  grafanaOn = cfg.grafana.enable;
+  # The read-only role's grants, run by the tables' owner (after the migrations).
+  readonlyGrants = lib.escapeShellArgs [
+    (lib.getExe' config.services.postgresql.package "psql")
+    "--no-psqlrc"
+    "--set=ON_ERROR_STOP=1"
+    "--dbname=${cfg.user}"
+    "--file=${../../console/bt_mqtt/console/readonly_role.sql}"
+  ];
 
   serviceBase = {
     User = cfg.user;
@@ -160,6 +169,20 @@ in
       };
     };
 
+    grafana = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = ''
+          Provision Grafana (`services.grafana`, enabled) with the BT-MQTT data source and the
+          dashboards of deploy/grafana/dashboards (overview, device, storage).  With the local
+          database, Grafana reads it as the console's read-only role `btmqtt_console` over the
+          Unix socket (peer authentication mapped from the `grafana` user), and the role's grants
+          are applied after each migration.
+        '';
+      };
+    };
+
     retention = {
       enable = lib.mkOption {
         type = lib.types.bool;
@@ -194,15 +217,65 @@ in
     };
     users.groups.${cfg.user} = { };
 
-    services.postgresql = lib.mkIf localDb {
-      enable = true;
-      ensureDatabases = [ cfg.user ];
-      ensureUsers = [
-        {
-          name = cfg.user;
-          ensureDBOwnership = true;
-        }
-      ];
+    services.postgresql = lib.mkMerge [
+      (lib.mkIf localDb {
+        enable = true;
+        ensureDatabases = [ cfg.user ];
+        ensureUsers = [
+          {
+            name = cfg.user;
+            ensureDBOwnership = true;
+          }
+        ];
+      })
+      # Grafana reads the database as btmqtt_console (readonly_role.sql grants it SELECT).
+      (lib.mkIf (grafanaOn && localDb) {
+        ensureUsers = [ { name = "btmqtt_console"; } ];
+        identMap = ''
+          bt-mqtt-grafana grafana btmqtt_console
+        '';
+        authentication = lib.mkBefore ''
+          local ${cfg.user} btmqtt_console peer map=bt-mqtt-grafana
+        '';
+      })
+    ];
+
+    services.grafana = lib.mkIf grafanaOn {
+      enable = lib.mkDefault true;
+      provision = {
+        enable = true;
+        datasources.settings = {
+          apiVersion = 1;
+          datasources = [
+            {
+              name = "BT-MQTT";
+              uid = "bt-mqtt-postgres";
+              type = "grafana-postgresql-datasource";
+              access = "proxy";
+              url = "/run/postgresql";
+              user = "btmqtt_console";
+              jsonData = {
+                database = cfg.user;
+                sslmode = "disable";
+                postgresVersion = 1500;
+              };
+              editable = false;
+            }
+          ];
+        };
+        dashboards.settings = {
+          apiVersion = 1;
+          providers = [
+            {
+              name = "bt-mqtt";
+              folder = "BT-MQTT";
+              type = "file";
+              disableDeletion = true;
+              options.path = ../../deploy/grafana/dashboards;
+            }
+          ];
+        };
+      };
     };
 
     # The broker must keep the subscriber's session while it is stopped: no cap on queued
@@ -228,7 +301,9 @@ in
       restartTriggers = lib.optional (cfg.configFile == null) renderedConfig;
       startLimitIntervalSec = 0;
       serviceConfig = import ./hardening.nix { inherit lib; } // serviceBase // {
-        ExecStartPre = lib.optional cfg.database.autoMigrate (command "subscriberMigrate");
+        ExecStartPre =
+          lib.optional cfg.database.autoMigrate (command "subscriberMigrate")
+          ++ lib.optional (grafanaOn && localDb) readonlyGrants;
         ExecStart = command "subscriberRun";
         Restart = "always";
         RestartSec = 5;

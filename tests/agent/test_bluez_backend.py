@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from typing import Any
 
 import pytest
+from dbus_fast.errors import DBusError
 
 from bt_mqtt.bluezsim.model import SimAdvert
 from bt_mqtt.core.advert import Advert
@@ -223,3 +226,32 @@ def test_waits_for_adapter_and_bluetoothd(bluez_sim: SimFactory) -> None:
 
     with pytest.raises(AssertionError, match="timed out"):
         asyncio.run(go())
+
+
+def test_a_failed_setup_is_retried_after_retry_s(bluez_sim: SimFactory) -> None:
+    """SetDiscoveryFilter fails twice: each failure counted, and setup tried again ``retry_s``
+    later (injected: 0.3 s instead of 5 s) until scanning runs."""
+
+    async def go() -> None:
+        async with bluez_sim() as sim:
+            adapter = sim.adapter()
+            real = adapter.set_discovery_filter
+            failures = [0]
+
+            def flaky(sender: str, raw: dict[str, Any]) -> None:
+                if failures[0] < 2:
+                    failures[0] += 1
+                    raise DBusError("org.bluez.Error.Failed", "simulated failure")
+                real(sender, raw)
+
+            adapter.set_discovery_filter = flaky  # type: ignore[method-assign]
+            t0 = time.monotonic()
+            async with running_backend(mode="active", retry_s=0.3) as (backend, got):
+                took = time.monotonic() - t0
+                assert backend.adapter_state().scan_mode == "active"
+                assert failures[0] == 2 and backend.stats.bluez_errors == 2
+                assert 0.5 <= took < 4.0  # two retries 0.3 s apart, far from 2 x 5 s
+                sim.advertise(full_advert(0))
+                await wait_until(lambda: len(got) == 1)
+
+    asyncio.run(go())

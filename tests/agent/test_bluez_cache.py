@@ -40,7 +40,7 @@ def test_wrong_typed_properties_are_ignored_and_counted() -> None:
     assert advert.manufacturer_data == {}
     assert advert.service_data == {"0000fcd2-0000-1000-8000-00805f9b34fb": b"\x40"}
 
-    cache.update_slow(
+    cache.update(
         PATH,
         dev,
         {

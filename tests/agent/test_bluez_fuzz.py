@@ -352,3 +352,82 @@ def test_signals_with_other_argument_types_are_ignored_and_counted() -> None:
     assert h.got == [] and h.backend.stats.bluez_errors == 4
     h.signal(path, PROPS, "PropertiesChanged", "sa{sv}as", [DEVICE, {"RSSI": Variant("n", -5)}, []])
     assert h.got == [Advert("C0:FF:EE:00:00:01", -5)]
+
+
+def _state(h: Harness, path: str) -> tuple[Any, ...] | None:
+    """Everything the backend keeps about the device at ``path`` (None: not kept)."""
+    dev = h.backend._cache.devices.get(path)
+    if dev is None:
+        return None
+    fields = (dev.mac, dev.rssi, dev.address_type, dev.tx_power, dev.name, dev.mfr, dev.svc)
+    return (*fields, dev.uuids, dev.flags)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(good_paths, properties, st.lists(st.tuples(properties, invalidations), max_size=2))
+def test_interfaces_added_and_properties_changed_read_properties_alike(
+    path_tail: str,
+    props: dict[str, Variant],
+    later: list[tuple[dict[str, Variant], list[str]]],
+) -> None:
+    """The same Device1 properties make the same device, the same advert and the same count of
+    bad values whether BlueZ announces them with the device (InterfacesAdded, the path
+    GetManagedObjects shares) or as a change to a device it announced bare (PropertiesChanged,
+    the hot path); and so do the changes that follow."""
+    path = f"{ADAPTER}/{path_tail}"
+    added, changed = Harness(), Harness()
+    added.signal("/", OM, "InterfacesAdded", "oa{sa{sv}}", [path, {DEVICE: props}])
+    changed.signal("/", OM, "InterfacesAdded", "oa{sa{sv}}", [path, {DEVICE: {}}])
+    changed.signal(path, PROPS, "PropertiesChanged", "sa{sv}as", [DEVICE, props, []])
+    assert _state(added, path) == _state(changed, path)
+    assert added.got == changed.got
+    assert added.backend.stats.bluez_errors == changed.backend.stats.bluez_errors
+    for update, invalidated in later:
+        for h in (added, changed):
+            h.signal(path, PROPS, "PropertiesChanged", "sa{sv}as", [DEVICE, update, invalidated])
+        assert _state(added, path) == _state(changed, path)
+        assert added.got == changed.got
+        assert added.backend.stats.bluez_errors == changed.backend.stats.bluez_errors
+
+
+def test_a_change_of_the_wrong_type_is_counted_not_raised() -> None:
+    """Mistyped ManufacturerData or ServiceData in a PropertiesChanged: the field keeps its last
+    good value, the rest of the change applies, the value is counted in bluez_errors."""
+    h = Harness()
+    path = f"{ADAPTER}/dev_C0_FF_EE_00_00_02"
+    good = {
+        "RSSI": Variant("n", -50),
+        "ManufacturerData": Variant("a{qv}", {1: Variant("ay", b"a")}),
+    }
+    h.signal(path, PROPS, "PropertiesChanged", "sa{sv}as", [DEVICE, good, []])
+    assert h.got[-1].manufacturer_data == {1: b"a"}
+    for bad in (
+        Variant("s", "0102"),  # not a map: the last good value stays
+        Variant("v", Variant("ay", b"\x01")),
+        Variant("a{qv}", {1: Variant("s", "01")}),  # a map: its valid entries (none) apply
+        Variant("a{sv}", {"1": Variant("ay", b"x")}),
+    ):
+        change = {"RSSI": Variant("n", -51), "ManufacturerData": bad}
+        h.signal(path, PROPS, "PropertiesChanged", "sa{sv}as", [DEVICE, change, []])
+        assert h.got[-1].rssi == -51
+    assert [a.manufacturer_data for a in h.got[1:]] == [{1: b"a"}, {1: b"a"}, {}, {}]
+    assert h.backend.stats.bluez_errors == 4
+
+
+def test_service_data_uuids_are_lower_case_whatever_the_path() -> None:
+    """BlueZ may spell a service-data UUID in upper case: published in the wire form (128-bit,
+    lower case) the first time and every time after, through either path."""
+    h = Harness()
+    upper = "0000FCD3-0000-1000-8000-00805F9B34FB"  # a spelling no other test uses first
+    lower = upper.lower()
+    path = f"{ADAPTER}/dev_C0_FF_EE_00_00_03"
+    change = {
+        "RSSI": Variant("n", -50),
+        "ServiceData": Variant("a{sv}", {upper: Variant("ay", b"\x01")}),
+    }
+    for _ in range(2):
+        h.signal(path, PROPS, "PropertiesChanged", "sa{sv}as", [DEVICE, change, []])
+    other = f"{ADAPTER}/dev_C0_FF_EE_00_00_04"
+    h.signal("/", OM, "InterfacesAdded", "oa{sa{sv}}", [other, {DEVICE: change}])
+    assert [list(a.service_data) for a in h.got] == [[lower]] * 3
+    assert h.backend.stats.bluez_errors == 0

@@ -48,6 +48,40 @@ def test_the_operator_quitting_exits_0(mosquitto: Broker) -> None:
         assert con.wait_exit() == 0
 
 
+def wait_since(con: PtyConsole, mark: int, needle: str, what: str, timeout: float = 15.0) -> None:
+    """Wait until ``needle`` is drawn after output position ``mark``."""
+    con.wait_for(
+        lambda _: needle in con.output[mark:].decode("utf-8", "replace"), what, timeout=timeout
+    )
+
+
+def open_device(con: PtyConsole, mac: str, attempts: int = 5) -> None:
+    """From the Live screen, filter the table down to ``mac`` and open its one row.
+
+    Each step waits until the console has drawn the previous one; on a loaded machine an Enter
+    can still reach the filter field a second time, so a try that does not open the device
+    screen goes back to Live and starts again."""
+    for attempt in range(attempts):
+        try:
+            mark = len(con.output)
+            for key in ("/", "\x15", mac, "\r"):  # ctrl+u: the filter's old text goes
+                con.send(key)
+                con.read(0.05)
+            wait_since(con, mark, f"1 shown │ sort seen▼ │ /{mac}", f"Live filtered to {mac}")
+            con.read(0.2 * (attempt + 1))
+            con.send("\r")
+            wait_since(con, mark, f"{mac} (random)", f"the device screen of {mac}")
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+            mark = len(con.output)
+            con.send("\x1b")  # escape: back (device screen) or clear the filter (Live)
+            con.read(0.3)
+            con.send("1")
+            wait_since(con, mark, " shown │ sort ", "the Live screen again")
+
+
 def test_nothing_from_outside_reaches_the_terminal(mosquitto: Broker) -> None:
     beat = {"hostname": OSC_TITLE} | {
         k: v for k, v in helpers.heartbeat("attic").items() if k != "hostname"
@@ -68,19 +102,18 @@ def test_nothing_from_outside_reaches_the_terminal(mosquitto: Broker) -> None:
         for keys, seen in (
             ("4", "REJECTED invalid_utf8"),  # Tail
             ("2", "\\x1b]0;PWN\\x07"),  # Scanners: attic's heartbeat (selected), hostname
-            ("1", "Live"),
+            ("1", " shown │ sort "),  # Live's status line ("Live" is in every footer)
         ):
+            mark = len(con.output)
             con.send(keys)
-            con.wait_text(seen, f"{keys!r} to show {seen!r}")
+            wait_since(con, mark, seen, f"{keys!r} to show {seen!r}")
         controls = [i for i, nasty in enumerate(NASTY) if not nasty.isprintable()]
         for i in controls:  # open each device named with controls, from a filtered Live table
             mac = f"66:00:00:00:00:{i:02X}"
-            for key in ("/", "\x15", mac, "\r", "\r"):  # ctrl+u: the filter's old text goes
-                con.send(key)
-                con.read(0.1)
-            con.wait_text(f"{mac} (random)", f"the device screen of {mac}")
-            con.send("\x7f")  # backspace: back
-            con.read(0.2)
+            open_device(con, mac)
+            mark = len(con.output)
+            con.send("\x7f")  # backspace: back to Live
+            wait_since(con, mark, " shown │ sort ", "the Live screen again")
         con.send("q")
         code = con.wait_exit()
         out = con.text()

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
 import subprocess
+import tempfile
+from pathlib import Path
 
+import pytest
 from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
+from bt_mqtt.demo import services
+from bt_mqtt.demo.services import DBUS_MAX_SOCKET_PATH, DBusDaemon, PostgresCluster
 from tests.fixtures.dbus import PrivateBus
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.procs import require_binary
@@ -68,3 +75,49 @@ def test_private_bus_answers_hello(dbus_bus: PrivateBus) -> None:
         return names
 
     assert "org.freedesktop.DBus" in asyncio.run(go())
+
+
+def test_bus_in_a_folder_too_deep_for_a_socket_still_starts(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)  # dbus-daemon refuses socket paths over 99 bytes
+    bus = DBusDaemon(deep)
+    bus.start()
+    try:
+        assert len(str(deep / "bus.sock")) > DBUS_MAX_SOCKET_PATH
+        assert len(str(bus.socket)) <= DBUS_MAX_SOCKET_PATH
+        assert bus.socket.exists()
+        short = bus.socket.parent
+
+        async def hello() -> str:
+            conn = await MessageBus(bus_address=bus.address, bus_type=BusType.SESSION).connect()
+            name = conn.unique_name
+            conn.disconnect()
+            return name or ""
+
+        assert asyncio.run(hello()).startswith(":")
+    finally:
+        bus.stop()
+    assert not short.exists()  # the short folder goes with the bus
+
+
+def test_no_short_folder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    long_tmp = tmp_path / ("t" * 100)
+    long_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: str(long_tmp))
+    with pytest.raises(services.SocketPathTooLong, match=r"socket path .*bus\.sock is 1\d\d bytes"):
+        services.short_socket_dir(tmp_path / ("x" * 100), "bus.sock", DBUS_MAX_SOCKET_PATH)
+    assert not long_tmp.exists()
+
+
+def test_postgres_in_a_deep_folder_starts_without_a_unix_socket() -> None:
+    top = Path(tempfile.mkdtemp(prefix="bt-mqtt-pg-"))  # as root: a folder postgres can enter
+    os.chmod(top, 0o755)
+    cluster = PostgresCluster(top / ("p" * 90))
+    cluster.init()
+    cluster.start()
+    try:
+        with socket.create_connection((cluster.host, cluster.port), timeout=5):
+            pass
+        assert not list(cluster.directory.glob(".s.PGSQL.*"))
+    finally:
+        cluster.destroy()
+        shutil.rmtree(top, ignore_errors=True)

@@ -167,6 +167,10 @@ def check_exact_counts(demo: Demo, summary: dict[str, Any], delivered: dict[str,
 
     # scanners: the killed one went offline midway by its last will
     assert summary["scanner_transitions"][f"{OFFLINE_SCANNER}:offline"] >= 1
+    # ... and raised an alert (the demo alerts after 2 s offline), the only one
+    assert [(a["kind"], a["subject"], a["state"]) for a in summary["alerts"]] == [
+        ("scanner_offline", OFFLINE_SCANNER, "firing")
+    ]
     assert witness.raw[OFFLINE_SCANNER] > 0
 
 

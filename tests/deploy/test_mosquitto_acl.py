@@ -1,7 +1,7 @@
 """The shipped Mosquitto ACL (deploy/mosquitto/bt-mqtt.acl) on a real broker with password
 authentication: a scanner (MQTT username = scanner id) publishes only its own adverts, status,
-last will and replies and reads only its own commands; the subscriber account reads everything;
-the console account writes nothing; anonymous clients are refused.
+last will and replies and reads only its own commands; the subscriber account reads everything
+and writes only alerts; the console account writes nothing; anonymous clients are refused.
 
 Forged messages go out with ``mosquitto_pub -q 1``, which returns once the broker answered the
 PUBLISH, so a message sent afterwards is certainly handled after it: each test ends with such a
@@ -207,7 +207,12 @@ def test_the_console_account_is_read_only(
     (seen,) = console.wait_for(1)
     assert (seen.topic, seen.payload) == (f"bt-mqtt/raw/{A}", b"advert")
     sentinel(everything, broker)
-    assert [m.payload for m in everything.snapshot()] == [b"advert", b"sentinel"]
+    # the subscriber writes only its alerts; the console nothing
+    assert [(m.topic, m.payload) for m in everything.snapshot()] == [
+        ("bt-mqtt/alert/x/y", b"from-subscriber"),
+        (f"bt-mqtt/raw/{A}", b"advert"),
+        (everything.snapshot()[-1].topic, b"sentinel"),
+    ]
 
 
 def test_anonymous_clients_are_refused(broker: Broker) -> None:

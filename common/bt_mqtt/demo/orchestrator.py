@@ -138,6 +138,8 @@ class Demo:
                 },
                 "database": {"url": db_url},
                 "parsers": {"bindkeys": {scenario.DEMO_BINDKEY_MAC: scenario.DEMO_BINDKEY.hex()}},
+                # a short run shows the killed scanner's alert: offline for 2 s, not 5 minutes
+                "alerts": {"interval_s": 1.0, "scanner_offline": {"after_s": 2.0}},
                 "log": {"level": "info", "format": "json"},
             },
         )

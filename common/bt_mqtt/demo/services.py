@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,31 @@ PR_SET_PDEATHSIG = 1
 
 class MissingBinary(RuntimeError):
     """A program the service needs is not installed; the message says what to install."""
+
+
+# dbus-daemon refuses a unix socket path longer than this (_DBUS_MAX_SUN_PATH_LENGTH); the
+# kernel's own limit (sun_path) is 107 bytes.
+DBUS_MAX_SOCKET_PATH = 99
+SUN_PATH_MAX = 107
+
+
+class SocketPathTooLong(RuntimeError):
+    """No folder short enough for a unix socket; the message names the path and the limit."""
+
+
+def short_socket_dir(wanted: Path, name: str, limit: int) -> tuple[Path, bool]:
+    """The folder for socket ``name``: ``wanted`` when the path fits in ``limit`` bytes, else a
+    new private folder under /tmp (second value True: the caller removes it when done)."""
+    if len(os.fsencode(wanted / name)) <= limit:
+        return wanted, False
+    short = Path(tempfile.mkdtemp(prefix="btm-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    if len(os.fsencode(short / name)) > limit:
+        shutil.rmtree(short, ignore_errors=True)
+        raise SocketPathTooLong(
+            f"socket path {wanted / name} is {len(os.fsencode(wanted / name))} bytes, over the "
+            f"{limit} a unix socket allows, and no short folder could be made under /tmp"
+        )
+    return short, True
 
 
 def free_port() -> int:
@@ -195,6 +221,16 @@ class Mosquitto:
             self.proc = None
 
 
+def _accepts(path: Path) -> bool:
+    """Whether a unix socket at ``path`` accepts a connection (then closed at once)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(os.fsencode(path))
+        except OSError:
+            return False
+    return True
+
+
 _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -217,10 +253,14 @@ class DBusDaemon:
 
     directory: Path
     proc: subprocess.Popen[bytes] | None = None
+    # Where the socket is: ``directory`` unless that path is too long for dbus-daemon (deep
+    # pytest folders), then a short private folder under /tmp removed by ``stop``.
+    socket_dir: Path | None = None
+    _own_socket_dir: bool = False
 
     @property
     def socket(self) -> Path:
-        return self.directory / "bus.sock"
+        return (self.socket_dir or self.directory) / "bus.sock"
 
     @property
     def address(self) -> str:
@@ -229,13 +269,17 @@ class DBusDaemon:
     def start(self) -> None:
         exe = find_binary("dbus-daemon", "dbus-daemon")
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self.socket_dir is None:
+            self.socket_dir, self._own_socket_dir = short_socket_dir(
+                self.directory, "bus.sock", DBUS_MAX_SOCKET_PATH
+            )
         conf = self.directory / "bus.conf"
         conf.write_text(_BUS_CONFIG.format(socket=self.socket))
         self.proc = spawn(
             [exe, "--nofork", "--nopidfile", f"--config-file={conf}"], self.directory / "dbus.log"
         )
         deadline = time.monotonic() + 10
-        while not self.socket.exists():
+        while not _accepts(self.socket):  # the file appears at bind(), before listen()
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"dbus-daemon did not start; see {self.directory}/dbus.log")
@@ -245,6 +289,9 @@ class DBusDaemon:
         if self.proc is not None:
             stop_process(self.proc)
             self.proc = None
+        if self._own_socket_dir and self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self.socket_dir, self._own_socket_dir = None, False
 
 
 PG_USER = "postgres"
@@ -333,7 +380,8 @@ class PostgresCluster:
         settings = [
             f"port = {self.port}",
             "listen_addresses = '127.0.0.1'",
-            f"unix_socket_directories = '{self.directory}'",
+            # nothing connects over the unix socket: none when its path would be too long
+            f"unix_socket_directories = '{self._socket_directory()}'",
             "max_connections = 50",
             "log_min_messages = warning",
         ]
@@ -345,6 +393,10 @@ class PostgresCluster:
             settings += ["full_page_writes = off"]
         with open(self.datadir / "postgresql.auto.conf", "a", encoding="utf-8") as fh:
             fh.write("\n".join(settings) + "\n")
+
+    def _socket_directory(self) -> str:
+        fits = len(os.fsencode(self.directory / f".s.PGSQL.{self.port}.lock")) <= SUN_PATH_MAX
+        return str(self.directory) if fits else ""
 
     @property
     def running(self) -> bool:

@@ -29,7 +29,8 @@ async def wait_archived(url: str, expected: int, timeout_s: float = 60.0) -> int
 def database_summary(url: str) -> dict[str, Any]:
     """Archived, rejected, readings and devices per parser, scanners with their status and
     loss accounting (published by their seq, received, lost on the way, dropped by the agent;
-    the ``scanner_loss`` view), and the adverts lost in transit over all scanners."""
+    the ``scanner_loss`` view), the adverts lost in transit over all scanners, and the alerts
+    raised."""
     with psycopg.connect(url) as conn:
 
         def scalar(sql: str) -> int:
@@ -72,6 +73,12 @@ def database_summary(url: str) -> dict[str, Any]:
             "scanners": scanners,
             "scanner_transitions": transitions,
             "adverts_lost": sum(missing for _, missing, _ in loss.values()),
+            "alerts": [
+                {"kind": k, "subject": subj, "state": state, "message": msg}
+                for k, subj, state, msg in conn.execute(
+                    "SELECT kind, subject, state, message FROM alerts ORDER BY id"
+                ).fetchall()
+            ],
         }
 
 

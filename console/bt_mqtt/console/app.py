@@ -178,6 +178,8 @@ class ConsoleApp(App[None]):
                 state.counters["rejected:bad_topic"] += 1
             elif where[0] == "raw":
                 state.ingest_raw(topic, where[1], payload, now)
+            elif where[0] == "alert":
+                state.ingest_alert(topic, where[1], payload, now)
             else:
                 state.ingest_status(topic, where[1], payload, now)
 

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def route(prefix: str, topic: str) -> tuple[str, str] | None:
-    """``{prefix}/raw/ID`` -> ("raw", ID); ``{prefix}/scanner/ID/status`` -> ("status", ID)."""
+    """``{prefix}/raw/ID`` -> ("raw", ID); ``{prefix}/scanner/ID/status`` -> ("status", ID);
+    ``{prefix}/alert/KIND/SUBJECT`` -> ("alert", "KIND/SUBJECT")."""
     if not topic.startswith(prefix + "/"):
         return None
     parts = topic[len(prefix) + 1 :].split("/")
@@ -34,6 +35,8 @@ def route(prefix: str, topic: str) -> tuple[str, str] | None:
         return "raw", parts[1]
     if len(parts) == 3 and parts[0] == "scanner" and parts[2] == "status" and parts[1]:
         return "status", parts[1]
+    if len(parts) == 3 and parts[0] == "alert" and parts[1] and parts[2]:
+        return "alert", f"{parts[1]}/{parts[2]}"
     return None
 
 
@@ -77,6 +80,7 @@ class MqttFeed:
             [
                 gmqtt.Subscription(f"{self.prefix}/raw/+", qos=0),
                 gmqtt.Subscription(f"{self.prefix}/scanner/+/status", qos=0),
+                gmqtt.Subscription(f"{self.prefix}/alert/+/+", qos=0),
             ]
         )
         log.info("console connected to %s:%s", self.cfg.host, self.cfg.port)

@@ -39,3 +39,11 @@ GRANT USAGE ON SCHEMA public TO btmqtt_console;
 GRANT SELECT ON raw_advertisements, sensor_readings, devices, scanners TO btmqtt_console;
 -- the loss accounting (schema version 3): the ledger and its views
 GRANT SELECT ON seq_ledger, seq_accounting, scanner_loss TO btmqtt_console;
+-- Alerts and per-scanner activity (migration 0005), read by the console and Grafana.
+DO $$
+BEGIN
+    IF to_regclass('alerts') IS NOT NULL THEN
+        GRANT SELECT ON alerts, alert_events, scanner_activity TO btmqtt_console;
+    END IF;
+END
+$$;

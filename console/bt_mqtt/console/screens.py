@@ -58,6 +58,13 @@ class ConsoleScreen(Screen[None]):
         if extra:
             line.append(sep)
             line.append_text(safe.text(extra))
+        if app.state.alerts:  # the alert banner: how many fire, and the newest one
+            n = len(app.state.alerts)
+            newest = next(reversed(app.state.alerts.values()))
+            line.append(sep)
+            line.append(f"{n} ALERT{'S' if n > 1 else ''}", style="bold reverse")
+            line.append(" ")
+            line.append_text(safe.text(newest))
         if app.paused:
             line.append(sep)
             line.append("PAUSED", style="reverse")

@@ -219,6 +219,7 @@ class ConsoleState:
         self.unknown: dict[tuple[str, str], UnknownGroup] = {}
         self.tail: deque[TailEntry] = deque(maxlen=self.limits.tail_size)
         self.counters: Counter[str] = Counter()
+        self.alerts: dict[str, str] = {}  # "KIND/SUBJECT" -> message, the firing ones
         self.total_rate = WindowRate(self.limits.rate_window_s)
         self.total_series = BucketSeries(self.limits.bucket_s, self.limits.buckets)
         self.version = 0
@@ -282,6 +283,26 @@ class ConsoleState:
         sc.status = status
         sc.status_at = now
         sc.status_time = _status_time(status)
+
+    def ingest_alert(self, topic: str, key: str, payload: bytes, now: float) -> None:
+        """The retained state of one alert (``{prefix}/alert/KIND/SUBJECT``, key
+        ``KIND/SUBJECT``): kept in ``alerts`` while firing, forgotten once resolved or cleared.
+        Anything but a JSON object with ``state`` firing/resolved is rejected (``bad_alert``)."""
+        self.version += 1
+        if not payload:
+            self.alerts.pop(key, None)
+            return
+        body = _parse_status(payload)
+        if isinstance(body, str) or body.get("state") not in ("firing", "resolved"):
+            self._reject(topic, payload, "bad_alert", "not an alert message", now)
+            return
+        self.counters["alerts"] += 1
+        if body["state"] == "resolved":
+            self.alerts.pop(key, None)
+            return
+        message = body.get("message")
+        # kept as published (bounded); drawn only through ``safe`` (control characters visible)
+        self.alerts[key] = (message if isinstance(message, str) else key)[:TAIL_TEXT_LIMIT]
 
     def _reject(self, topic: str, payload: bytes, reason: str, detail: str, now: float) -> None:
         """Count a rejected payload by ``reason`` and keep its start (escaped) in the tail."""

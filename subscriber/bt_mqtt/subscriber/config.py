@@ -25,6 +25,7 @@ from bt_mqtt.core.mqttconfig import MqttConfig, register_tls_hook
 from bt_mqtt.core.secretfile import read_secret
 from bt_mqtt.core.wire import MAC_RE
 from bt_mqtt.subscriber import privacy as privacymod
+from bt_mqtt.subscriber.alertconfig import AlertsConfig, check_alerts
 
 ENV_DATABASE_URL: Final = "BT_MQTT_DATABASE_URL"
 ENV_DATABASE_PASSWORD: Final = "BT_MQTT_DATABASE_PASSWORD"  # noqa: S105 - a variable name
@@ -134,6 +135,7 @@ class SubscriberConfig:
     ingest: IngestConfig = field(factory=IngestConfig)
     privacy: PrivacyConfig = field(factory=PrivacyConfig)
     metrics: MetricsConfig = field(factory=MetricsConfig)
+    alerts: AlertsConfig = field(factory=AlertsConfig)
     log: LogConfig = field(factory=LogConfig)
 
     @property
@@ -208,6 +210,7 @@ def check_semantics(cfg: SubscriberConfig, source: str) -> None:
     problems += cfg.mqtt.tls_problems()
     if not cfg.database.url.startswith(("postgresql://", "postgres://")):
         problems.append(f"database.url: {cfg.database.url!r} is not a postgresql:// URL")
+    problems += check_alerts(cfg.alerts)
     if problems:
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
 

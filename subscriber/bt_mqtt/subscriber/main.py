@@ -129,7 +129,13 @@ def _cmd_run(
                 metrics=metrics,
                 privacy=privacy,
             )
-            await ingest.run(stop)
+            jobs = [ingest.run(stop)]
+            if cfg.alerts.enabled:
+                from bt_mqtt.subscriber.alertservice import AlertService  # noqa: PLC0415
+
+                alerts = AlertService(cfg, conninfo, metrics=metrics, mqtt_password=mqtt_password)
+                jobs.append(alerts.run(stop))
+            await asyncio.gather(*jobs)
         finally:
             if server is not None:
                 server.close()

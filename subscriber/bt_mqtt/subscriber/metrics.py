@@ -62,6 +62,11 @@ class Metrics:
     batch_latency: Histogram = field(factory=Histogram)
     pending: int = 0
     pending_bytes: int = 0
+    alerts_firing: Counter[str] = field(factory=Counter)
+    alerts_fired: Counter[str] = field(factory=Counter)
+    alerts_resolved: Counter[str] = field(factory=Counter)
+    alert_webhook_sent: int = 0
+    alert_webhook_failures: int = 0
 
 
 _COUNTERS: Final = (
@@ -80,6 +85,8 @@ _COUNTERS: Final = (
     ("pseudonymised", "undecoded adverts stored under a pseudonym (privacy)"),
     ("privacy_dropped", "undecoded adverts not stored (privacy)"),
     ("read_pauses", "times reading from the broker paused: payload bytes over the bound"),
+    ("alert_webhook_sent", "alert transitions delivered to the webhook"),
+    ("alert_webhook_failures", "failed webhook attempts (each is retried up to the limit)"),
     ("untrusted_time", "adverts stored at their arrival time: the agent's clock was implausible"),
 )
 _LOSS: Final = (
@@ -118,6 +125,7 @@ def render(m: Metrics) -> str:
             f'{full}{{scanner_id="{sid}"}} {getattr(loss, name)}'
             for sid, loss in sorted(m.loss.items())
         ]
+    out += _alert_lines(m)
     full = f"{PREFIX}pending_messages"
     out += [f"# HELP {full} messages received, not yet acknowledged", f"# TYPE {full} gauge"]
     out.append(f"{full} {m.pending}")
@@ -139,6 +147,19 @@ def render(m: Metrics) -> str:
 def _label(value: str) -> str:
     """A Prometheus label value: backslash, quote and newline escaped."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _alert_lines(m: Metrics) -> list[str]:
+    out: list[str] = []
+    full = f"{PREFIX}alerts_firing"
+    out += [f"# HELP {full} alerts firing now, by kind", f"# TYPE {full} gauge"]
+    out += [f'{full}{{kind="{k}"}} {n}' for k, n in sorted(m.alerts_firing.items())]
+    for name, what in (("fired", "alerts fired"), ("resolved", "alerts resolved")):
+        full = f"{PREFIX}alerts_{name}_total"
+        out += [f"# HELP {full} {what}, by kind", f"# TYPE {full} counter"]
+        counts = getattr(m, f"alerts_{name}")
+        out += [f'{full}{{kind="{k}"}} {n}' for k, n in sorted(counts.items())]
+    return out
 
 
 async def serve(m: Metrics, host: str, port: int) -> asyncio.Server:

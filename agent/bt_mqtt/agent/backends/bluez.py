@@ -20,8 +20,7 @@ import asyncio
 import contextlib
 import logging
 
-from dbus_fast import BusType, Message
-from dbus_fast.aio import MessageBus
+from dbus_fast import Message
 
 from bt_mqtt.agent.backends.base import AdvertSink
 from bt_mqtt.agent.backends.bluez_cache import ADVERT_KEYS, DEVICE_IFACE
@@ -36,20 +35,23 @@ from bt_mqtt.agent.backends.bluez_dbus import (
     TICK_S,
     BluezError,
     call,
-    coalesce_reads,
     remove_devices,
 )
 from bt_mqtt.agent.backends.bluez_scan import BluezScanControl
-from bt_mqtt.agent.backends.values import UUID_CACHE as _UUIDS
+from bt_mqtt.agent.backends.bluez_state import RETRY_S, Event
+from bt_mqtt.agent.backends.dbus_fast_adapter import CoalescingBus
 
 log = logging.getLogger(__name__)
+
+_no_advert_keys = ADVERT_KEYS.isdisjoint  # a PropertiesChanged with none: no advert received
 
 
 class BluezBackend(BluezScanControl):
     """Scans one adapter (``hci0`` or its address); ``mode`` is ``passive`` or ``active``.
 
     ``bus_address`` overrides the system bus; ``tick_s`` is the pruning clock's resolution;
-    ``read_interval_s`` batches socket reads (see ``coalesce_reads``; 0 reads immediately):
+    ``retry_s``: how long after a failed setup it is tried again (``bluez_state``);
+    ``read_interval_s`` paces socket reads (see ``CoalescingBus``; 0 reads on every event):
     every wakeup of the process costs about as much CPU as handling a few adverts, so adverts
     are read (and, see ``batch_interval_s``, published) in one batch per interval, at the price
     of up to that much latency.
@@ -65,8 +67,11 @@ class BluezBackend(BluezScanControl):
         monitor_timeout_s: float = 5.0,
         tick_s: float = TICK_S,
         read_interval_s: float = 0.1,
+        retry_s: float = RETRY_S,
     ) -> None:
-        super().__init__(adapter=adapter, mode=mode, monitor_timeout_s=monitor_timeout_s)
+        super().__init__(
+            adapter=adapter, mode=mode, monitor_timeout_s=monitor_timeout_s, retry_s=retry_s
+        )
         self._tick_s = tick_s
         self._read_interval_s = read_interval_s
         # adverts reach the sink in batches this far apart (the runner flushes MQTT per batch)
@@ -94,7 +99,11 @@ class BluezBackend(BluezScanControl):
         delay = 0.5
         while self._bus is None or not self._bus.connected:
             try:
-                bus = MessageBus(bus_address=self._bus_address, bus_type=BusType.SYSTEM)
+                bus = CoalescingBus(
+                    interval_s=self._read_interval_s,
+                    progress=lambda: self._messages,
+                    bus_address=self._bus_address,
+                )
                 await bus.connect()
             except (OSError, ValueError) as exc:
                 self.stats.bluez_errors += 1
@@ -104,10 +113,7 @@ class BluezBackend(BluezScanControl):
                 continue
             bus.add_message_handler(self._on_message)
             self._bus = bus
-            if self._read_interval_s and not coalesce_reads(
-                bus, self._read_interval_s, lambda: self._messages
-            ):
-                log.info("could not batch D-Bus reads; reading on every event")
+            self._monitor = None  # an export on an earlier connection went with it
             for rule in (
                 f"type='signal',sender='{BLUEZ}',interface='{OM_IFACE}',path='/'",
                 f"type='signal',sender='{BLUEZ}',interface='{PROPS_IFACE}',"
@@ -115,37 +121,21 @@ class BluezBackend(BluezScanControl):
                 f"type='signal',sender='{DBUS}',member='NameOwnerChanged',arg0='{BLUEZ}'",
             ):
                 await call(self._bus, "/org/freedesktop/DBus", DBUS, "AddMatch", "s", [rule], DBUS)
-            self._wake.set()
+            self._feed_later(Event.CONNECTED)
 
     async def _serve(self) -> None:
-        """Set up scanning whenever something asks for it, until the bus connection drops."""
+        """Carry out the scan machine's actions until the bus connection drops."""
         bus = self._bus
         assert bus is not None
-        while bus.connected:
-            if self._wake.is_set():
-                self._wake.clear()
-                try:
-                    async with self._lock:
-                        await self._setup()
-                except BluezError as exc:
-                    self.stats.bluez_errors += 1
-                    log.error("BlueZ setup failed: %s; retrying", exc)
-                    self._scan_mode = "error"
-                    await self._sleep_or_wake(5.0)
-                    self._wake.set()
-                    continue
-            await self._sleep_or_wake(5.0)
-
-    async def _sleep_or_wake(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        await self.serve_actions(lambda: bus.connected)
 
     async def _shutdown(self) -> None:
         bus = self._bus
         if bus is None or not bus.connected:
             return
         with contextlib.suppress(BluezError, OSError, asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self._stop_scanning(), 2.0)
+            for action in self._feed(Event.SHUTDOWN):
+                await asyncio.wait_for(self._do(action), 2.0)
         bus.disconnect()
         self._bus = None
 
@@ -188,49 +178,13 @@ class BluezBackend(BluezScanControl):
                     dev = self._cache.add(path, {}, self._tick)
                     if dev is None:  # no valid address: counted by the cache
                         return
-                # The usual advert fields in their documented types are applied here; anything
-                # else (other keys, other types, out of range) goes through the cache's checks.
-                hits = 0
-                v = changed.get("RSSI")
-                if v is not None and v.signature == "n":
-                    rssi = v.value
-                    if -128 <= rssi <= 127:
-                        dev.rssi = rssi
-                        hits = 1
-                v = changed.get("ManufacturerData")
-                if v is not None and v.signature == "a{qv}":
-                    mfr = {}
-                    for cid, x in v.value.items():
-                        if x.signature != "ay":
-                            break
-                        mfr[cid] = x.value
-                    else:
-                        dev.mfr = mfr
-                        hits += 1
-                v = changed.get("ServiceData")
-                if v is not None and v.signature == "a{sv}":
-                    svc = {}
-                    for key, x in v.value.items():
-                        uuid = _UUIDS.get(key)  # spellings seen before -> canonical UUID
-                        if uuid is None or x.signature != "ay":
-                            break
-                        svc[uuid] = x.value
-                    else:
-                        dev.svc = svc
-                        hits += 1
-                if len(changed) > hits:
-                    self._cache.update_slow(path, dev, changed)
-                    if hits == 0 and not ADVERT_KEYS.intersection(changed):
-                        if invalidated:
-                            dev.invalidate(invalidated)
-                        return
-                elif hits == 0:
-                    if invalidated:
-                        dev.invalidate(invalidated)
-                    return
+                # ``DeviceCache.update`` inline: ``CachedDevice.apply``, as for InterfacesAdded
+                bad = dev.apply(changed)
+                if bad is not None:
+                    self._cache.rejected(path, bad, changed)
                 if invalidated:
                     dev.invalidate(invalidated)
-                if dev.rssi is not None:
+                if dev.rssi is not None and not _no_advert_keys(changed):
                     dev.seen = self._tick
                     self._sink(dev.advert())  # type: ignore[misc]
             elif iface == ADAPTER_IFACE and msg.path == self._adapter_path:
@@ -247,7 +201,7 @@ class BluezBackend(BluezScanControl):
                 if new_dev is not None and new_dev.rssi is not None:
                     self._sink(new_dev.advert())  # type: ignore[misc]
             elif ADAPTER_IFACE in ifaces and adapter is None:
-                self._wake.set()
+                self._feed_later(Event.ADAPTER_ADDED)
         elif member == "InterfacesRemoved":
             if msg.signature != "oas":
                 self._malformed(msg)
@@ -257,7 +211,7 @@ class BluezBackend(BluezScanControl):
                 self._cache.remove(path)
             elif ADAPTER_IFACE in names and path == self._adapter_path:
                 log.warning("adapter %s disappeared", self._adapter_name)
-                self._forget("no-adapter")
+                self._feed_later(Event.ADAPTER_REMOVED)
             elif MANAGER_IFACE in names and path == self._adapter_path:
                 self._has_manager = False
         elif member == "NameOwnerChanged":
@@ -267,11 +221,10 @@ class BluezBackend(BluezScanControl):
             _name, old, new = msg.body
             if old:
                 log.warning("bluetoothd left the bus (owner %s)", old)
-                self.stats.bluez_errors += 1
-                self._forget("bluetoothd-absent")
+                self._feed_later(Event.BLUETOOTHD_LEFT)  # counted in bluez_errors
             if new:
                 log.info("bluetoothd is on the bus (owner %s); setting up again", new)
-                self._wake.set()
+                self._feed_later(Event.BLUETOOTHD_APPEARED)
 
     def _malformed(self, msg: Message) -> None:
         """A signal whose arguments are not of the documented types: ignored and counted."""

@@ -17,6 +17,8 @@ from dbus_fast import Variant
 
 from bt_mqtt.agent.backends import values
 from bt_mqtt.agent.backends.base import BackendStats
+from bt_mqtt.agent.backends.values import MAX_DBM, MIN_DBM
+from bt_mqtt.agent.backends.values import UUID_CACHE as _UUIDS
 from bt_mqtt.core.advert import Advert
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,13 @@ class CachedDevice:
     """The latest advert fields of one device object, plus what pruning needs.
 
     Every field holds a value ``values`` accepts (the wire v1 form) or its empty default.
+    ``flags``: Paired, Bonded, Trusted, Connected as last reported, kept only while one is true
+    (None otherwise, the usual case).
     """
 
     __slots__ = (
         "address_type",
-        "keep",
+        "flags",
         "mac",
         "mfr",
         "name",
@@ -92,39 +96,91 @@ class CachedDevice:
         self.mfr: dict[int, bytes] = NO_MFR
         self.svc: dict[str, bytes] = NO_SVC
         self.uuids: list[str] = NO_UUIDS
-        self.keep = False  # paired, bonded, trusted or connected: never pruned
+        self.flags: dict[str, bool] | None = None
         self.seen = tick
 
-    def apply(
-        self, changed: dict[str, Any], flags: dict[str, bool] | None = None
-    ) -> list[str] | None:
-        """Apply Device1 properties (name -> Variant); ``flags`` collects Paired & co.
+    @property
+    def keep(self) -> bool:
+        """Paired, bonded, trusted or connected: never pruned."""
+        return self.flags is not None
+
+    def apply(self, changed: dict[str, Any]) -> list[str] | None:
+        """Apply Device1 properties (name -> Variant), from InterfacesAdded, GetManagedObjects
+        or PropertiesChanged alike: the one place an advert's properties are read.
 
         A value that is not of the type BlueZ documents (``n``, ``a{qv}``, ``a{sv}``, ``as``,
         ``s``, ``b``; a fake or a misbehaving bluetoothd may send others), out of range or not
         in the form ``values`` accepts, is skipped (the field keeps its last good value; a map
         or list keeps its valid entries), not fatal to the device: returns the names of such
-        properties, or None.
+        properties, or None.  The usual values (RSSI, manufacturer and service data of the
+        documented types, UUID spellings seen before) take a short path with the same rules;
+        ``tests/agent/test_bluez_fuzz.py`` checks both paths against one model.
         """
+        # The short path: the three fields of nearly every PropertiesChanged, in the documented
+        # D-Bus types (dbus-fast has checked an ``a{qv}``'s keys and that its values are
+        # variants), with the same rules as the general path below.
+        done = hits = 0  # done, bits: 1 RSSI, 2 ManufacturerData, 4 ServiceData applied here
+        try:
+            v = changed.get("RSSI")
+            if v is not None:
+                value = v.value
+                if type(value) is int and MIN_DBM <= value <= MAX_DBM:  # ``values.dbm``
+                    self.rssi = value
+                    done = hits = 1
+            v = changed.get("ManufacturerData")
+            if v is not None and v.signature == "a{qv}":
+                mfr: dict[int, bytes] = {}
+                for cid, x in v.value.items():
+                    raw = x.value
+                    if type(raw) is not bytes:
+                        break
+                    mfr[cid] = raw
+                else:
+                    self.mfr = mfr or NO_MFR
+                    done |= 2
+                    hits += 1
+            v = changed.get("ServiceData")
+            if v is not None and v.signature == "a{sv}":
+                svc: dict[str, bytes] = {}
+                for key, x in v.value.items():
+                    uuid = _UUIDS.get(key)  # spellings seen before -> the canonical UUID
+                    raw = x.value
+                    if uuid is None or type(raw) is not bytes:
+                        break
+                    svc[uuid] = raw
+                else:
+                    self.svc = svc or NO_SVC
+                    done |= 4
+                    hits += 1
+        except (AttributeError, TypeError):  # not a Variant: the general path says so
+            done = hits = 0
+        if len(changed) == hits:
+            return None
         bad: list[str] | None = None
         for key, variant in changed.items():
             ok = True
             try:
                 value = variant.value
                 if key == "RSSI":
+                    if done & 1:
+                        continue
                     rssi = values.dbm(value)
                     if rssi is None:
                         ok = False
                     else:
                         self.rssi = rssi
                 elif key == "ManufacturerData":
-                    mfr, ok = _data_map(value, values.company_id)
-                    if mfr is not None:
-                        self.mfr = mfr or NO_MFR
+                    if done & 2:
+                        continue
+                    mfr_map, ok = _data_map(value, values.company_id)
+                    if mfr_map is not None:
+                        self.mfr = mfr_map or NO_MFR
                 elif key == "ServiceData":
-                    svc, ok = _data_map(value, values.uuid)
-                    if svc is not None:
-                        self.svc = svc or NO_SVC
+                    if done & 4:
+                        continue
+                    svc_map, ok = _data_map(value, values.uuid)
+                    if svc_map is not None:
+                        self.svc = svc_map or NO_SVC
                 elif key == "TxPower":
                     tx = values.dbm(value)
                     if tx is None:
@@ -153,9 +209,11 @@ class CachedDevice:
                         ok = False
                     else:
                         self.mac = mac
-                elif key in _KEEP and flags is not None:
+                elif key in _KEEP:
                     if type(value) is bool:
+                        flags = dict(self.flags or ())
                         flags[key] = value
+                        self.flags = flags if any(flags.values()) else None
                     else:
                         ok = False
             except (AttributeError, TypeError, ValueError):
@@ -195,7 +253,7 @@ class CachedDevice:
 
 
 class DeviceCache:
-    """All device objects under one adapter; ``flags`` per path tracks Paired & co.
+    """All device objects under one adapter.
 
     Properties ``apply`` cannot read are ignored, logged (once per name) and counted in
     ``stats.bluez_errors``; so is a device object with no valid address (neither its path nor
@@ -204,39 +262,36 @@ class DeviceCache:
 
     def __init__(self, stats: BackendStats | None = None) -> None:
         self.devices: dict[str, CachedDevice] = {}
-        self.flags: dict[str, dict[str, bool]] = {}
         self.stats = stats if stats is not None else BackendStats()
         self._bad_logged: set[str] = set()
 
     def clear(self) -> None:
         self.devices.clear()
-        self.flags.clear()
 
     def add(self, path: str, props: dict[str, Any], tick: int) -> CachedDevice | None:
         """A device object appeared (InterfacesAdded or GetManagedObjects); None (counted) when
         it has no valid address."""
         dev = CachedDevice(mac_from_path(path), tick)
-        flags: dict[str, bool] = {}
-        bad = dev.apply(props, flags)
+        bad = dev.apply(props)
         if bad:
-            self._rejected(path, bad, props)
+            self.rejected(path, bad, props)
         if not dev.mac:
             if bad is None or "Address" not in bad:
-                self._rejected(path, ["Address"], props)
+                self.rejected(path, ["Address"], props)
             return None
-        self._set_flags(path, dev, flags)
         self.devices[path] = dev
         return dev
 
-    def update_slow(self, path: str, dev: CachedDevice, changed: dict[str, Any]) -> None:
-        """Apply a change that may touch Paired/Connected/... (the non-advert path)."""
-        flags = self.flags.get(path, {})
-        bad = dev.apply(changed, flags)
-        if bad:
-            self._rejected(path, bad, changed)
-        self._set_flags(path, dev, flags)
+    def update(self, path: str, dev: CachedDevice, changed: dict[str, Any]) -> bool:
+        """Apply a PropertiesChanged to ``dev``; True when it carried advert content (an
+        advertisement was just received)."""
+        bad = dev.apply(changed)
+        if bad is not None:
+            self.rejected(path, bad, changed)
+        return not ADVERT_KEYS.isdisjoint(changed)
 
-    def _rejected(self, path: str, names: list[str], props: dict[str, Any]) -> None:
+    def rejected(self, path: str, names: list[str], props: dict[str, Any]) -> None:
+        """Properties ``apply`` could not read: counted in ``bluez_errors``, logged once each."""
         self.stats.bluez_errors += len(names)
         for name in names:
             if name not in self._bad_logged:
@@ -249,17 +304,9 @@ class DeviceCache:
                     path,
                 )
 
-    def _set_flags(self, path: str, dev: CachedDevice, flags: dict[str, bool]) -> None:
-        dev.keep = any(flags.values())
-        if dev.keep:  # all false (the usual case) is the same as none: keep no dict for it
-            self.flags[path] = flags
-        else:
-            self.flags.pop(path, None)
-
     def remove(self, path: str) -> None:
         self.devices.pop(path, None)
-        self.flags.pop(path, None)
 
     def stale(self, tick: int, max_age: int) -> list[str]:
         """Paths of devices not heard for more than ``max_age`` ticks and not worth keeping."""
-        return [p for p, d in self.devices.items() if not d.keep and tick - d.seen > max_age]
+        return [p for p, d in self.devices.items() if d.flags is None and tick - d.seen > max_age]

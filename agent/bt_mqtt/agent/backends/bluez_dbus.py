@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any, Final
 
 from dbus_fast import Message, MessageType
@@ -21,10 +20,6 @@ DBUS: Final = "org.freedesktop.DBus"
 SIGNAL: Final = MessageType.SIGNAL
 ERROR: Final = MessageType.ERROR
 TICK_S: Final = 1.0
-BURST: Final = 100  # messages in one batched read that mean "the sender is ahead of us"
-
-# id(bus) -> (bus, "read the socket now") for buses whose reads are batched (``coalesce_reads``)
-_read_now: dict[int, tuple[MessageBus, Callable[[], None]]] = {}
 
 
 class BluezError(Exception):
@@ -44,12 +39,11 @@ async def call(
     body: list[Any] | None = None,
     destination: str = BLUEZ,
 ) -> Message:
-    """Call a method and wait for the reply; a D-Bus error reply raises ``BluezError``."""
+    """Call a method and wait for the reply; a D-Bus error reply raises ``BluezError``.
+
+    On a ``CoalescingBus`` (``dbus_fast_adapter``) the reply is read as soon as it arrives."""
     if bus is None or not bus.connected:
         raise BluezError(member, "org.freedesktop.DBus.Error.Disconnected", "no bus")
-    entry = _read_now.get(id(bus))
-    if entry is not None and entry[0] is bus:
-        entry[1]()  # the reply must not wait for the next batched read
     reply = await bus.call(
         Message(
             destination=destination,
@@ -101,65 +95,3 @@ async def remove_devices(bus: MessageBus | None, adapter: str, paths: list[str])
             else:
                 removed += 1
     return removed, errors
-
-
-def coalesce_reads(
-    bus: MessageBus, interval_s: float, progress: Callable[[], int] | None = None
-) -> bool:
-    """Read the bus socket at most every ``interval_s`` instead of on every readable event.
-
-    At a few hundred signals per second each advert otherwise costs its own event-loop wakeup
-    (epoll + callback), which dominates the CPU per advert; batching them bounds wakeups to
-    1/interval per second at the price of up to ``interval_s`` extra latency.  Replies are not
-    delayed: ``call`` reads at once, and reading stays immediate while replies are awaited.
-    ``progress`` (messages handled so far) keeps reading immediate after a read that found
-    ``BURST`` messages or more: the socket's buffer holds only a few hundred, so the sender
-    may be ahead of us, and waiting a whole interval would cap the throughput.
-    Relies on dbus-fast's asyncio bus registering one reader on its socket; returns False (and
-    changes nothing) if that is not what it finds.
-    """
-    loop = asyncio.get_running_loop()
-    fd = getattr(bus, "_fd", None)
-    selector = getattr(loop, "_selector", None)
-    if fd is None or selector is None or interval_s <= 0:
-        return False
-    try:
-        handle = selector.get_key(fd).data[0]
-    except (KeyError, IndexError, TypeError):
-        return False
-    read = getattr(handle, "_callback", None)
-    if read is None:
-        return False
-    timer: asyncio.TimerHandle | None = None
-    seen = progress() if progress is not None else 0
-
-    def rearm() -> None:
-        nonlocal timer
-        timer = None
-        if bus.connected:
-            loop.add_reader(fd, on_readable)
-
-    def on_readable() -> None:
-        nonlocal timer, seen
-        read()
-        if getattr(bus, "_method_return_handlers", None):
-            return  # replies awaited: keep reading as data comes
-        if progress is not None:
-            before, seen = seen, progress()
-            if seen - before >= BURST:
-                return  # a full socket: keep reading as data comes
-        loop.remove_reader(fd)
-        timer = loop.call_later(interval_s, rearm)
-
-    def read_now() -> None:
-        if timer is not None:
-            timer.cancel()
-            rearm()
-
-    loop.remove_reader(fd)
-    loop.add_reader(fd, on_readable)
-    for key, (other, _fn) in list(_read_now.items()):
-        if not other.connected:
-            del _read_now[key]
-    _read_now[id(bus)] = (bus, read_now)
-    return True
