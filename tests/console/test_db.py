@@ -42,6 +42,11 @@ def _seed(url: str) -> None:
             "VALUES (%s, %s, %s, 'DIY-sensor', 'bthome', 12, %s)",
             (MAC, now - timedelta(days=1), now, json.dumps({"model": "x"})),
         )
+        # kitchen published 1..12 in boot b and 1..3 in boot c; 5, 6, 11, 12 never arrived
+        conn.execute(
+            "INSERT INTO seq_ledger (scanner_id, boot, seqs, last_seq) VALUES "
+            "('kitchen', 'b', '{[1,5),[7,11)}', 12), ('kitchen', 'c', '{[1,4)}', 2)"
+        )
 
 
 def test_history_registry_and_parser_totals(pg_database: str) -> None:
@@ -86,6 +91,7 @@ def test_documented_read_only_role_can_read_and_not_write(pg_database: str) -> N
         db = HistoryDb({"conninfo": url})
         try:
             assert (await db.device(MAC) or {}).get("parser") == "bthome"
+            assert await db.scanner_loss() == {"kitchen": 4}
         finally:
             await db.close()
 
@@ -116,6 +122,12 @@ def test_detail_and_parsers_screens_show_stored_history(
             await until(
                 lambda: {r.key: r.cells[5] for r in parsers.rows}.get("bthome") == "8",
                 "stored totals",
+            )
+            await pilot.press("2")  # Scanners: adverts lost on the way, from the database
+            scanners = app.screen.query_one(RowTable)
+            await until(
+                lambda: {r.key: r.cells[7] for r in scanners.rows}.get("kitchen") == "4",
+                "lost adverts",
             )
             await pilot.pause()
 

@@ -142,7 +142,7 @@ def test_odd_heartbeat_values_never_break_the_scanners_screen() -> None:
     }
     st.ingest_status("p/scanner/s1/status", "s1", json.dumps(beat).encode(), T0)
     rows = health.scanner_rows(st, T0, Thresholds())
-    assert rows[0].cells[8] == "-"  # cpu NaN
+    assert rows[0].cells[9] == "-"  # cpu NaN
     detail = health.scanner_detail(st.scanners["s1"])
     assert_literal(
         detail,

@@ -185,7 +185,7 @@ def test_scanners_show_health_and_highlight_problems(mosquitto: Broker) -> None:
             "shed": "stale",
         }
         assert rows["kitchen"].cells[3] == "12.5"  # received/s from the heartbeat
-        assert rows["shed"].cells[8] == "93.0"  # CPU
+        assert rows["shed"].cells[9] == "93.0"  # CPU
         # The offline row is drawn in the offline style, not the plain one.
         tbl = table(app)
         offline_style = tbl.get_component_rich_style("rowtable--offline", partial=True)

@@ -130,6 +130,10 @@ def check_exact_counts(demo: Demo, summary: dict[str, Any], delivered: dict[str,
             + counters["filtered"]
             + counters["dropped_offline"]
         )
+        # the subscriber's loss accounting agrees: all it published arrived
+        loss = summary["scanners"][sid]
+        assert (loss["published"], loss["lost"]) == (counters["published"], 0)
+        assert loss["agent_dropped"] == counters["dropped_offline"]
     # broker -> database: everything, once
     assert summary["all_archived"] is True
     assert summary["archived"] == summary["adverts_published"] == len(witness.ids)

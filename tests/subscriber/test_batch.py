@@ -125,15 +125,15 @@ def test_copy_text_escapes_and_unstorable_text() -> None:
     assert plan.rejected == []
     assert [r.seq for r in rows] == ["1", "2", "3", "4", "5"]
     assert rows[0][9] == odd["name"]
-    assert rows[1][14] == spaced.decode()  # the payload exactly as received
+    assert rows[1][16] == spaced.decode()  # the payload exactly as received
     # what PostgreSQL cannot store is kept as its escape; the rest of the advert as it was
     assert rows[2][9] == "bad\\u0000name"
-    assert json.loads(str(rows[2][14])) == dict(
+    assert json.loads(str(rows[2][16])) == dict(
         base, seq=3, name="bad\\u0000name", extra={"k\\u0000": "v"}
     )
     assert rows[3][9] == "\\ud800"
-    assert json.loads(str(rows[3][14]))["name"] == "\\ud800"
-    assert rows[4][9] == "\\u0000 spelled" and rows[4][14] == spelled.decode()
+    assert json.loads(str(rows[3][16]))["name"] == "\\ud800"
+    assert rows[4][9] == "\\u0000 spelled" and rows[4][16] == spelled.decode()
     assert plan.escaped == 2
     assert plan.raw.decode().count("\\N\t") > 0 and "\x00" not in plan.raw.decode()
     assert all(int(r.k) in range(5) for r in _reading_rows(plan))
@@ -220,7 +220,7 @@ def test_nan_and_nul_text_are_settled_before_the_database() -> None:
     rows = _rows(plan)
     assert [r.seq for r in rows] == ["2", "3"]
     assert rows[0][10] == "bthome" and plan.escaped == 1
-    facts = json.loads(str(rows[0][12]))
+    facts = json.loads(str(rows[0][14]))
     assert "\\u0000" in json.dumps(facts) and "\x00" not in json.dumps(facts, ensure_ascii=False)
 
 

@@ -146,16 +146,7 @@ def check_semantics(cfg: AgentConfig, source: str) -> None:
         problems.append("mqtt.password, mqtt.password_file: set only one of them")
     if cfg.mqtt.password_file is not None and not os.access(cfg.mqtt.password_file, os.R_OK):
         problems.append(f"mqtt.password_file: cannot read {cfg.mqtt.password_file!r}")
-    if cfg.mqtt.tls is not None:
-        for key in ("ca_file", "cert_file", "key_file"):
-            path = getattr(cfg.mqtt.tls, key)
-            if path is not None and not os.access(path, os.R_OK):
-                problems.append(f"mqtt.tls.{key}: cannot read {path!r}")
-        if not problems:  # readable: do they hold certificates and a matching key?
-            try:
-                cfg.mqtt.ssl_context()
-            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-                problems.append(f"mqtt.tls: the certificate files are not usable: {exc}")
+    problems += cfg.mqtt.tls_problems()
     if problems:
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
 

@@ -82,6 +82,26 @@ class MqttConfig:
         """The topics under ``topic_prefix``."""
         return Topics(self.topic_prefix)
 
+    def tls_problems(self) -> list[str]:
+        """What is wrong with the ``tls`` files (unreadable, not a certificate, a key that does
+        not match), each naming its key; empty when TLS is off or usable.  Shared by every
+        program's configuration check, so a bad file is exit 2 before anything connects."""
+        if self.tls is None:
+            return []
+        import os  # noqa: PLC0415
+
+        problems = []
+        for key in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self.tls, key)
+            if path is not None and not os.access(path, os.R_OK):
+                problems.append(f"mqtt.tls.{key}: cannot read {path!r}")
+        if not problems:  # readable: do they hold certificates and a matching key?
+            try:
+                self.ssl_context()
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                problems.append(f"mqtt.tls: the certificate files are not usable: {exc}")
+        return problems
+
 
 def register_tls_hook(conv: cattrs.Converter) -> None:
     """Teach ``conv`` that ``tls`` is ``false``/``true``/``null`` or a ``TlsConfig`` mapping."""

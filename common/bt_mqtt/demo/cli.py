@@ -128,9 +128,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("bt-mqtt demo: interrupted; everything it started has been stopped\n")
         return 130
     log.info(
-        "done: %d adverts published, %s; the JSON summary follows on stdout",
+        "done: %d adverts published, %s, %d lost on the way (counted from seq); "
+        "the JSON summary follows on stdout",
         summary["adverts_published"],
         "all archived" if summary["all_archived"] else "NOT all archived (see missing.json)",
+        summary.get("adverts_lost", 0),
     )
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0 if summary["all_archived"] else 1

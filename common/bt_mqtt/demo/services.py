@@ -28,6 +28,8 @@ from typing import Final
 
 from attrs import define, field
 
+from bt_mqtt.core import brokerconf
+
 SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 PR_SET_PDEATHSIG = 1
 
@@ -193,25 +195,29 @@ class Mosquitto:
     def log(self) -> Path:
         return self.directory / "mosquitto.log"
 
-    def start(self) -> None:
-        exe = find_binary("mosquitto", "mosquitto")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        conf = self.directory / "mosquitto.conf"
-        conf.write_text(
+    def conf_text(self) -> str:
+        """The mosquitto.conf it runs with: the recommended settings (``brokerconf``), then
+        ``extra_conf`` (a later line overrides an earlier one)."""
+        return (
             # Started as root, mosquitto would drop to the "mosquitto" user, which can neither
             # write its persistence file in our folder nor keep the death signal: it runs as
             # whoever starts it, as it does for everyone else.
             ("user root\n" if os.geteuid() == 0 and not _sets_user(self.extra_conf) else "")
             + f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {self.directory}/\n"
-            "max_queued_messages 0\n"
+            + brokerconf.conf_lines()
+            + f"persistence_location {self.directory}/\n"
             "max_inflight_messages 0\n"
             "log_type error\nlog_type warning\n"
             + self.extra_conf
             + ("" if self.tls is None else "\n" + self.tls.conf(self.host))
         )
+
+    def start(self) -> None:
+        exe = find_binary("mosquitto", "mosquitto")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conf = self.directory / "mosquitto.conf"
+        conf.write_text(self.conf_text())
         self.proc = spawn([exe, "-c", str(conf)], self.log)
         wait_for_port(self.port, proc=self.proc)
         if self.tls is not None:

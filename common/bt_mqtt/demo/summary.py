@@ -27,8 +27,10 @@ async def wait_archived(url: str, expected: int, timeout_s: float = 60.0) -> int
 
 
 def database_summary(url: str) -> dict[str, Any]:
-    """Archived, rejected, readings and devices per parser, scanners with their status, and
-    the alerts raised."""
+    """Archived, rejected, readings and devices per parser, scanners with their status and
+    loss accounting (published by their seq, received, lost on the way, dropped by the agent;
+    the ``scanner_loss`` view), the adverts lost in transit over all scanners, and the alerts
+    raised."""
     with psycopg.connect(url) as conn:
 
         def scalar(sql: str) -> int:
@@ -44,6 +46,15 @@ def database_summary(url: str) -> dict[str, Any]:
                 "SELECT scanner_id, status, advert_count FROM scanners ORDER BY scanner_id"
             ).fetchall()
         }
+        loss = {
+            str(sid): (int(pub), int(missing), int(dropped))
+            for sid, pub, missing, dropped in conn.execute(
+                "SELECT scanner_id, published, missing, agent_dropped FROM scanner_loss"
+            ).fetchall()
+        }
+        for sid, (pub, missing, dropped) in loss.items():
+            entry = scanners.setdefault(sid, {"status": "unknown", "adverts": 0})
+            entry.update(published=pub, lost=missing, agent_dropped=dropped)
         transitions = grouped(
             "SELECT scanner_id || ':' || to_status, count(*) FROM scanner_transitions "
             "GROUP BY 1 ORDER BY 1"
@@ -61,6 +72,7 @@ def database_summary(url: str) -> dict[str, Any]:
             ),
             "scanners": scanners,
             "scanner_transitions": transitions,
+            "adverts_lost": sum(missing for _, missing, _ in loss.values()),
             "alerts": [
                 {"kind": k, "subject": subj, "state": state, "message": msg}
                 for k, subj, state, msg in conn.execute(

@@ -38,6 +38,10 @@ GROUP BY 1
 """
 
 
+# adverts published and never received, per scanner (see the subscriber's seq ledger)
+LOSS_SQL = "SELECT scanner_id, missing FROM scanner_loss"
+
+
 class HistoryDb:
     """One lazily opened, read-only async connection; queries are serialised."""
 
@@ -101,6 +105,11 @@ class HistoryDb:
         """Stored adverts per claiming parser over the last ``hours``."""
         rows = await self._fetch(PARSER_SQL, {"hours": hours})
         return {str(name): int(n) for name, n in rows}
+
+    async def scanner_loss(self) -> dict[str, int]:
+        """Adverts each scanner published that never reached the database."""
+        rows = await self._fetch(LOSS_SQL, {})
+        return {str(sid): int(n) for sid, n in rows}
 
     async def close(self) -> None:
         if self._conn is not None:

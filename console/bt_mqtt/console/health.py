@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any, Final
 
 from attrs import define
@@ -56,7 +57,8 @@ def scanner_health(sc: ScannerState, now: float, th: Thresholds) -> tuple[str, f
 
 
 SCANNER_COLUMNS: Final = (
-    "Scanner", "State", "HB age", "Recv/s", "Pub/s", "Seen/s", "Drops", "Adapter", "CPU%", "MB",
+    "Scanner", "State", "HB age", "Recv/s", "Pub/s", "Seen/s", "Drops", "Lost", "Adapter",
+    "CPU%", "MB",
 )  # fmt: skip
 
 
@@ -64,7 +66,11 @@ def _fmt_num(v: float | None, digits: int = 1) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def scanner_rows(state: ConsoleState, now: float, th: Thresholds) -> list[Row]:
+def scanner_rows(
+    state: ConsoleState, now: float, th: Thresholds, lost: Mapping[str, int] | None = None
+) -> list[Row]:
+    """One row per scanner.  ``lost``: adverts each scanner published that never reached the
+    database (the subscriber's ``scanner_loss`` view); "-" without a database."""
     rows = []
     for sid in sorted(state.scanners):
         sc = state.scanners[sid]
@@ -91,6 +97,7 @@ def scanner_rows(state: ConsoleState, now: float, th: Thresholds) -> list[Row]:
                     _fmt_num(figures.published_per_s),
                     fmt_rate(sc.rate.per_s(now)),
                     "-" if drops is None else str(drops),
+                    str(lost[sid]) if lost is not None and sid in lost else "-",
                     adapter_txt.strip(),
                     _fmt_num(figures.cpu_pct),
                     _fmt_num(figures.rss_mb, 0),

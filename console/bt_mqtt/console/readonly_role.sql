@@ -9,7 +9,7 @@
 --   CREATE ROLE btmqtt_console LOGIN PASSWORD '...';
 -- then run this script again as the owner, which grants the rest.
 --
--- The role can only SELECT the four tables (through the parents, so new daily partitions need
+-- The role can only SELECT the four tables and the loss accounting (through the parents, so new daily partitions need
 -- no grants).  Its sessions are also read-only by default when the owner may set that (it needs
 -- the same right); otherwise a NOTICE says so, and the console makes its own sessions read-only.
 DO $$
@@ -37,6 +37,8 @@ END
 $$;
 GRANT USAGE ON SCHEMA public TO btmqtt_console;
 GRANT SELECT ON raw_advertisements, sensor_readings, devices, scanners TO btmqtt_console;
+-- the loss accounting (schema version 3): the ledger and its views
+GRANT SELECT ON seq_ledger, seq_accounting, scanner_loss TO btmqtt_console;
 -- Alerts and per-scanner activity (migration 0005), read by the console and Grafana.
 DO $$
 BEGIN

@@ -223,6 +223,7 @@ class ScannersScreen(ConsoleScreen):
                 Column("Pub/s", 6, right=True),
                 Column("Seen/s", 6, right=True),
                 Column("Drops", 5, right=True),
+                Column("Lost", 5, right=True),
                 Column("Adapter", 8, flex=True),
                 Column("CPU%", 5, right=True),
                 Column("MB", 4, right=True),
@@ -232,13 +233,30 @@ class ScannersScreen(ConsoleScreen):
         yield Static(id="detail", markup=False)
         yield Footer()
 
+    LOSS_EVERY_S: ClassVar[float] = 15.0
+
     def on_mount(self) -> None:
         self.query_one(RowTable).focus()
+        self.lost: dict[str, int] | None = None
+        if self.capp.db is not None:
+            self.run_worker(self._load_loss(), exclusive=True)
+            self.set_interval(
+                self.LOSS_EVERY_S, lambda: self.run_worker(self._load_loss(), exclusive=True)
+            )
+
+    async def _load_loss(self) -> None:
+        db = self.capp.db
+        assert db is not None
+        try:
+            self.lost = await db.scanner_loss()
+        except Exception as exc:  # optional database: keep the live view going
+            log.warning("scanner loss query failed: %s", exc)
 
     def render_view(self, now: float) -> None:
         app = self.capp
         table = self.query_one(RowTable)
-        table.set_rows(health.scanner_rows(app.state, now, app.thresholds))
+        lost = getattr(self, "lost", None)
+        table.set_rows(health.scanner_rows(app.state, now, app.thresholds, lost))
         self.query_one(StatusLine).update(self.status_text(now))
         key = table.current_key
         sc = app.state.scanners.get(key) if key else None

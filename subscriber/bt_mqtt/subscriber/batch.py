@@ -27,6 +27,8 @@ from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.topics import RAW, STATUS, Topics
 from bt_mqtt.core.wire import WireError, decode
 from bt_mqtt.parsers.api import ParseContext, ParseResult
+from bt_mqtt.subscriber import parsestatus
+from bt_mqtt.subscriber.clock import TimeTrust
 from bt_mqtt.subscriber.copytext import NULL, esc, fmt_bool, fmt_float, fmt_time, fmt_ts
 from bt_mqtt.subscriber.heartbeat import Heartbeat, parse_heartbeat
 from bt_mqtt.subscriber.privacy import DROP, KEEP, Privacy
@@ -64,10 +66,14 @@ class BatchPlan:
 
     ``raw`` holds one line per advert for the store's ``stage_raw`` table and
     ``readings_rows`` one per reading for ``stage_readings``, in the layout of ``rows``
-    (``k`` is the message's index in the chunk).  ``readings`` counts those lines, ``days``
-    are the UTC days of the adverts' times.  ``escaped`` counts adverts stored with text made
-    storable (see ``storable``), ``pseudonymised`` those stored under a pseudonym and
-    ``privacy_dropped`` (by scanner) those not stored by the privacy policy.
+    (``k`` is the message's index in the chunk; ``agent_time`` false when the advert is stored
+    at its arrival time, ``parse_status`` as ``parsestatus`` says).  ``readings`` counts those
+    lines, ``days`` are the UTC days of the adverts' times.  ``escaped`` counts adverts stored
+    with text made storable (see ``storable``), ``pseudonymised`` those stored under a pseudonym and
+    ``privacy_dropped`` (by scanner) those not stored by the privacy policy; ``seen`` holds
+    their identities (they count as received in the seq ledger).  ``untrusted`` counts adverts
+    stored at their arrival time because the agent's clock was implausible (see ``clock``);
+    ``parse_failed`` counts adverts a parser claimed and failed on, by (parser, status).
     """
 
     raw: bytes = b""
@@ -85,6 +91,9 @@ class BatchPlan:
     pseudonymised: int = 0
     privacy_dropped: Counter[str] = field(factory=Counter)
     parsed: Counter[str] = field(factory=Counter)
+    seen: list[tuple[str, str, int]] = field(factory=list)
+    untrusted: int = 0
+    parse_failed: Counter[tuple[str, str]] = field(factory=Counter)
 
 
 _KEYS: dict[str, tuple[str, str]] = {}  # metric -> (JSON key, COPY text), both escaped
@@ -135,6 +144,7 @@ def plan_batch(
     max_bytes: int,
     skew_s: float,
     privacy: Privacy | None = None,
+    trust: TimeTrust | None = None,
 ) -> BatchPlan:
     """``plan_chunk`` for a list of ``Incoming``."""
     return plan_chunk(
@@ -147,6 +157,7 @@ def plan_batch(
         max_bytes=max_bytes,
         skew_s=skew_s,
         privacy=privacy,
+        trust=trust,
     )
 
 
@@ -162,13 +173,16 @@ def plan_chunk(
     skew_s: float,
     privacy: Privacy | None = None,
     oversize: Mapping[int, tuple[int, bytes]] | None = None,
+    trust: TimeTrust | None = None,
 ) -> BatchPlan:
     """Turn messages (topic, payload, received time as Unix seconds) into rows; see above.
 
     ``oversize`` maps the index of a message that arrived larger than ``max_bytes`` (and was
     cut to its first ``max_bytes`` bytes) to its (size, SHA-256).  ``privacy`` is applied to
-    adverts no parser decodes (None: all kept)."""
+    adverts no parser claims (None: all kept).  ``trust`` decides when the agent's ``ts`` is
+    the stored time (see ``clock``; None: the defaults)."""
     plan = BatchPlan()
+    trust = trust or TimeTrust()
     seen: set[tuple[str, str, int]] = set()
     lines: list[bytes] = []
     reading_lines: list[str] = []
@@ -217,21 +231,30 @@ def plan_chunk(
                 plan.duplicates += 1
                 continue
             when = wm.time  # aware UTC (see wire.parse_ts)
-            skewed = abs(t_recv - when.timestamp()) > skew_s
+            t_agent = when.timestamp()
+            skewed = abs(t_recv - t_agent) > skew_s
+            trusted = trust.trusted(t_agent, t_recv)
             adv = wm.advert
+            failed_before = parsestatus.failures(registry)
             try:
                 result = registry.parse(adv, ctx)
             except Exception:  # the registry promises not to raise; keep the advert regardless
                 log.exception("parser registry raised for %s", adv.mac)
                 result = None
+            failed = (
+                None
+                if result is not None
+                else parsestatus.failed_parser(registry, adv, ctx, failed_before)
+            )
             mac, name, text = adv.mac, adv.name, None
             pseudonymised = False
-            if result is None and guard_privacy:
+            if result is None and failed is None and guard_privacy:
                 assert privacy is not None
                 action = privacy.action(adv.address_type)
                 if action == DROP:
                     seen.add(ident)
                     plan.privacy_dropped[sid] += 1
+                    plan.seen.append(ident)
                     continue
                 if action != KEEP:
                     mac = privacy.pseudonym(mac, int(t_recv // DAY_S))
@@ -244,9 +267,13 @@ def plan_chunk(
                     pseudonymised = True
             if text is None:
                 text = payload.decode()
-            parser = NULL
+            parser = status = NULL
             facts = readings = NULL
+            if failed is not None:
+                parser = esc(storable(failed[0]))
+                status = failed[1]
             if result is not None:
+                status = parsestatus.OK
                 parser = parser_text.get(result.parser) or parser_text.setdefault(
                     result.parser, esc(storable(result.parser))
                 )
@@ -260,7 +287,8 @@ def plan_chunk(
             rt = recv_text.get(ms)
             if rt is None:
                 rt = recv_text[ms] = fmt_time(_dt(ms / 1000))
-            ts, boot = fmt_ts(wm.ts, when), esc(wm.boot)
+            ts = fmt_ts(wm.ts, when) if trusted else rt
+            boot = esc(wm.boot)
             rssi = max(-32768, min(32767, adv.rssi))
             address_type, skew = adv.address_type or NULL, fmt_bool(skewed)
             line = raw_line(
@@ -276,6 +304,8 @@ def plan_chunk(
                 name=NULL if name is None else esc(name),
                 parser=parser,
                 clock_skew=skew,
+                agent_time=fmt_bool(trusted),
+                parse_status=status,
                 facts=facts,
                 readings=readings,
                 payload=esc(text),
@@ -308,6 +338,8 @@ def plan_chunk(
                     name=NULL if name is None else esc(name),
                     parser=parser,
                     clock_skew=skew,
+                    agent_time=fmt_bool(trusted),
+                    parse_status=status,
                     facts=facts,
                     readings=readings,
                     payload=esc(text),
@@ -325,12 +357,16 @@ def plan_chunk(
             plan.parsed[result.parser] += 1
         if skewed:
             plan.skewed += 1
+        if failed is not None:
+            plan.parse_failed[failed] += 1
+        if not trusted:
+            plan.untrusted += 1
         if pseudonymised:
             plan.pseudonymised += 1
         if escaped:
             plan.escaped += 1
         lines.append(encoded)
-        days.add(when.date())
+        days.add(when.date() if trusted else _dt(t_recv).date())
     plan.adverts = len(lines)
     plan.raw = b"".join(lines)
     plan.readings = len(reading_lines)

@@ -56,12 +56,22 @@ class SubscriberMqttConfig(MqttConfig):
 
 @define(frozen=True)
 class DatabaseConfig:
-    """Where PostgreSQL is.  ``password``/``password_file`` complete a URL without one."""
+    """Where PostgreSQL is.  ``password``/``password_file`` complete a URL without one.
+
+    A connection that goes silent (a cable pulled, a NAT entry dropped: no RST) is noticed by
+    TCP keepalives after ``keepalive_s`` idle (then probes every ``keepalive_s / 3``, three of
+    them), by ``tcp_user_timeout_s`` when sent data stays unacknowledged, and by
+    ``statement_timeout_s``: the server's statement timeout of the ingest connection, and the
+    longest the subscriber waits for one batch's answer before it drops the connection and
+    writes the batch again on a new one."""
 
     url: str = "postgresql://localhost/btmqtt"
     password: str | None = None
     password_file: str | None = None
     connect_timeout_s: float = field(default=10.0, validator=at_least(0.1))
+    keepalive_s: int = field(default=30, validator=at_least(3))
+    tcp_user_timeout_s: float = field(default=30.0, validator=at_least(1.0))
+    statement_timeout_s: float = field(default=120.0, validator=at_least(1.0))
 
 
 @define(frozen=True)
@@ -90,6 +100,8 @@ class IngestConfig:
     max_payload_bytes: int = field(default=16 * 1024, validator=at_least(64))
     max_pending_bytes: int = field(default=32 * 1024 * 1024, validator=at_least(1024 * 1024))
     clock_skew_s: float = field(default=300.0, validator=at_least(1.0))
+    clock_max_ahead_s: float = field(default=300.0, validator=at_least(0.0))
+    clock_max_delay_s: float = field(default=8 * 86400.0, validator=at_least(0.0))
     missed_heartbeats: int = field(default=3, validator=at_least(1))
     db_retry_cap_s: float = field(default=30.0, validator=at_least(0.1))
     sweep_s: float = field(default=5.0, validator=at_least(0.1))
@@ -201,6 +213,7 @@ def check_semantics(cfg: SubscriberConfig, source: str) -> None:
         problems.append("mqtt.receive_maximum: must be at least twice ingest.batch_size")
     if cfg.metrics.port is not None and not 0 <= cfg.metrics.port <= 65535:
         problems.append(f"metrics.port: {cfg.metrics.port} is outside 0..65535")
+    problems += cfg.mqtt.tls_problems()
     if not cfg.database.url.startswith(("postgresql://", "postgres://")):
         problems.append(f"database.url: {cfg.database.url!r} is not a postgresql:// URL")
     problems += check_alerts(cfg.alerts)
@@ -250,6 +263,12 @@ def conninfo(cfg: SubscriberConfig, password: str | None) -> dict[str, Any]:
     kw: dict[str, Any] = {"conninfo": cfg.database.url}
     if password is not None:
         kw["password"] = password
-    kw["connect_timeout"] = max(1, int(cfg.database.connect_timeout_s))
+    db = cfg.database
+    kw["connect_timeout"] = max(1, int(db.connect_timeout_s))
     kw["application_name"] = "bt-mqtt-subscriber"
+    kw["keepalives"] = 1
+    kw["keepalives_idle"] = db.keepalive_s
+    kw["keepalives_interval"] = max(1, db.keepalive_s // 3)
+    kw["keepalives_count"] = 3
+    kw["tcp_user_timeout"] = int(db.tcp_user_timeout_s * 1000)
     return kw

@@ -30,6 +30,7 @@ from bt_mqtt.core.topics import Topics, shared
 from bt_mqtt.subscriber import receiver
 from bt_mqtt.subscriber.batch import BatchPlan, Parses
 from bt_mqtt.subscriber.chunks import MERGE_CHUNKS, Chunk, ChunkQueue
+from bt_mqtt.subscriber.clock import TimeTrust
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.planner import Planner
@@ -74,11 +75,13 @@ class Ingest:
             skew_s=cfg.ingest.clock_skew_s,
             privacy=privacy,
             log=(cfg.log.level, cfg.log.format),
+            trust=TimeTrust(cfg.ingest.clock_max_ahead_s, cfg.ingest.clock_max_delay_s),
         )
         self.store = Store(
             conninfo,
             keep_days=max(cfg.retention.raw_days, cfg.readings_days, cfg.rejected_days),
             future_days=cfg.retention.future_days,
+            timeout_s=cfg.database.statement_timeout_s,
         )
         self._password = mqtt_password
         self._arrived = asyncio.Event()
@@ -240,7 +243,9 @@ class Ingest:
         m.escaped += plan.escaped
         m.pseudonymised += plan.pseudonymised
         m.privacy_dropped += sum(plan.privacy_dropped.values())
-        m.parsed.update(plan.parsed)
+        m.parsed.update(res.parsed)  # adverts newly stored: redeliveries are not counted again
+        m.parse_failed.update(res.parse_failed)
+        m.untrusted_time += plan.untrusted
         m.pending -= len(chunk.topics)
         self._release(chunk)
         for r in plan.rejected:
@@ -304,6 +309,11 @@ class Ingest:
             log.warning("offline sweep failed: %s", exc, extra={"event": "db_write_failed"})
             return
         self._log_transitions(gone)
+        try:
+            self.metrics.loss = await self.store.loss()
+        except (DatabaseUnavailable, psycopg.Error) as exc:
+            self.metrics.db_errors += 1
+            log.warning("loss query failed: %s", exc, extra={"event": "db_write_failed"})
 
     async def _writer(self, stop: asyncio.Event) -> None:
         """Take, plan and commit chunks in order; planning the next chunk overlaps the commit

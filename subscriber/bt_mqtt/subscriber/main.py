@@ -151,7 +151,15 @@ def _cmd_retention(
 ) -> int:
     from bt_mqtt.subscriber.retention import run_retention  # noqa: PLC0415
 
-    run_retention(cfg, conninfo, datetime.now(UTC), dry_run=args.dry_run)
+    defaults: dict[str, tuple[int, int]] = {}
+    out = run_retention(cfg, conninfo, datetime.now(UTC), dry_run=args.dry_run, defaults=defaults)
+    if args.dry_run:
+        lines = [f"would drop {name}" for names in out.values() for name in names]
+        lines += [
+            f"{name}: {rows} rows, would delete {expired} (before the cut-off)"
+            for name, (rows, expired) in sorted(defaults.items())
+        ]
+        sys.stdout.write("".join(line + "\n" for line in lines))
     return 0
 
 

@@ -14,6 +14,8 @@ from typing import Final
 
 from attrs import define, field
 
+from bt_mqtt.subscriber.ledger import Loss
+
 log = logging.getLogger(__name__)
 
 BUCKETS_S: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -54,6 +56,9 @@ class Metrics:
     read_pauses: int = 0
     rejected: Counter[str] = field(factory=Counter)
     parsed: Counter[str] = field(factory=Counter)
+    parse_failed: Counter[tuple[str, str]] = field(factory=Counter)
+    untrusted_time: int = 0
+    loss: dict[str, Loss] = field(factory=dict)  # from the database, refreshed by the sweep
     batch_latency: Histogram = field(factory=Histogram)
     pending: int = 0
     pending_bytes: int = 0
@@ -82,6 +87,13 @@ _COUNTERS: Final = (
     ("read_pauses", "times reading from the broker paused: payload bytes over the bound"),
     ("alert_webhook_sent", "alert transitions delivered to the webhook"),
     ("alert_webhook_failures", "failed webhook attempts (each is retried up to the limit)"),
+    ("untrusted_time", "adverts stored at their arrival time: the agent's clock was implausible"),
+)
+_LOSS: Final = (
+    ("published", "adverts the scanner published (its last_seq, or the highest seq received)"),
+    ("received", "adverts received from the scanner (distinct seqs, all subscribers)"),
+    ("missing", "adverts published and never received: lost in transit, or still on the way"),
+    ("agent_dropped", "adverts the scanner itself dropped (its heartbeat's dropped_* counters)"),
 )
 
 
@@ -97,6 +109,22 @@ def render(m: Metrics) -> str:
     full = f"{PREFIX}parsed_total"
     out += [f"# HELP {full} adverts claimed by a parser", f"# TYPE {full} counter"]
     out += [f'{full}{{parser="{p}"}} {n}' for p, n in sorted(m.parsed.items())]
+    full = f"{PREFIX}parse_failures_total"
+    out += [
+        f"# HELP {full} adverts a parser claimed and could not decode, by parser and status",
+        f"# TYPE {full} counter",
+    ]
+    out += [
+        f'{full}{{parser="{_label(p)}",status="{st}"}} {n}'
+        for (p, st), n in sorted(m.parse_failed.items())
+    ]
+    for name, text in _LOSS:
+        full = f"{PREFIX}seq_{name}"
+        out += [f"# HELP {full} {text}, by scanner", f"# TYPE {full} gauge"]
+        out += [
+            f'{full}{{scanner_id="{sid}"}} {getattr(loss, name)}'
+            for sid, loss in sorted(m.loss.items())
+        ]
     out += _alert_lines(m)
     full = f"{PREFIX}pending_messages"
     out += [f"# HELP {full} messages received, not yet acknowledged", f"# TYPE {full} gauge"]
@@ -114,6 +142,11 @@ def render(m: Metrics) -> str:
     out.append(f'{full}_bucket{{le="+Inf"}} {h.n}')
     out += [f"{full}_sum {h.total:.6f}", f"{full}_count {h.n}"]
     return "\n".join(out) + "\n"
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _alert_lines(m: Metrics) -> list[str]:

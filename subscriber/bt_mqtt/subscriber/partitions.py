@@ -108,6 +108,19 @@ def ensure_ahead(conn: psycopg.Connection[Any], today: date, future_days: int) -
         ensure(conn, table, [d for d in days_ahead(today, future_days) if d not in have])
 
 
+def default_rows(conn: psycopg.Connection[Any], table: str, cutoff: date) -> tuple[int, int]:
+    """(rows in ``table``'s default partition, how many of them are before ``cutoff``)."""
+    limit = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
+    row = conn.execute(
+        sql.SQL("SELECT count(*), count(*) FILTER (WHERE {} < %s) FROM {}").format(
+            sql.Identifier(PARTITIONED[table]), sql.Identifier(f"{table}_default")
+        ),
+        (limit,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def drop_before(conn: psycopg.Connection[Any], table: str, cutoff: date) -> list[str]:
     """Drop whole partitions of ``table`` older than ``cutoff`` and clear the default
     partition's rows before ``cutoff`` (only far-off clocks put rows there).  Returns names."""

@@ -25,6 +25,7 @@ from bt_mqtt.core.logs import setup_logging
 from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.subscriber.batch import BatchPlan, Parses, plan_chunk
+from bt_mqtt.subscriber.clock import TimeTrust
 from bt_mqtt.subscriber.privacy import Privacy
 
 log = logging.getLogger(__name__)
@@ -98,11 +99,13 @@ class Planner:
         skew_s: float,
         privacy: Privacy | None = None,
         log: tuple[str, str] | None = None,
+        trust: TimeTrust | None = None,
     ) -> None:
         registry_kw = {"plugins": plugins, "theengs": theengs}  # the worker builds the same one
-        kw = {"max_bytes": max_bytes, "skew_s": skew_s, "privacy": privacy}
+        kw = {"max_bytes": max_bytes, "skew_s": skew_s, "privacy": privacy, "trust": trust}
         self._args = (prefix, bindkeys, registry_kw, kw, log)
         self._max_bytes, self._skew_s, self._privacy = max_bytes, skew_s, privacy
+        self._trust = trust
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._inline = (Topics(prefix), registry, ParseContext(bindkeys=bindkeys))
@@ -138,6 +141,7 @@ class Planner:
                 skew_s=self._skew_s,
                 privacy=self._privacy,
                 oversize=oversize,
+                trust=self._trust,
             )
         loop = asyncio.get_running_loop()
         while True:

@@ -2,8 +2,10 @@
 
 Adverts in ``[since, until)`` (optionally one MAC) are read in time order in chunks.  With
 ``--parser P`` only adverts that P claimed before or claims now are touched.  For each chunk, in
-one transaction: the adverts' readings are deleted, the new ones inserted, ``parser`` on the raw
-rows updated and the devices' parser/facts refreshed.  Running it twice gives the same rows.
+one transaction: the adverts' readings are deleted, the new ones inserted, ``parser`` and
+``parse_status`` on the raw rows updated and the devices' parser, facts and last readings
+refreshed (the readings of the chunk's adverts merged in time order into ``last_readings``, as
+ingest does).  Running it twice gives the same rows.
 Progress (count, rate, ETA) goes to stderr.
 """
 
@@ -21,6 +23,7 @@ import psycopg
 
 from bt_mqtt.core.wire import WireError, decode_obj
 from bt_mqtt.parsers.api import ParseContext
+from bt_mqtt.subscriber import parsestatus
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 
 log = logging.getLogger(__name__)
@@ -71,10 +74,19 @@ _COUNT = (
 )
 _DELETE = "DELETE FROM sensor_readings WHERE time >= %s AND time <= %s AND advert_id = ANY(%s)"
 _SET_PARSER = (
-    "UPDATE raw_advertisements r SET parser = v.parser FROM "
+    "UPDATE raw_advertisements r SET parser = v.parser, parse_status = v.status FROM "
     "(SELECT unnest(%s::bigint[]) AS id, unnest(%s::timestamptz[]) AS time, "
-    "unnest(%s::text[]) AS parser) v "
-    "WHERE r.id = v.id AND r.time = v.time AND r.parser IS DISTINCT FROM v.parser"
+    "unnest(%s::text[]) AS parser, unnest(%s::text[]) AS status) v "
+    "WHERE r.id = v.id AND r.time = v.time "
+    "AND (r.parser, r.parse_status) IS DISTINCT FROM (v.parser, v.status)"
+)
+# the readings merged in time order: later adverts' values win, as in ingest
+_LAST_READINGS = (
+    "UPDATE devices SET last_readings = CASE "
+    "WHEN last_readings_at IS NULL OR %(at)s >= last_readings_at "
+    "THEN last_readings || %(readings)s::jsonb ELSE %(readings)s::jsonb || last_readings END, "
+    "last_readings_at = greatest(last_readings_at, %(at)s), updated_at = now() "
+    "WHERE mac = %(mac)s"
 )
 _DEVICE = (
     "UPDATE devices SET parser = coalesce(%(parser)s, parser), facts = facts || %(facts)s::jsonb, "
@@ -131,28 +143,40 @@ def _chunk(
     ids: list[int] = []
     times: list[datetime] = []
     parsers: list[str | None] = []
+    statuses: list[str | None] = []
     readings: list[tuple[Any, ...]] = []
     devices: dict[str, tuple[str | None, dict[str, Any]]] = {}
+    latest: dict[str, tuple[datetime, dict[str, float]]] = {}  # rows come in time order
     for adv_id, when, mac, scanner_id, old_parser, payload in rows:
         try:
             adv = decode_obj(payload).advert
         except WireError:
             counts["undecodable"] += 1
             continue
+        before = parsestatus.failures(registry)
         result = registry.parse(adv, ctx)
-        new_parser = result.parser if result is not None else None
+        failed = (
+            None if result is not None else parsestatus.failed_parser(registry, adv, ctx, before)
+        )
+        new_parser = result.parser if result is not None else failed[0] if failed else None
         if only is not None and only not in (old_parser, new_parser):
             continue
         ids.append(adv_id)
         times.append(when)
         parsers.append(new_parser)
+        statuses.append(parsestatus.OK if result is not None else failed[1] if failed else None)
         if result is None:
             continue
+        mine: dict[str, float] = {}
         for metric, value in result.readings.items():
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             if numeric and math.isfinite(value):  # the same rule as ingest
                 readings.append((when, mac, scanner_id, new_parser, metric, value, adv_id))
+                mine[metric] = float(value)
         devices[mac] = (new_parser, result.facts)
+        if mine:
+            merged = {**latest[mac][1], **mine} if mac in latest else mine
+            latest[mac] = (when, merged)
     if not ids:
         return
     with conn.transaction():
@@ -163,8 +187,13 @@ def _chunk(
         ) as copy:
             for r in readings:
                 copy.write_row(r)
-        conn.execute(_SET_PARSER, (ids, times, parsers))
+        conn.execute(_SET_PARSER, (ids, times, parsers, statuses))
         for dev_mac, (p, facts) in sorted(devices.items()):
             conn.execute(_DEVICE, {"parser": p, "facts": json.dumps(facts), "mac": dev_mac})
+            if dev_mac in latest:
+                at, values = latest[dev_mac]
+                conn.execute(
+                    _LAST_READINGS, {"at": at, "readings": json.dumps(values), "mac": dev_mac}
+                )
     counts["touched"] += len(ids)
     counts["readings"] += len(readings)

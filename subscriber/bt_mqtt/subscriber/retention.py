@@ -31,12 +31,34 @@ def cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, Any]:
 
 
 def run_retention(
-    cfg: SubscriberConfig, conninfo: dict[str, Any], now: datetime, *, dry_run: bool = False
+    cfg: SubscriberConfig,
+    conninfo: dict[str, Any],
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    defaults: dict[str, tuple[int, int]] | None = None,
 ) -> dict[str, list[str]]:
-    """Drop expired partitions (or list them with ``dry_run``); returns names by table."""
+    """Drop expired partitions (or list them with ``dry_run``); returns names by table.
+
+    ``defaults``, when given, receives for each table's ``<table>_default`` partition (rows,
+    rows before the cut-off, which are deleted): such rows are rare since the subscriber stores
+    an implausible agent time as the arrival time (``clock``), but older data may hold some."""
     out: dict[str, list[str]] = {}
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         for table, cutoff in cutoffs(cfg, now).items():
+            rows, expired = partitions.default_rows(conn, table, cutoff)
+            if defaults is not None:
+                defaults[f"{table}_default"] = (rows, expired)
+            if rows:
+                log.info(
+                    "%s_default holds %d rows, %d before %s (%s)",
+                    table,
+                    rows,
+                    expired,
+                    cutoff,
+                    "would delete" if dry_run else "deleted",
+                    extra={"event": "default_partition", "rows": rows, "expired": expired},
+                )
             if dry_run:
                 out[table] = partitions.droppable(partitions.existing(conn, table), table, cutoff)
                 for name in out[table]:

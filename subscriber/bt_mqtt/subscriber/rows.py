@@ -39,6 +39,8 @@ STAGE_RAW_TYPES: Final[tuple[tuple[str, str], ...]] = (
     ("name", "text"),
     ("parser", "text"),
     ("clock_skew", "boolean"),
+    ("agent_time", "boolean"),
+    ("parse_status", "text"),
     ("facts", "text"),
     ("readings", "text"),
     ("payload", "jsonb"),
@@ -65,6 +67,8 @@ def raw_line(
     name: str,
     parser: str,
     clock_skew: str,
+    agent_time: str,
+    parse_status: str,
     facts: str,
     readings: str,
     payload: str,
@@ -72,7 +76,8 @@ def raw_line(
     """One stage_raw line from fields already in COPY text (escaped, ``\\N`` for NULL)."""
     return (
         f"{k}\t{time}\t{received_at}\t{scanner_id}\t{boot}\t{seq}\t{mac}\t{rssi}\t"
-        f"{address_type}\t{name}\t{parser}\t{clock_skew}\t{facts}\t{readings}\t{payload}\n"
+        f"{address_type}\t{name}\t{parser}\t{clock_skew}\t{agent_time}\t{parse_status}\t"
+        f"{facts}\t{readings}\t{payload}\n"
     )
 
 
@@ -104,6 +109,8 @@ class RawRow(NamedTuple):
     name: str | None
     parser: str | None
     clock_skew: str
+    agent_time: str
+    parse_status: str | None
     facts: str | None
     readings: str | None
     payload: str

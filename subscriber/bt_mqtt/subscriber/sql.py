@@ -34,22 +34,40 @@ COPY_REJECTED: Final = (
     "payload_sha256) FROM STDIN"
 )
 
-# One statement: new adverts, their readings, device and scanner upserts (sorted by key so
-# concurrent subscribers lock rows in the same order), and the scanners' counts of adverts the
-# privacy policy dropped (parallel arrays drop_ids, drop_counts, drop_at; empty when none).
-# Returns (adverts, readings, devices).
+# One statement (after ledger.LOCK): new adverts (those whose seq the ledger does not hold yet),
+# their readings, device and scanner upserts (sorted by key so concurrent subscribers lock rows
+# in the same order), the scanners' counts of adverts the privacy policy dropped (parallel
+# arrays drop_ids, drop_counts, drop_at; empty when none), and the ledger: the batch's seqs and
+# those of privacy-dropped adverts (seen_ids, seen_boots, seen_seqs) added to each boot's set.
+# Returns (adverts, readings, devices, {"parser/parse_status": count} of the new adverts).
 INGEST: Final = """
 WITH ins AS (
     INSERT INTO raw_advertisements
-        (id, time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, payload)
-    SELECT id, time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, payload
-    FROM stage_raw
+        (id, time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew, agent_time,
+         parse_status, payload)
+    SELECT id, time, received_at, scanner_id, boot, seq, mac, rssi, parser, clock_skew,
+        agent_time, parse_status, payload
+    FROM stage_raw s
+    WHERE NOT EXISTS (SELECT 1 FROM seq_ledger l WHERE l.scanner_id = s.scanner_id
+                      AND l.boot = s.boot AND l.seqs @> s.seq)
     ON CONFLICT DO NOTHING
     RETURNING id
 ), new AS (
     SELECT s.id, s.k, s.time, s.received_at, s.scanner_id, s.seq, s.mac, s.rssi,
-        s.address_type, s.name, s.parser, s.clock_skew, s.facts, s.readings
+        s.address_type, s.name, s.parser, s.clock_skew, s.parse_status, s.facts, s.readings
     FROM ins JOIN stage_raw s USING (id)
+), led AS (
+    UPDATE seq_ledger l SET seqs = l.seqs + a.got, updated_at = now()
+    FROM (
+        SELECT scanner_id, boot, range_agg(int8range(seq, seq, '[]')) AS got
+        FROM (
+            SELECT scanner_id, boot, seq FROM stage_raw
+            UNION ALL SELECT * FROM unnest(%(seen_ids)s::text[], %(seen_boots)s::text[],
+                %(seen_seqs)s::bigint[])
+        ) u WHERE seq < 9223372036854775807 GROUP BY scanner_id, boot
+    ) a
+    WHERE l.scanner_id = a.scanner_id AND l.boot = a.boot
+    RETURNING 1
 ), rd AS (
     INSERT INTO sensor_readings (time, mac, scanner_id, parser, metric, value, advert_id)
     SELECT n.time, n.mac, n.scanner_id, n.parser, r.metric, r.value, n.id
@@ -124,7 +142,11 @@ WITH ins AS (
         privacy_dropped = s.privacy_dropped + EXCLUDED.privacy_dropped
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM rd), (SELECT count(*) FROM dev)
+SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM rd), (SELECT count(*) FROM dev),
+    (SELECT coalesce(jsonb_object_agg(k, n), '{}'::jsonb) FROM (
+        SELECT parser || '/' || parse_status AS k, count(*) AS n FROM new
+        WHERE parse_status IS NOT NULL GROUP BY 1) p),
+    (SELECT count(*) FROM led)
 """
 
 LOCK_SCANNER: Final = (

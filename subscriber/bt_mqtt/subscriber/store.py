@@ -14,8 +14,10 @@ Connection failures surface as ``DatabaseUnavailable``; the caller retries the s
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import defaultdict
+import socket
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -23,7 +25,7 @@ from typing import Any, Final
 import psycopg
 from attrs import define, field
 
-from bt_mqtt.subscriber import partitions, sql
+from bt_mqtt.subscriber import ledger, partitions, sql
 from bt_mqtt.subscriber.batch import BatchPlan
 from bt_mqtt.subscriber.heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, Heartbeat
 from bt_mqtt.subscriber.rejected import reject
@@ -68,13 +70,26 @@ class WriteResult:
     repeated: int = 0  # the retained heartbeat we already had, delivered again
     rejected: int = 0
     transitions: list[Transition] = field(factory=list)  # scanner status changes recorded
+    # of the adverts newly stored: decoded by parser, and claimed but failed by (parser, status)
+    parsed: Counter[str] = field(factory=Counter)
+    parse_failed: Counter[tuple[str, str]] = field(factory=Counter)
 
 
 class Store:
     """One database connection plus the partition cache.  Not safe for concurrent use."""
 
-    def __init__(self, conninfo: dict[str, Any], *, keep_days: int, future_days: int) -> None:
+    def __init__(
+        self,
+        conninfo: dict[str, Any],
+        *,
+        keep_days: int,
+        future_days: int,
+        timeout_s: float | None = None,
+    ) -> None:
+        """``timeout_s``: the server's statement timeout for this session, and the longest a
+        ``write`` may wait for the database before the connection is severed (None: none)."""
         self._conninfo = conninfo
+        self._timeout_s = timeout_s
         self._keep_days = keep_days
         self._future_days = future_days
         self._conn: psycopg.AsyncConnection[Any] | None = None
@@ -87,6 +102,8 @@ class Store:
             conn = await psycopg.AsyncConnection.connect(**self._conninfo, autocommit=True)
             for statement in sql.SESSION_SETUP:
                 await conn.execute(statement)
+            if self._timeout_s is not None:
+                await conn.execute(f"SET statement_timeout = {int(self._timeout_s * 1000)}")
             await conn.execute(sql.STAGE_TABLES)
             for table in partitions.PARTITIONED:
                 cur = await conn.execute(
@@ -146,6 +163,41 @@ class Store:
         self, plan: BatchPlan, now: datetime, source: Source | None = None
     ) -> WriteResult:
         """Commit the whole plan; see the module docstring."""
+        watchdog = None
+        if self._timeout_s is not None and self._conn is not None:
+            conn = self._conn
+            watchdog = asyncio.get_running_loop().call_later(
+                self._timeout_s + max(1.0, self._timeout_s / 10), self._sever, conn
+            )
+        try:
+            return await self._write_all(plan, now, source)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _sever(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Shut the socket of a connection that stopped answering: whatever waits on it fails
+        at once (an ``OperationalError``), where a silent network would leave it waiting for
+        the kernel's TCP timeout."""
+        log.warning(
+            "the database did not answer within %.0fs; dropping the connection",
+            self._timeout_s,
+            extra={"event": "db_stalled"},
+        )
+        try:
+            sock = socket.socket(fileno=conn.fileno())
+        except (OSError, psycopg.Error):
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()  # the descriptor stays psycopg's
+
+    async def _write_all(
+        self, plan: BatchPlan, now: datetime, source: Source | None
+    ) -> WriteResult:
         try:
             await self.ensure_partitions(plan, now)
             try:
@@ -169,6 +221,9 @@ class Store:
             "drop_ids": list(plan.privacy_dropped),
             "drop_counts": list(plan.privacy_dropped.values()),
             "drop_at": [now] * len(plan.privacy_dropped),
+            "seen_ids": [i[0] for i in plan.seen],
+            "seen_boots": [i[1] for i in plan.seen],
+            "seen_seqs": [i[2] for i in plan.seen],
         }
         async with conn.transaction():
             cur = conn.cursor()
@@ -229,10 +284,17 @@ class Store:
         if readings:
             async with cur.copy(sql.COPY_STAGE_READINGS) as copy:
                 await copy.write(readings)
+        await cur.execute(ledger.LOCK, drops)
         await cur.execute(sql.INGEST, drops)
         got = await cur.fetchone()
         assert got is not None
-        archived, n_readings, n_devices = (int(x) for x in got)
+        archived, n_readings, n_devices = (int(x) for x in got[:3])
+        for key, count in got[3].items():
+            parser, _, status = key.rpartition("/")
+            if status == "ok":
+                res.parsed[parser] += int(count)
+            else:
+                res.parse_failed[parser, status] += int(count)
         res.archived += archived
         res.readings += n_readings
         res.devices += n_devices
@@ -258,6 +320,17 @@ class Store:
             },
         )
         res.heartbeats += 1
+        marks = ledger.marks(hb.body)
+        if marks is not None:
+            await cur.execute(
+                ledger.HEARTBEAT,
+                {
+                    "sid": hb.scanner_id,
+                    "boot": marks.boot,
+                    "last_seq": marks.last_seq,
+                    "counters": marks.counters,
+                },
+            )
         if prev != hb.status:
             reason = "agent_offline" if hb.status == "offline" else "heartbeat"
             await cur.execute(
@@ -286,12 +359,30 @@ class Store:
             raise DatabaseUnavailable(str(exc).strip()) from exc
         return [Transition(str(r[0]), "online", "offline", "missed_heartbeats") for r in rows]
 
+    async def loss(self) -> dict[str, ledger.Loss]:
+        """Each scanner's published/received/missing/agent-dropped figures (``scanner_loss``)."""
+        conn = self._require()
+        try:
+            cur = await conn.execute(ledger.LOSS)
+            rows = await cur.fetchall()
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            await self.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        return ledger.loss_rows(rows)
+
     async def prepare_partitions(self, now: datetime | None = None) -> None:
         """Create partitions from yesterday to ``future_days`` ahead (call at start and daily)."""
         await self.ensure_partitions(BatchPlan(), now or datetime.now(UTC) + timedelta(0))
 
 
-_NO_DROPS: Final[dict[str, list[Any]]] = {"drop_ids": [], "drop_counts": [], "drop_at": []}
+_NO_DROPS: Final[dict[str, list[Any]]] = {
+    "drop_ids": [],
+    "drop_counts": [],
+    "drop_at": [],
+    "seen_ids": [],
+    "seen_boots": [],
+    "seen_seqs": [],
+}
 
 
 def _per_advert(plan: BatchPlan) -> list[tuple[int, bytes, bytes]]:
