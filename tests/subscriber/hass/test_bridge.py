@@ -59,6 +59,7 @@ def test_retained_configs_states_and_rejects(mosquitto: Broker) -> None:
 def test_hass_remove_empties_everything_the_bridge_made(mosquitto: Broker, tmp_path: Path) -> None:
     bridge = RunningBridge(config(mosquitto))
     try:
+        wait(lambda: read_retained(mosquitto, "bt-mqtt/ha/status") == b"online")  # subscribed
         advert(mosquitto, encoders.atc1441(ATC, -55, 1, 21.7, 45, 80, 2.95), 1)
         wait(lambda: read_retained(mosquitto, TEMP_STATE) is not None)
     finally:

@@ -18,6 +18,8 @@ import pytest
 from bt_mqtt.demo import encoders
 from bt_mqtt.subscriber.devicesettings import DeviceSettings
 from tests.fixtures.mosquitto import Broker
+from tests.fixtures.mqtt import read_retained
+from tests.fixtures.waiting import wait_until
 from tests.subscriber.hass.helpers import SCANNER, RunningBridge, advert, config, heartbeat, publish
 
 pytestmark = pytest.mark.slow
@@ -52,6 +54,9 @@ def test_home_assistant_shows_devices_and_scanners(mosquitto: Broker, home_assis
     )
     try:
         heartbeat(mosquitto)
+        wait_until(  # the bridge says online once subscribed: adverts before that are not heard
+            lambda: read_retained(mosquitto, "bt-mqtt/ha/status") == b"online", "the bridge", 30
+        )
         traffic(mosquitto)
         temp = uid(ATC, "temperature_c")
         ents = ha.wait_for(

@@ -205,9 +205,11 @@ class Bridge:
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
         t = self.topics
-        client.publish(t.bridge_status, disc.ONLINE.encode(), qos=1, retain=True)
         filters = [t.raw_filter, t.status_filter, t.ha_status, *t.config_filter()]
         client.subscribe([gmqtt.Subscription(f, qos=1) for f in filters])
+        # after the SUBSCRIBE on the same connection: the broker handles them in order, so once
+        # "online" is retained the bridge hears what is published
+        client.publish(t.bridge_status, disc.ONLINE.encode(), qos=1, retain=True)
         # after a reconnect (the broker may have restarted without persistence) say it all again
         self._send(self.tracker.ha_online())
         log.info(
