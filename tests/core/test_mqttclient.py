@@ -151,3 +151,33 @@ def test_first_connect_retries_fast_unless_refused(
     asyncio.run(attempt(MqttConfig(host=broker.host, port=broker.port, username="agent"), "wrong"))
     refused = _retry_waits(caplog)
     assert 3 <= len(refused) < len(unreachable) and 0.2 <= max(refused) <= 0.4 + 1e-9
+
+
+def test_reconnect_goes_on_after_the_broker_refused_it(
+    mosquitto: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker restarted with a configuration that refuses the client ("not authorised",
+    which gmqtt alone deems permanent and stops reconnecting for good): once the broker accepts
+    it again, the client is back without a restart."""
+    cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port)
+
+    async def go() -> None:
+        client = build_client(cfg, "refused-then-fixed")
+        assert await connect_with_backoff(client, cfg, initial_s=0.05, cap_s=0.2)
+        mosquitto.stop()
+        mosquitto.extra_conf = "allow_anonymous false\n"
+        mosquitto.start()
+
+        def refusals() -> int:
+            return sum("CONNACK" in r.getMessage() for r in caplog.records)
+
+        await until(lambda: refusals() >= 2, "the broker refusing the reconnect twice", 10)
+        assert not client.is_connected
+        mosquitto.stop()
+        mosquitto.extra_conf = ""
+        mosquitto.start()
+        await until(lambda: client.is_connected, "reconnect once the broker accepts again", 10)
+        await client.disconnect()
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(go())

@@ -6,8 +6,10 @@ gmqtt (pinned to 0.8.x) has no public API for several things BT-MQTT needs:
   session on the broker (gmqtt clears the store but keeps the ids reserved, so after enough
   reconnects every publish fails with OverflowError), and that hands back what it held
   (``BoundedQosStorage``);
-- a reconnect that backs off (doubling, capped, with jitter) instead of a fixed delay, and a
-  time limit on opening the connection (``BackoffClient``);
+- a reconnect that backs off (doubling, capped, with jitter) instead of a fixed delay, that
+  goes on after the broker refused a reconnect (gmqtt gives up for good on a refusal it deems
+  permanent, a wrong password or "not authorised", though the fix is usually made on the
+  broker, not on the scanner), and a time limit on opening the connection (``BackoffClient``);
 - many QoS 1 PUBLISH packets written with one system call, their packet ids taken from gmqtt's
   own allocator and the packets kept in its store for resending (``publish_batch``; the bytes
   come from ``bt_mqtt.core.mqttcodec``);
@@ -77,6 +79,7 @@ def missing_internals() -> list[str]:
     need(state, "Client._connection_state", "failed_connections", "protocol_version")
     handler = getattr(probe, "_package_handler", None)
     need(MqttPackageHandler, "MqttPackageHandler", "_handle_publish_packet", "current_connection")
+    need(MqttPackageHandler, "MqttPackageHandler", "_is_retryable_connack")
     need(handler, "MqttPackageHandler", "_handler_cache", "_server_topics_aliases", "id_generator")
     need(IdGenerator, "IdGenerator", "next_id", "free_id")
     need(getattr(handler, "id_generator", None), "IdGenerator", "_used_ids")
@@ -179,6 +182,12 @@ def jittered(base: float, jitter: float) -> float:
     return base * (1.0 - jitter * int.from_bytes(os.urandom(2), "big") / 65536)
 
 
+def _retry_every_refusal(result: int) -> bool:
+    """Whether to reconnect after a CONNACK refused with ``result``: always."""
+    del result
+    return True
+
+
 class BackoffClient(gmqtt.Client):  # type: ignore[misc]
     """A gmqtt client whose automatic reconnect backs off: initial * 2**failures, capped, minus
     up to ``backoff_jitter`` of it at random; opening a connection is limited to
@@ -192,6 +201,10 @@ class BackoffClient(gmqtt.Client):  # type: ignore[misc]
     def __init__(self, client_id: str, **kwargs: Any) -> None:
         check()
         super().__init__(client_id, **kwargs)
+        # gmqtt 0.8's handler asks this after a refused CONNACK; False stops reconnecting for
+        # good (the scanner would stay offline until someone restarts it).  Every refusal is
+        # retried instead, at the backoff's pace (``reconnect`` below).
+        self._package_handler._is_retryable_connack = _retry_every_refusal
         storage = self._persistent_storage  # gmqtt 0.8: the QoS store given to __init__
         if isinstance(storage, BoundedQosStorage):
             # gmqtt 0.8's packet id allocator lives on its packet handler
