@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bt_mqtt.demo import scratch
+from bt_mqtt.demo.orchestrator import PG_SCRATCH_PREFIX
 from bt_mqtt.demo.services import die_with_parent
 from tests.fixtures.proctree import descendants, survivors
 
@@ -78,6 +80,19 @@ def test_kill_9_leaves_nothing_running(tmp_path: Path) -> None:
     proc.communicate(timeout=30)
     # PostgreSQL's server processes, the subscriber's worker, the brokers and buses: all gone
     assert survivors(parts) == {}
+    # As root the cluster lives in a scratch folder under /tmp, which kill -9 leaves behind;
+    # the next demo's sweep removes it (and nothing another live run owns).
+    pg_dirs = {
+        Path(cmd.split(" -D ", 1)[1].split(" ", 1)[0]).parent
+        for cmd in parts.values()
+        if " -D " in cmd and "postgres" in cmd
+    }
+    assert len(pg_dirs) == 1, parts
+    (pg_dir,) = pg_dirs
+    if os.geteuid() == 0:
+        assert pg_dir.name.startswith(PG_SCRATCH_PREFIX) and pg_dir.exists()
+        assert pg_dir in scratch.sweep(PG_SCRATCH_PREFIX)
+        assert not pg_dir.exists()
 
 
 @pytest.mark.slow

@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from attrs import define, field
 
 from bt_mqtt.core.mqttconfig import MqttConfig
 from bt_mqtt.core.wire import advert_fields
-from bt_mqtt.demo import scenario
+from bt_mqtt.demo import scenario, scratch
 from bt_mqtt.demo.services import (
     DBusDaemon,
     MissingBinary,
@@ -49,6 +48,8 @@ from bt_mqtt.demo.witness import Witness
 log = logging.getLogger(__name__)
 
 DATABASE = "btmqtt"
+# as root the cluster lives in a scratch folder under /tmp ('postgres' cannot enter root's home)
+PG_SCRATCH_PREFIX = "bt-mqtt-demo-pg-"
 OFFLINE_SCANNER = scenario.SCANNERS[-1]
 HEARTBEAT_S = 5
 PROGRESS_EVERY_S = 10.0
@@ -116,7 +117,8 @@ class Demo:
     def _init_database(self) -> PostgresCluster:
         where = self.opts.directory / "postgres"
         if os.geteuid() == 0:  # the server runs as 'postgres', which cannot enter root's home
-            self.pg_tmp = where = Path(tempfile.mkdtemp(prefix="bt-mqtt-demo-pg-"))
+            scratch.sweep(PG_SCRATCH_PREFIX)  # left by a demo killed with kill -9
+            self.pg_tmp = where = scratch.make(PG_SCRATCH_PREFIX)
         cluster = PostgresCluster(where)
         cluster.init()
         return cluster

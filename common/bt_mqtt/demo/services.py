@@ -20,7 +20,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Final
 from attrs import define, field
 
 from bt_mqtt.core import brokerconf
+from bt_mqtt.demo import scratch
 
 SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 PR_SET_PDEATHSIG = 1
@@ -39,6 +39,8 @@ SUN_PATH_MAX: Final = 107
 # libdbus refuses longer unix socket paths than this (its _DBUS_MAX_SUN_PATH_LENGTH, kept
 # portable), with a message that does not say which path
 DBUS_SUN_PATH_MAX: Final = 99
+# the short socket folders of deep directories (``short_socket_dir``), under /tmp
+SHORT_SOCKET_PREFIX: Final = "btm-"
 
 
 class MissingBinary(RuntimeError):
@@ -67,7 +69,8 @@ def short_socket_dir(wanted: Path, name: str, limit: int, who: str) -> tuple[Pat
     ``SocketPathTooLong`` naming the path when even that does not fit."""
     if len(os.fsencode(wanted / name)) <= limit:
         return wanted, False
-    short = Path(tempfile.mkdtemp(prefix="btm-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    scratch.sweep(SHORT_SOCKET_PREFIX)
+    short = scratch.make(SHORT_SOCKET_PREFIX)
     try:
         check_socket_path(short / name, limit, who)
     except SocketPathTooLong:
