@@ -19,6 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Final, Protocol
 
 from attrs import define, field
@@ -291,7 +292,9 @@ def plan_chunk(
             boot = esc(wm.boot)
             rssi = max(-32768, min(32767, adv.rssi))
             address_type, skew = adv.address_type or NULL, fmt_bool(skewed)
-            line = raw_line(
+            # every column but the three the careful path below may have to re-escape
+            row = partial(
+                raw_line,
                 k=k,
                 time=ts,
                 received_at=rt,
@@ -301,15 +304,13 @@ def plan_chunk(
                 mac=mac,
                 rssi=rssi,
                 address_type=address_type,
-                name=NULL if name is None else esc(name),
                 parser=parser,
                 clock_skew=skew,
                 agent_time=fmt_bool(trusted),
                 parse_status=status,
-                facts=facts,
                 readings=readings,
-                payload=esc(text),
             )
+            line = row(name=NULL if name is None else esc(name), facts=facts, payload=esc(text))
             escaped = False
             try:
                 encoded = line.encode()
@@ -325,24 +326,8 @@ def plan_chunk(
                 clean_obj = storable_tree(obj)
                 if clean_obj != obj:
                     text = _dumps(clean_obj)
-                fixed = raw_line(
-                    k=k,
-                    time=ts,
-                    received_at=rt,
-                    scanner_id=sid,
-                    boot=boot,
-                    seq=wm.seq,
-                    mac=mac,
-                    rssi=rssi,
-                    address_type=address_type,
-                    name=NULL if name is None else esc(name),
-                    parser=parser,
-                    clock_skew=skew,
-                    agent_time=fmt_bool(trusted),
-                    parse_status=status,
-                    facts=facts,
-                    readings=readings,
-                    payload=esc(text),
+                fixed = row(
+                    name=NULL if name is None else esc(name), facts=facts, payload=esc(text)
                 )
                 encoded = fixed.encode()
                 escaped = fixed != line
