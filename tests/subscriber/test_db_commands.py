@@ -120,7 +120,7 @@ def test_retention_drops_whole_partitions_and_creates_ahead(pg_database: str) ->
     with psycopg.connect(pg_database) as conn:
         seqs = [r[0] for r in conn.execute("SELECT seq FROM raw_advertisements ORDER BY seq")]
         assert seqs == [2, 3]
-        days = partitions.existing_days(conn, "sensor_readings")
+        days = partitions.existing_days(conn, "sensor_readings_hot")
     assert {now.date() + timedelta(days=d) for d in range(-1, 8)} <= days
 
 
@@ -129,7 +129,7 @@ def test_reprocess_replaces_readings_idempotently(pg_database: str) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     with psycopg.connect(pg_database, autocommit=True) as conn:
         partitions.ensure(conn, "raw_advertisements", [now.date()])
-        partitions.ensure(conn, "sensor_readings", [now.date()])
+        partitions.ensure(conn, "sensor_readings_hot", [now.date()])
         for seq in range(1, 11):  # seq starts at 1 (wire v1)
             _insert_raw(conn, now + timedelta(seconds=seq), seq)
         conn.execute(

@@ -280,7 +280,7 @@ def test_retention_dry_run_names_the_default_partitions(pg_database: str, tmp_pa
         [*argv, "retention", "--dry-run"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert "raw_advertisements_default: 1 rows, would delete 1 (before the cut-off)" in out
-    assert "sensor_readings_default: 0 rows, would delete 0" in out
+    assert "sensor_readings_hot_default: 0 rows, would delete 0" in out
     assert _q(db, "SELECT count(*) FROM raw_advertisements") == [(1,)]  # a dry run
 
 

@@ -89,6 +89,8 @@ class RetentionConfig:
     readings_days: int | None = field(default=None, validator=at_least(1))
     rejected_days: int | None = field(default=None, validator=at_least(1))
     future_days: int = field(default=7, validator=at_least(1))
+    # days kept as rows (today, yesterday, ...); older days are compacted into blocks
+    hot_days: int = field(default=2, validator=at_least(1))
 
 
 @define(frozen=True)

@@ -1,4 +1,4 @@
-"""``bt-mqtt-subscriber``: run (default), migrate, reprocess, retention.
+"""``bt-mqtt-subscriber``: run (default), migrate, reprocess, retention, compact.
 
 Exit codes: 0 success, 1 a runtime failure (database unreachable for a one-shot command, schema
 refused), 2 bad usage or configuration (the message names the key).
@@ -60,6 +60,7 @@ def build_parser() -> ArgumentParser:
     rp.add_argument("--parser", help="only adverts this parser claimed or now claims")
     ret = sub.add_parser("retention", help="drop expired partitions, create future ones")
     ret.add_argument("--dry-run", action="store_true", help="only list what would be dropped")
+    sub.add_parser("compact", help="rewrite closed days into the compact archive's blocks")
     sub.add_parser("hass-remove", help="remove every BT-MQTT entity from Home Assistant")
     return p
 
@@ -76,7 +77,8 @@ def _setup(args: argparse.Namespace) -> tuple[SubscriberConfig, dict[str, Any], 
     return cfg, conninfo, source
 
 
-def _cmd_migrate(args: argparse.Namespace, conninfo: dict[str, Any]) -> int:
+def _cmd_migrate(args: argparse.Namespace, cfg: SubscriberConfig, conninfo: dict[str, Any]) -> int:
+    from bt_mqtt.subscriber.compact import ARCHIVE_MIGRATION, compact  # noqa: PLC0415
     from bt_mqtt.subscriber.migrate import migrate  # noqa: PLC0415
 
     applied = migrate(conninfo, args.migrations_dir)
@@ -84,6 +86,19 @@ def _cmd_migrate(args: argparse.Namespace, conninfo: dict[str, Any]) -> int:
         "schema up to date (%d applied)",
         len(applied),
         extra={"event": "migrated", "applied": applied},
+    )
+    if ARCHIVE_MIGRATION in applied:  # convert the days already stored, with progress
+        compact(conninfo, datetime.now(UTC), cfg.retention.hot_days, out=sys.stderr)
+    return 0
+
+
+def _cmd_compact(cfg: SubscriberConfig, conninfo: dict[str, Any]) -> int:
+    from bt_mqtt.subscriber.compact import compact  # noqa: PLC0415
+
+    counts = compact(conninfo, datetime.now(UTC), cfg.retention.hot_days, out=sys.stderr)
+    sys.stdout.write(
+        f"compacted {counts['days']} days: {counts['adverts']} adverts, "
+        f"{counts['readings']} readings\n"
     )
     return 0
 
@@ -202,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     try:
         if command == "migrate":
-            return _cmd_migrate(args, conninfo)
+            return _cmd_migrate(args, cfg, conninfo)
+        if command == "compact":
+            return _cmd_compact(cfg, conninfo)
         if command == "retention":
             return _cmd_retention(args, cfg, conninfo)
         if command == "reprocess":

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # table -> partition key column
 PARTITIONED: Final = {
     "raw_advertisements": "time",
-    "sensor_readings": "time",
+    "sensor_readings_hot": "time",
     "rejected_messages": "received_at",
 }
 PART_RE: Final = re.compile(r"(?P<table>[a-z_]+)_(?P<day>\d{8})")

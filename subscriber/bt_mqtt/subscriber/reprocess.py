@@ -1,6 +1,9 @@
 """``reprocess``: run today's parsers over archived adverts and replace their derived readings.
 
-Adverts in ``[since, until)`` (optionally one MAC) are read in time order in chunks.  With
+Adverts in ``[since, until)`` (optionally one MAC) are read in time order in chunks from the
+rows (``raw_advertisements``), then block by block from the compact archive (``raw_blocks``,
+whose block is rewritten with the new parser and status, and whose ``reading_blocks`` get the
+new readings of its reprocessed adverts).  With
 ``--parser P`` only adverts that P claimed before or claims now are touched.  For each chunk, in
 one transaction: the adverts' readings are deleted, the new ones inserted, ``parser`` and
 ``parse_status`` on the raw rows updated and the devices' parser, facts and last readings
@@ -16,14 +19,17 @@ import logging
 import math
 import sys
 import time
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
 import psycopg
+from attrs import Factory, define
 
 from bt_mqtt.core.wire import WireError, decode_obj
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.subscriber import parsestatus
+from bt_mqtt.subscriber.archive import decode_block, encode_block
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 
 log = logging.getLogger(__name__)
@@ -72,7 +78,7 @@ _COUNT = (
     "SELECT count(*) FROM raw_advertisements WHERE time >= %(since)s AND time < %(until)s "
     "AND (%(mac)s::text IS NULL OR mac = %(mac)s)"
 )
-_DELETE = "DELETE FROM sensor_readings WHERE time >= %s AND time <= %s AND advert_id = ANY(%s)"
+_DELETE = "DELETE FROM sensor_readings_hot WHERE time >= %s AND time <= %s AND advert_id = ANY(%s)"
 _SET_PARSER = (
     "UPDATE raw_advertisements r SET parser = v.parser, parse_status = v.status FROM "
     "(SELECT unnest(%s::bigint[]) AS id, unnest(%s::timestamptz[]) AS time, "
@@ -80,6 +86,32 @@ _SET_PARSER = (
     "WHERE r.id = v.id AND r.time = v.time "
     "AND (r.parser, r.parse_status) IS DISTINCT FROM (v.parser, v.status)"
 )
+# the compact archive (migration 0007): blocks overlapping the range, one block, its rewrite,
+# and its readings: those of the adverts not reprocessed kept, the new ones added
+_BLOCKS = (
+    "SELECT mac, day, part, adverts FROM raw_blocks WHERE last_time >= %(since)s "
+    "AND first_time < %(until)s AND (%(mac)s::text IS NULL OR mac = %(mac)s) "
+    "ORDER BY day, mac, part"
+)
+_BLOCK = "SELECT data FROM raw_blocks WHERE mac = %s AND day = %s AND part = %s FOR UPDATE"
+_BLOCK_SET = "UPDATE raw_blocks SET data = %s WHERE mac = %s AND day = %s AND part = %s"
+_BLOCK_READINGS = """
+WITH old AS (
+    DELETE FROM reading_blocks WHERE mac = %(mac)s AND day = %(day)s AND part = %(part)s
+    RETURNING *
+), rows AS (
+    SELECT o.metric, o.scanner_id, o.parser, u.t, u.v, u.a
+    FROM old o CROSS JOIN LATERAL unnest(o.t_us, o.value, o.advert_id) AS u(t, v, a)
+    WHERE u.a <> ALL(%(ids)s::bigint[])
+    UNION ALL
+    SELECT * FROM unnest(%(metric)s::text[], %(scanner)s::text[], %(parser)s::text[],
+        %(t)s::bigint[], %(v)s::float8[], %(a)s::bigint[])
+)
+INSERT INTO reading_blocks (mac, metric, day, scanner_id, parser, part, t_us, value, advert_id)
+SELECT %(mac)s, metric, %(day)s, scanner_id, parser, %(part)s, array_agg(t ORDER BY t, a),
+    array_agg(v ORDER BY t, a), array_agg(a ORDER BY t, a)
+FROM rows GROUP BY metric, scanner_id, parser
+"""
 # the readings merged in time order: later adverts' values win, as in ingest
 _LAST_READINGS = (
     "UPDATE devices SET last_readings = CASE "
@@ -116,7 +148,8 @@ def reprocess(
     params: dict[str, Any] = {"since": since, "until": until, "mac": mac, "limit": CHUNK}
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         row = conn.execute(_COUNT, params).fetchone()
-        total = int(row[0]) if row else 0
+        blocks = conn.execute(_BLOCKS, params).fetchall()
+        total = (int(row[0]) if row else 0) + sum(int(b[3]) for b in blocks)
         progress = Progress(total, out)
         params["after_t"], params["after_id"] = since, -1
         while True:
@@ -127,26 +160,39 @@ def reprocess(
             _chunk(conn, rows, registry, ctx, parser, counts)
             counts["adverts"] += len(rows)
             progress.update(counts["adverts"])
+        for b_mac, b_day, b_part, _n in blocks:
+            counts["adverts"] += _block(
+                conn, (b_mac, b_day, b_part), since, until, registry, ctx, parser, counts
+            )
+            progress.update(counts["adverts"])
         progress.update(counts["adverts"], final=True)
     log.info("reprocessed %d adverts", counts["adverts"], extra={"event": "reprocessed", **counts})
     return counts
 
 
-def _chunk(
-    conn: psycopg.Connection[Any],
-    rows: list[tuple[Any, ...]],
+@define
+class _Parsed:
+    """What the parsers made of a chunk of adverts (those to touch)."""
+
+    ids: list[int] = Factory(list)
+    times: list[datetime] = Factory(list)
+    parsers: list[str | None] = Factory(list)
+    statuses: list[str | None] = Factory(list)
+    # (time, mac, scanner_id, parser, metric, value, advert_id)
+    readings: list[tuple[Any, ...]] = Factory(list)
+    devices: dict[str, tuple[str | None, dict[str, Any]]] = Factory(dict)
+    latest: dict[str, tuple[datetime, dict[str, float]]] = Factory(dict)
+
+
+def _parse(
+    rows: Iterable[tuple[int, datetime, str, str, str | None, Any]],
     registry: Any,
     ctx: ParseContext,
     only: str | None,
     counts: dict[str, int],
-) -> None:
-    ids: list[int] = []
-    times: list[datetime] = []
-    parsers: list[str | None] = []
-    statuses: list[str | None] = []
-    readings: list[tuple[Any, ...]] = []
-    devices: dict[str, tuple[str | None, dict[str, Any]]] = {}
-    latest: dict[str, tuple[datetime, dict[str, float]]] = {}  # rows come in time order
+) -> _Parsed:
+    """Parse (id, time, mac, scanner_id, parser, payload object) rows, in time order."""
+    out = _Parsed()
     for adv_id, when, mac, scanner_id, old_parser, payload in rows:
         try:
             adv = decode_obj(payload).advert
@@ -161,39 +207,110 @@ def _chunk(
         new_parser = result.parser if result is not None else failed[0] if failed else None
         if only is not None and only not in (old_parser, new_parser):
             continue
-        ids.append(adv_id)
-        times.append(when)
-        parsers.append(new_parser)
-        statuses.append(parsestatus.OK if result is not None else failed[1] if failed else None)
+        out.ids.append(adv_id)
+        out.times.append(when)
+        out.parsers.append(new_parser)
+        out.statuses.append(parsestatus.OK if result is not None else failed[1] if failed else None)
         if result is None:
             continue
         mine: dict[str, float] = {}
         for metric, value in result.readings.items():
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             if numeric and math.isfinite(value):  # the same rule as ingest
-                readings.append((when, mac, scanner_id, new_parser, metric, value, adv_id))
+                out.readings.append((when, mac, scanner_id, new_parser, metric, value, adv_id))
                 mine[metric] = float(value)
-        devices[mac] = (new_parser, result.facts)
+        out.devices[mac] = (new_parser, result.facts)
         if mine:
-            merged = {**latest[mac][1], **mine} if mac in latest else mine
-            latest[mac] = (when, merged)
-    if not ids:
+            merged = {**out.latest[mac][1], **mine} if mac in out.latest else mine
+            out.latest[mac] = (when, merged)
+    return out
+
+
+def _chunk(
+    conn: psycopg.Connection[Any],
+    rows: list[tuple[Any, ...]],
+    registry: Any,
+    ctx: ParseContext,
+    only: str | None,
+    counts: dict[str, int],
+) -> None:
+    got = _parse(rows, registry, ctx, only, counts)
+    if not got.ids:
         return
     with conn.transaction():
-        conn.execute(_DELETE, (min(times), max(times), ids))
+        conn.execute(_DELETE, (min(got.times), max(got.times), got.ids))
         with conn.cursor().copy(
-            "COPY sensor_readings (time, mac, scanner_id, parser, metric, value, advert_id) "
+            "COPY sensor_readings_hot (time, mac, scanner_id, parser, metric, value, advert_id) "
             "FROM STDIN"
         ) as copy:
-            for r in readings:
+            for r in got.readings:
                 copy.write_row(r)
-        conn.execute(_SET_PARSER, (ids, times, parsers, statuses))
-        for dev_mac, (p, facts) in sorted(devices.items()):
-            conn.execute(_DEVICE, {"parser": p, "facts": json.dumps(facts), "mac": dev_mac})
-            if dev_mac in latest:
-                at, values = latest[dev_mac]
-                conn.execute(
-                    _LAST_READINGS, {"at": at, "readings": json.dumps(values), "mac": dev_mac}
-                )
-    counts["touched"] += len(ids)
-    counts["readings"] += len(readings)
+        conn.execute(_SET_PARSER, (got.ids, got.times, got.parsers, got.statuses))
+        _update_devices(conn, got)
+    counts["touched"] += len(got.ids)
+    counts["readings"] += len(got.readings)
+
+
+def _update_devices(conn: psycopg.Connection[Any], got: _Parsed) -> None:
+    for dev_mac, (p, facts) in sorted(got.devices.items()):
+        conn.execute(_DEVICE, {"parser": p, "facts": json.dumps(facts), "mac": dev_mac})
+        if dev_mac in got.latest:
+            at, values = got.latest[dev_mac]
+            conn.execute(_LAST_READINGS, {"at": at, "readings": json.dumps(values), "mac": dev_mac})
+
+
+def _block(
+    conn: psycopg.Connection[Any],
+    key: tuple[str, date, int],
+    since: datetime,
+    until: datetime,
+    registry: Any,
+    ctx: ParseContext,
+    only: str | None,
+    counts: dict[str, int],
+) -> int:
+    """Reprocess the adverts of one archive block inside the range; returns how many."""
+    mac, day, part = key
+    with conn.transaction():
+        row = conn.execute(_BLOCK, key).fetchone()
+        if row is None:
+            return 0
+        adverts = decode_block(bytes(row[0]))
+        inside = sorted(
+            (a for a in adverts if since <= a.time < until), key=lambda a: (a.time, a.id)
+        )
+        got = _parse(
+            ((a.id, a.time, a.mac, a.scanner_id, a.parser, json.loads(a.payload)) for a in inside),
+            registry,
+            ctx,
+            only,
+            counts,
+        )
+        if got.ids:
+            new = dict(zip(got.ids, zip(got.parsers, got.statuses, strict=True), strict=True))
+            rewritten = [
+                a._replace(parser=new[a.id][0], parse_status=new[a.id][1]) if a.id in new else a
+                for a in adverts
+            ]
+            conn.execute(_BLOCK_SET, (encode_block(rewritten), *key))
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            us = [(r[0] - start) // timedelta(microseconds=1) for r in got.readings]
+            conn.execute(
+                _BLOCK_READINGS,
+                {
+                    "mac": mac,
+                    "day": day,
+                    "part": part,
+                    "ids": got.ids,
+                    "metric": [r[4] for r in got.readings],
+                    "scanner": [r[2] for r in got.readings],
+                    "parser": [r[3] for r in got.readings],
+                    "t": us,
+                    "v": [float(r[5]) for r in got.readings],
+                    "a": [r[6] for r in got.readings],
+                },
+            )
+            _update_devices(conn, got)
+    counts["touched"] += len(got.ids)
+    counts["readings"] += len(got.readings)
+    return len(inside)

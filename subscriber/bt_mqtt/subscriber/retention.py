@@ -1,9 +1,10 @@
 """``retention``: drop whole daily partitions past their table's retention, create future ones.
 
-Raw adverts keep ``retention.raw_days``, readings ``retention.readings_days`` and rejected
-messages ``retention.rejected_days`` (both default to ``raw_days``).  Nothing is deleted row by
-row except rows in a ``*_default`` partition (adverts whose agent clock was far off) older than
-the cut-off.
+Closed days are first compacted into blocks (``compact``); blocks of days past a table's
+retention are deleted with its partitions.  Raw adverts keep ``retention.raw_days``, readings
+``retention.readings_days`` and rejected messages ``retention.rejected_days`` (both default to
+``raw_days``).  Nothing is deleted row by row except rows in a ``*_default`` partition (adverts
+whose agent clock was far off) older than the cut-off.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import psycopg
 
 from bt_mqtt.subscriber import partitions
+from bt_mqtt.subscriber.compact import compact, drop_blocks_before
 from bt_mqtt.subscriber.config import SubscriberConfig
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ def cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, Any]:
     today = partitions.day_of(now)
     return {
         "raw_advertisements": today - timedelta(days=cfg.retention.raw_days),
-        "sensor_readings": today - timedelta(days=cfg.readings_days),
+        "sensor_readings_hot": today - timedelta(days=cfg.readings_days),
         "rejected_messages": today - timedelta(days=cfg.rejected_days),
     }
 
@@ -44,6 +46,8 @@ def run_retention(
     rows before the cut-off, which are deleted): such rows are rare since the subscriber stores
     an implausible agent time as the arrival time (``clock``), but older data may hold some."""
     out: dict[str, list[str]] = {}
+    if not dry_run:  # closed days become blocks first (the rows' partitions are then empty)
+        compact(conninfo, now, cfg.retention.hot_days)
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         for table, cutoff in cutoffs(cfg, now).items():
             rows, expired = partitions.default_rows(conn, table, cutoff)
@@ -65,6 +69,16 @@ def run_retention(
                     log.info("would drop %s", name, extra={"event": "partition_would_drop"})
             else:
                 out[table] = partitions.drop_before(conn, table, cutoff)
+        cut = cutoffs(cfg, now)
+        blocks = drop_blocks_before(
+            conn, cut["raw_advertisements"], cut["sensor_readings_hot"], dry_run=dry_run
+        )
+        log.info(
+            "%s blocks before the cut-off: %s",
+            "would delete" if dry_run else "deleted",
+            blocks,
+            extra={"event": "blocks_expired", "blocks": blocks},
+        )
         if not dry_run:
             partitions.ensure_ahead(conn, partitions.day_of(now), cfg.retention.future_days)
     total = sum(len(v) for v in out.values())

@@ -69,7 +69,7 @@ WITH ins AS (
     WHERE l.scanner_id = a.scanner_id AND l.boot = a.boot
     RETURNING 1
 ), rd AS (
-    INSERT INTO sensor_readings (time, mac, scanner_id, parser, metric, value, advert_id)
+    INSERT INTO sensor_readings_hot (time, mac, scanner_id, parser, metric, value, advert_id)
     SELECT n.time, n.mac, n.scanner_id, n.parser, r.metric, r.value, n.id
     FROM new n JOIN stage_readings r USING (k)
     RETURNING 1

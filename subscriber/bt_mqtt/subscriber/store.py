@@ -143,7 +143,7 @@ class Store:
             "raw_advertisements": set(plan.days),
             "rejected_messages": {partitions.day_of(r.received_at) for r in plan.rejected},
         }
-        want["sensor_readings"] = want["raw_advertisements"]
+        want["sensor_readings_hot"] = want["raw_advertisements"]
         ahead = set(partitions.days_ahead(today, self._future_days))
         want = {table: days | ahead for table, days in want.items()}
         for table, days in want.items():
