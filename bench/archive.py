@@ -32,8 +32,8 @@ from bt_mqtt.demo.services import PostgresCluster
 HERE = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = ("common", "subscriber", "agent", "console")
 # the raw archive and the readings, in either layout
-ARCHIVE = ("raw_advertisements", "sensor_readings", "sensor_readings_hot", "raw_blocks")
-ARCHIVE += ("reading_blocks",)
+ARCHIVE: tuple[str, ...] = ("raw_advertisements", "sensor_readings", "sensor_readings_hot")
+ARCHIVE += ("raw_blocks", "reading_blocks")
 
 SIZES = """
 SELECT coalesce(p.relname, c.relname) AS tbl, sum(pg_total_relation_size(c.oid))::bigint
@@ -95,7 +95,7 @@ def report(base: dict[str, Any], new: dict[str, Any]) -> None:
 
     def total(r: dict[str, Any], names: tuple[str, ...] | None) -> float:
         sizes = r["bytes"].items()
-        return sum(v for k, v in sizes if names is None or k in names) / r["adverts"]
+        return float(sum(v for k, v in sizes if names is None or k in names) / r["adverts"])
 
     line("archive + readings + indexes", total(base, ARCHIVE), total(new, ARCHIVE))
     line("all tables", total(base, None), total(new, None))
