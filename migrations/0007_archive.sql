@@ -26,21 +26,34 @@ CREATE TABLE raw_blocks (
 ALTER TABLE raw_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
 
 -- The readings of one MAC, metric, scanner and parser on one UTC day, as parallel arrays in
--- time order: `t_us` microseconds since the day's start, `value`, and the advert's id.  Rows
--- over toast_tuple_target are compressed in place (TOAST).
+-- (time, advert id) order: `t_delta_us` the microseconds since the day's start of the first
+-- and since the previous reading of the others, `value`, and `advert_id_delta` the first
+-- advert id then differences (small numbers compress well).  Rows over toast_tuple_target are
+-- compressed in place (TOAST).
 CREATE TABLE reading_blocks (
-    mac        text             COLLATE "C" NOT NULL,
-    metric     text             COLLATE "C" NOT NULL,
-    day        date             NOT NULL,
-    scanner_id text             NOT NULL,
-    parser     text             NOT NULL,
-    part       integer          NOT NULL,
-    t_us       bigint[]         NOT NULL,
-    value      double precision[] NOT NULL,
-    advert_id  bigint[]         NOT NULL,
+    mac             text               COLLATE "C" NOT NULL,
+    metric          text               COLLATE "C" NOT NULL,
+    day             date               NOT NULL,
+    scanner_id      text               NOT NULL,
+    parser          text               NOT NULL,
+    part            integer            NOT NULL,
+    t_delta_us      bigint[]           NOT NULL,
+    value           double precision[] NOT NULL,
+    advert_id_delta bigint[]           NOT NULL,
     PRIMARY KEY (mac, metric, day, scanner_id, parser, part),
-    CHECK (cardinality(t_us) = cardinality(value) AND cardinality(t_us) = cardinality(advert_id))
+    CHECK (cardinality(t_delta_us) = cardinality(value)
+           AND cardinality(t_delta_us) = cardinality(advert_id_delta))
 ) WITH (toast_tuple_target = 128);
+
+-- The rows of one reading block (the running sums of its deltas), in order.
+CREATE FUNCTION bt_mqtt_reading_block_rows(t_delta_us bigint[], value double precision[],
+                                           advert_id_delta bigint[])
+RETURNS TABLE (t_us bigint, value double precision, advert_id bigint)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT (sum(d.dt) OVER w)::bigint, d.v, (sum(d.da) OVER w)::bigint
+    FROM unnest(t_delta_us, value, advert_id_delta) WITH ORDINALITY AS d(dt, v, da, n)
+    WINDOW w AS (ORDER BY d.n)
+$fn$;
 
 -- The readings' rows become the hot part of `sensor_readings`, which is now a view over them
 -- and the blocks: the same narrow columns as before, for every reader.
@@ -65,5 +78,5 @@ UNION ALL
 SELECT (b.day::timestamp AT TIME ZONE 'UTC') + u.t_us * interval '1 microsecond',
     b.mac, b.scanner_id, b.parser, b.metric, u.value, u.advert_id
 FROM reading_blocks b
-CROSS JOIN LATERAL unnest(b.t_us, b.value, b.advert_id) AS u(t_us, value, advert_id);
+CROSS JOIN LATERAL bt_mqtt_reading_block_rows(b.t_delta_us, b.value, b.advert_id_delta) u;
 

@@ -37,12 +37,21 @@ _ROWS: Final = (
     "ELSE (payload - %s::text[])::text END "
     "FROM {} ORDER BY mac, id"
 )
+# the arrays in (time, advert id) order, times and ids as differences (migration 0007)
 _READINGS: Final = """
-INSERT INTO reading_blocks (mac, metric, day, scanner_id, parser, part, t_us, value, advert_id)
+INSERT INTO reading_blocks (mac, metric, day, scanner_id, parser, part, t_delta_us, value,
+    advert_id_delta)
 SELECT mac, metric, %(day)s, scanner_id, parser, %(part)s,
-    array_agg((extract(epoch FROM time - %(start)s) * 1000000)::bigint ORDER BY time, advert_id),
-    array_agg(value ORDER BY time, advert_id), array_agg(advert_id ORDER BY time, advert_id)
-FROM {} GROUP BY mac, metric, scanner_id, parser
+    array_agg(t - coalesce(prev_t, 0) ORDER BY t, advert_id),
+    array_agg(value ORDER BY t, advert_id),
+    array_agg(advert_id - coalesce(prev_id, 0) ORDER BY t, advert_id)
+FROM (
+    SELECT mac, metric, scanner_id, parser, value, advert_id, t,
+        lag(t) OVER w AS prev_t, lag(advert_id) OVER w AS prev_id
+    FROM (SELECT *, (extract(epoch FROM time - %(start)s) * 1000000)::bigint AS t FROM {}) r
+    WINDOW w AS (PARTITION BY mac, metric, scanner_id, parser ORDER BY t, advert_id)
+) x
+GROUP BY mac, metric, scanner_id, parser
 """
 
 

@@ -100,17 +100,24 @@ WITH old AS (
     DELETE FROM reading_blocks WHERE mac = %(mac)s AND day = %(day)s AND part = %(part)s
     RETURNING *
 ), rows AS (
-    SELECT o.metric, o.scanner_id, o.parser, u.t, u.v, u.a
-    FROM old o CROSS JOIN LATERAL unnest(o.t_us, o.value, o.advert_id) AS u(t, v, a)
-    WHERE u.a <> ALL(%(ids)s::bigint[])
+    SELECT o.metric, o.scanner_id, o.parser, u.t_us AS t, u.value AS v, u.advert_id AS a
+    FROM old o
+    CROSS JOIN LATERAL bt_mqtt_reading_block_rows(o.t_delta_us, o.value, o.advert_id_delta) u
+    WHERE u.advert_id <> ALL(%(ids)s::bigint[])
     UNION ALL
     SELECT * FROM unnest(%(metric)s::text[], %(scanner)s::text[], %(parser)s::text[],
         %(t)s::bigint[], %(v)s::float8[], %(a)s::bigint[])
 )
-INSERT INTO reading_blocks (mac, metric, day, scanner_id, parser, part, t_us, value, advert_id)
-SELECT %(mac)s, metric, %(day)s, scanner_id, parser, %(part)s, array_agg(t ORDER BY t, a),
-    array_agg(v ORDER BY t, a), array_agg(a ORDER BY t, a)
-FROM rows GROUP BY metric, scanner_id, parser
+INSERT INTO reading_blocks (mac, metric, day, scanner_id, parser, part, t_delta_us, value,
+    advert_id_delta)
+SELECT %(mac)s, metric, %(day)s, scanner_id, parser, %(part)s,
+    array_agg(t - coalesce(prev_t, 0) ORDER BY t, a), array_agg(v ORDER BY t, a),
+    array_agg(a - coalesce(prev_a, 0) ORDER BY t, a)
+FROM (
+    SELECT *, lag(t) OVER w AS prev_t, lag(a) OVER w AS prev_a FROM rows
+    WINDOW w AS (PARTITION BY metric, scanner_id, parser ORDER BY t, a)
+) x
+GROUP BY metric, scanner_id, parser
 """
 # the readings merged in time order: later adverts' values win, as in ingest
 _LAST_READINGS = (
