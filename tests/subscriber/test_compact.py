@@ -4,9 +4,10 @@ reads the blocks."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,12 @@ import psycopg
 
 from bt_mqtt.subscriber import partitions
 from bt_mqtt.subscriber.archive import decode_block
-from bt_mqtt.subscriber.compact import ARCHIVE_MIGRATION, closed_days, compact
+from bt_mqtt.subscriber.compact import (
+    ARCHIVE_MIGRATION,
+    closed_days,
+    compact,
+    run_periodically,
+)
 from bt_mqtt.subscriber.config import load_config
 from bt_mqtt.subscriber.migrate import migrate
 from bt_mqtt.subscriber.reprocess import reprocess
@@ -200,3 +206,31 @@ def test_closed_days() -> None:
         date(2026, 11, 3),
         date(2026, 11, 4),
     ]
+
+
+def test_the_subscribers_job_compacts_closed_days_periodically(pg_database: str) -> None:
+    migrate(_ci(pg_database))
+    old = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        partitions.ensure(conn, "raw_advertisements", [old.date()])
+        partitions.ensure(conn, "sensor_readings_hot", [old.date()])
+        rows = list(day_of_adverts(old.replace(hour=0, minute=0, second=0), seconds=2.0))
+        with conn.cursor().copy(f"COPY raw_advertisements ({RAW_COLS}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r[:13])
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        job = asyncio.create_task(run_periodically(_ci(pg_database), 2, stop, every_s=0.05))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            with psycopg.connect(pg_database) as conn:
+                if conn.execute("SELECT count(*) FROM raw_blocks").fetchone() != (0,):
+                    break
+        stop.set()
+        await asyncio.wait_for(job, 5)
+
+    asyncio.run(go())
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT sum(adverts) FROM raw_blocks").fetchone() == (len(rows),)
+        assert conn.execute("SELECT count(*) FROM raw_advertisements").fetchone() == (0,)

@@ -7,10 +7,14 @@ written to ``raw_blocks`` (one block per MAC, ``archive.encode_block``) and its 
 ``reading_blocks`` (arrays per MAC, metric, scanner and parser), then both partitions are
 emptied (TRUNCATE).  A later compaction of the same day (late arrivals) adds blocks with the
 next ``part``.  Progress (days, adverts, rate) is logged and, for the command, written to stderr.
+The subscriber runs it hourly (``run_periodically``); ``migrate`` after migration 0007 and
+``retention`` before dropping anything.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -167,6 +171,22 @@ def compact(
                 )
                 out.flush()
     return counts
+
+
+async def run_periodically(
+    conninfo: dict[str, Any], hot_days: int, stop: asyncio.Event, every_s: float = 3600.0
+) -> None:
+    """The subscriber's job: ``compact`` every ``every_s`` (the first an interval after start)
+    until ``stop``, in a thread; a failure is logged and retried at the next turn."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        if stop.is_set():
+            return
+        try:
+            await asyncio.to_thread(compact, conninfo, datetime.now(UTC), hot_days)
+        except psycopg.Error as exc:
+            log.warning("compaction failed: %s", exc, extra={"event": "compact_failed"})
 
 
 def _has_rows(conn: psycopg.Connection[Any], table: str) -> bool:

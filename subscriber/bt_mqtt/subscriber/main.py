@@ -107,6 +107,7 @@ def _cmd_run(
     args: argparse.Namespace, cfg: SubscriberConfig, conninfo: dict[str, Any], source: str
 ) -> int:
     from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
+    from bt_mqtt.subscriber.compact import run_periodically  # noqa: PLC0415
     from bt_mqtt.subscriber.hass.bridge import run_beside  # noqa: PLC0415
     from bt_mqtt.subscriber.ingest import Ingest  # noqa: PLC0415
     from bt_mqtt.subscriber.metrics import Metrics, serve  # noqa: PLC0415
@@ -146,7 +147,7 @@ def _cmd_run(
                 metrics=metrics,
                 privacy=privacy,
             )
-            jobs = [ingest.run(stop)]
+            jobs = [ingest.run(stop), run_periodically(conninfo, cfg.retention.hot_days, stop)]
             if cfg.alerts.enabled:
                 from bt_mqtt.subscriber.alertservice import AlertService  # noqa: PLC0415
 
