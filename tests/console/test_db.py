@@ -28,7 +28,7 @@ def _seed(url: str) -> None:
         for i in range(12):
             t = now - timedelta(hours=2 * i + 0.5)
             conn.execute(
-                "INSERT INTO sensor_readings (time, mac, scanner_id, parser, metric, value, "
+                "INSERT INTO sensor_readings_hot (time, mac, scanner_id, parser, metric, value, "
                 "advert_id) VALUES (%s, %s, 'kitchen', 'bthome', 'temperature_c', %s, %s)",
                 (t, MAC, 20.0 + i, i),
             )
