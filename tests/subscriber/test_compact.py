@@ -13,8 +13,12 @@ from typing import Any
 
 import psycopg
 
+from bt_mqtt.core.topics import Topics
+from bt_mqtt.parsers.api import ParseContext
+from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.subscriber import partitions
 from bt_mqtt.subscriber.archive import decode_block
+from bt_mqtt.subscriber.batch import plan_chunk
 from bt_mqtt.subscriber.compact import (
     ARCHIVE_MIGRATION,
     closed_days,
@@ -24,6 +28,7 @@ from bt_mqtt.subscriber.compact import (
 from bt_mqtt.subscriber.config import load_config
 from bt_mqtt.subscriber.migrate import migrate
 from bt_mqtt.subscriber.reprocess import reprocess
+from bt_mqtt.subscriber.store import Store
 from tests.subscriber.archivedata import day_of_adverts
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -234,3 +239,44 @@ def test_the_subscribers_job_compacts_closed_days_periodically(pg_database: str)
     with psycopg.connect(pg_database) as conn:
         assert conn.execute("SELECT sum(adverts) FROM raw_blocks").fetchone() == (len(rows),)
         assert conn.execute("SELECT count(*) FROM raw_advertisements").fetchone() == (0,)
+
+
+def test_redelivery_of_a_compacted_day_is_still_recognised(pg_database: str) -> None:
+    migrate(_ci(pg_database))
+    day = (datetime.now(UTC) - timedelta(days=3)).replace(hour=0, minute=0, second=0)
+    rows = list(day_of_adverts(day, seconds=2.0, odd_every=10**9))
+    topics = [f"bt-mqtt/raw/{r.scanner_id}" for r in rows]
+    payloads = [r.payload.encode() for r in rows]
+    received = [r.received_at.timestamp() for r in rows]
+
+    async def ingest(n: int) -> int:
+        store = Store(_ci(pg_database), keep_days=30, future_days=1)
+        await store.connect()
+        try:
+            plan = plan_chunk(
+                topics[:n],
+                payloads[:n],
+                received[:n],
+                Topics("bt-mqtt"),
+                Registry.default(plugins=True, theengs=False),
+                ParseContext(),
+                max_bytes=16384,
+                skew_s=300.0,
+            )
+            return (await store.write(plan, datetime.now(UTC))).archived
+        finally:
+            await store.close()
+
+    first = len(rows) - 1
+    assert asyncio.run(ingest(first)) == first
+    assert compact(_ci(pg_database), datetime.now(UTC), 2)["adverts"] == first
+    # the same messages again: nothing new, although their rows are gone into blocks
+    assert asyncio.run(ingest(first)) == 0
+    # with one new advert of that day: only it is stored, as a row, and compacts into part 1
+    assert asyncio.run(ingest(len(rows))) == 1
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT count(*) FROM raw_advertisements").fetchone() == (1,)
+    assert compact(_ci(pg_database), datetime.now(UTC), 2)["adverts"] == 1
+    with psycopg.connect(pg_database) as conn:
+        got = conn.execute("SELECT sum(adverts), max(part) FROM raw_blocks").fetchone()
+    assert got == (len(rows), 1)
