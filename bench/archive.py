@@ -1,6 +1,7 @@
 """Archive benchmark: bytes per advert per table after a simulated month, today vs this tree.
 
-Run: ``.venv/bin/python -m bench.archive [--days 30] [--stretch 510] [--baseline-ref main]``
+Run: ``.venv/bin/python -m bench.archive [--days 30] [--stretch 510] [--rounds 1]
+[--baseline-ref main]``
 
 Starts its own PostgreSQL (fsync on) and, for two source trees in the same run (the baseline,
 ``git archive`` of ``--baseline-ref``; and this checkout), creates a database and loads the same
@@ -10,7 +11,8 @@ stretched by ``--stretch`` (the default gives about 300,000 adverts, the issue's
 This tree then compacts the closed days (``compact``).  Both reprocess one simulated day.
 Prints, for each: bytes per advert of every table (indexes and TOAST included, after VACUUM),
 the archive + readings sum, ingest rate (database, ``Store.write``), compaction and reprocess
-rates, and the ratio this tree / baseline.
+rates (medians over ``--rounds``, the order of the trees alternating), and the ratio this
+tree / baseline.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,10 +125,20 @@ def report(base: dict[str, Any], new: dict[str, Any]) -> None:
     )
 
 
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs' median of every timing (sizes and counts are the same in every run)."""
+    out = dict(runs[-1])
+    for key in ("write_s", "plan_s", "compact_s", "reprocess_s"):
+        if key in out:
+            out[key] = statistics.median(r[key] for r in runs)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=30.0)
     ap.add_argument("--stretch", type=float, default=510.0)
+    ap.add_argument("--rounds", type=int, default=1, help="runs per tree (medians)")
     ap.add_argument("--baseline-ref", default="main")
     ap.add_argument("--baseline-tree", type=Path, help="a checkout to use as the baseline")
     args = ap.parse_args()
@@ -135,9 +148,16 @@ def main() -> None:
         baseline = args.baseline_tree or export_ref(args.baseline_ref, work / "baseline")
         cluster.init()
         cluster.start()
-        base = run_tree("baseline", baseline.resolve(), cluster, args)
-        new = run_tree("tree", HERE, cluster, args)
-        report(base, new)
+        bases: list[dict[str, Any]] = []
+        news: list[dict[str, Any]] = []
+        for r in range(args.rounds):  # the order alternates: the machine is shared
+            if r % 2:
+                news.append(run_tree("tree", HERE, cluster, args))
+                bases.append(run_tree("baseline", baseline.resolve(), cluster, args))
+            else:
+                bases.append(run_tree("baseline", baseline.resolve(), cluster, args))
+                news.append(run_tree("tree", HERE, cluster, args))
+        report(median_of(bases), median_of(news))
     finally:
         cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
