@@ -23,6 +23,7 @@ from bt_mqtt.subscriber.compact import (
     ARCHIVE_MIGRATION,
     closed_days,
     compact,
+    read_blocks,
     run_periodically,
 )
 from bt_mqtt.subscriber.config import load_config
@@ -133,6 +134,13 @@ def test_an_old_database_migrates_and_compacts_without_losing_an_advert(
         assert _diff(conn, "orig_ledger", "now_ledger") == (0, 0)
         blocks = conn.execute("SELECT count(*), sum(adverts) FROM raw_blocks").fetchone()
         assert blocks is not None and blocks[1] == total
+        # one day's adverts read back through the codec, in time order
+        since, until = datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
+        day2 = conn.execute(
+            "SELECT count(*) FROM orig_raw WHERE time >= %s AND time < %s", (since, until)
+        ).fetchone()
+        read = list(read_blocks(conn, since, until))
+        assert (len(read),) == day2
     # nothing left to do; a late advert of a compacted day makes another part
     assert compact(_ci(pg_database), now, 2)["days"] == 0
     with psycopg.connect(pg_database, autocommit=True) as conn:
