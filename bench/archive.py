@@ -76,6 +76,11 @@ def run_tree(name: str, tree: Path, cluster: PostgresCluster, args: argparse.Nam
         text=True,
     )
     out = json.loads(proc.stdout.strip().splitlines()[-1])
+    sys.stderr.write(
+        f"  {name}: write {out['adverts'] / out['write_s']:,.0f}/s, plan "
+        f"{out['adverts'] / out['plan_s']:,.0f}/s, reprocess "
+        f"{out['reprocess_adverts'] / out['reprocess_s']:,.0f}/s\n"
+    )
     with psycopg.connect(cluster.url(db), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         out["bytes"] = {str(t): int(n) for t, n in conn.execute(SIZES)}
