@@ -137,6 +137,18 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in replies) else EXIT_FAILED
 
 
+def _who() -> str:
+    """``user@host``: who sent the command (the subscriber records it)."""
+    import getpass  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
 async def exchange(
     mqtt: MqttConfig, password: str | None, scanner: str, request: cmd.Request, timeout_s: float
 ) -> list[cmd.Reply]:
@@ -174,7 +186,9 @@ async def exchange(
     try:
         client.subscribe(reply_filter, qos=1)
         await asyncio.wait_for(subscribed.wait(), max(0.1, deadline - loop.time()))
-        client.publish(topics.command(scanner), request.encode(), qos=1)
+        client.publish(
+            topics.command(scanner), request.encode(), qos=1, user_property=[("by", _who())]
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), max(0.0, deadline - loop.time()))
     finally:

@@ -169,6 +169,10 @@ class Topics:
     def reply_filter(self) -> str:
         return f"{self._scanner}+/reply"
 
+    def command_filter(self) -> str:
+        """Every command topic (one scanner's and ``all``): what the server records."""
+        return f"{self._command}+"
+
     def alert_filter(self) -> str:
         return f"{self._alert}+/+"
 

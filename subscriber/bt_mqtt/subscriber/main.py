@@ -132,6 +132,9 @@ def _cmd_run(
                 privacy=privacy,
             )
             jobs = [ingest.run(stop)]
+            from bt_mqtt.subscriber.commandlog import CommandLog  # noqa: PLC0415
+
+            jobs.append(CommandLog(cfg, conninfo, mqtt_password=mqtt_password).run(stop))
             if cfg.alerts.enabled:
                 from bt_mqtt.subscriber.alertservice import AlertService  # noqa: PLC0415
 
