@@ -66,6 +66,9 @@ def _serve(port: int, argv: list[str]) -> int:
     return EXIT_OK
 
 
+COMMAND_TIMEOUT_S = 10.0
+
+
 def build_app(args: argparse.Namespace) -> ConsoleApp:
     """The configured, not yet running app (exits 2 on a configuration error)."""
     if args.fps <= 0 or args.fps > 60:
@@ -121,9 +124,13 @@ def build_app(args: argparse.Namespace) -> ConsoleApp:
         from bt_mqtt.console.db import HistoryDb  # noqa: PLC0415
 
         db = HistoryDb(conninfo)
+
+    from bt_mqtt.console.commanding import mqtt_commander  # noqa: PLC0415
+
     return ConsoleApp(
         ConsoleState(decoder, limits),
         MqttFeed(mqtt, password),
+        commander=mqtt_commander(mqtt, password, COMMAND_TIMEOUT_S),
         fps=args.fps,
         thresholds=Thresholds(silent_after_s=args.silent_after),
         db=db,
