@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from bt_mqtt.console.commanding import ConfirmScreen, mqtt_commander, parse_line
+from bt_mqtt.console.commanding import ConfirmScreen, mqtt_commander, parse_line, recent_text
+from bt_mqtt.console.db import HistoryDb
 from bt_mqtt.core.mqttconfig import MqttConfig
+from bt_mqtt.subscriber.migrate import migrate
 from tests.agent.helpers import agent_config, start_agent, write_config, write_replay
 from tests.console import helpers
 from tests.console.test_screens import text_of, type_text
@@ -71,3 +74,28 @@ def test_the_scanners_screen_sends_commands_and_confirms_disruptive_ones(
         assert agent.wait(20) == 4
     finally:
         stop_process(agent)
+
+
+def test_recent_commands_from_the_database(pg_database: str) -> None:
+    migrate({"conninfo": pg_database})
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        for i, (ok, error) in enumerate(((True, None), (False, "bad\x1b[31m"), (None, None))):
+            conn.execute(
+                "INSERT INTO scanner_commands (request_id, scanner_id, verb, requested_at, ok,"
+                " error, requested_by) VALUES (%s, %s, 'status', now(), %s, %s, 'ops@srv')",
+                (f"r{i}", SID, ok, error),
+            )
+        conn.execute("INSERT INTO scanner_commands (request_id, scanner_id) VALUES ('o', 'other')")
+
+    async def main() -> list[dict[str, object]]:
+        db = HistoryDb({"conninfo": pg_database})
+        try:
+            return await db.recent_commands(SID, 2)
+        finally:
+            await db.close()
+
+    rows = asyncio.run(main())
+    assert [(r["ok"], r["by"]) for r in rows] == [(None, "ops@srv"), (False, "ops@srv")]
+    text = recent_text(rows).plain
+    assert "status pending by ops@srv" in text and "failed: bad" in text
+    assert "\x1b" not in text
