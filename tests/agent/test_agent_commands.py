@@ -108,7 +108,8 @@ def test_commands_act_and_bad_ones_change_nothing(
         )
         assert rc == 0 and reply["ok"] and reply["ms"] < 2000
         assert reply["result"]["filters"]["blocklist"]["macs"] == [A]
-        assert json.loads(state.read_text())["filters"]["blocklist"]["macs"] == [A]
+        kept = json.loads(state.read_text())
+        assert kept["filters"]["blocklist"]["macs"] == [A] and "dedup" not in kept
         sim_call(bluez_sim_proc, lambda s: s.advertise_many([adv(A, "02"), adv(B, "01")]))
         col.wait_for(1, predicate=lambda m: m.topic == RAW and m.json()["mac"] == B)
         assert macs(col) == [A, B]

@@ -323,5 +323,11 @@ def test_only_the_server_account_commands_a_scanner(
         assert proc.poll() is None
         replies = [m.json() for m in everything.snapshot() if m.topic.endswith("/reply")]
         assert [r["command"] for r in replies] == ["status"]
+        PASSWORDS["intruder"] = "wrong"
+        try:
+            refused = command("intruder", "status", 5)
+        finally:
+            del PASSWORDS["intruder"]
+        assert refused.returncode == 1 and "refused" in refused.stderr, refused.stderr
     finally:
         stop_process(proc)

@@ -54,6 +54,7 @@ class CommandService:
         self.topics = cfg.mqtt.topics()
         self._conv = make_converter()
         filters, dedup = cfg.filters, cfg.dedup
+        self.kept = cmdstate.Overrides()  # the sections commands set (what the state file holds)
         if state_file is not None:
             try:
                 kept = cmdstate.load(state_file)
@@ -72,6 +73,7 @@ class CommandService:
                 agent.pipeline.dedup.configure(
                     dedup.window_s, dedup.max_interval_s, dedup.max_entries
                 )
+            self.kept = kept
             if kept != cmdstate.Overrides():
                 log.info(
                     "applied the filters/dedup kept by earlier commands from %s",
@@ -210,16 +212,18 @@ class CommandService:
         return self.state_file
 
     def _keep(self, **sections: Any) -> None:
-        """Write the state file with ``sections`` replaced (before they take effect)."""
+        """Write the state file with ``sections`` replaced (before they take effect); only
+        sections set by commands are kept there, the others follow the configuration file."""
         if self.state_file is None:
             return
-        now = cmdstate.Overrides(filters=self.gate.filters, dedup=self.gate.dedup)
+        kept = attrs.evolve(self.kept, **sections)
         try:
-            cmdstate.save(self.state_file, attrs.evolve(now, **sections))
+            cmdstate.save(self.state_file, kept)
         except OSError as exc:
             raise CommandFailed(
                 f"cannot write the command state file {self.state_file}: {exc}; nothing changed"
             ) from None
+        self.kept = kept
 
     def effective_config(self) -> dict[str, Any]:
         """The configuration in force (filters and dedup as commands set them), secrets

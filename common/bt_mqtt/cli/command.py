@@ -121,9 +121,6 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, TimeoutError, ConnectionError) as exc:
         sys.stderr.write(f"{PROG}: cannot reach the broker {mqtt.host}:{mqtt.port}: {exc}\n")
         return EXIT_FAILED
-    except RuntimeError as exc:  # refused by the broker (gmqtt.MQTTConnectError)
-        sys.stderr.write(f"{PROG}: {escape(str(exc))}\n")
-        return EXIT_FAILED
     for reply in replies:
         sys.stdout.write(reply.encode().decode() + "\n")
         if not reply.ok:
@@ -154,7 +151,9 @@ async def exchange(
 ) -> list[cmd.Reply]:
     """Publish ``request`` to ``scanner`` and collect the replies with its id: the first one,
     or (``scanner`` all) every one within ``timeout_s``."""
-    from bt_mqtt.core.mqttclient import build_client  # noqa: PLC0415 - gmqtt only here
+    import gmqtt  # noqa: PLC0415 - only when sending
+
+    from bt_mqtt.core.mqttclient import build_client  # noqa: PLC0415
 
     topics = mqtt.topics()
     reply_filter = topics.reply_filter() if scanner == ALL_SCANNERS else topics.reply(scanner)
@@ -179,10 +178,15 @@ async def exchange(
     client.on_subscribe = lambda *_: subscribed.set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    await asyncio.wait_for(
-        client.connect(mqtt.host, mqtt.port, ssl=mqtt.ssl_context(), keepalive=mqtt.keepalive_s),
-        timeout_s,
-    )
+    try:
+        await asyncio.wait_for(
+            client.connect(
+                mqtt.host, mqtt.port, ssl=mqtt.ssl_context(), keepalive=mqtt.keepalive_s
+            ),
+            timeout_s,
+        )
+    except gmqtt.MQTTConnectError as exc:  # a wrong password, an unknown account
+        raise ConnectionError(f"refused by the broker: {exc}") from None
     try:
         client.subscribe(reply_filter, qos=1)
         await asyncio.wait_for(subscribed.wait(), max(0.1, deadline - loop.time()))
