@@ -45,6 +45,10 @@ def test_to_row_reads_commands_and_replies() -> None:
         with pytest.raises(cmd.CommandRejected):
             to_row(t.classify(topic), payload, {}, NOW)
     assert sender({"user_property": [("other", "x")]}) is None and sender(None) is None
+    nul = cmd.Reply("a\x00", "st\x00", True, {"k\x00": ["v\x00"]}, "e\x00", 1).encode()
+    row = to_row(t.classify(f"bt-mqtt/scanner/{SID}/reply"), nul, {}, NOW)
+    texts = [v for v in row.params.values() if isinstance(v, str)]
+    assert len(texts) == 5 and not any("\x00" in v or "\\u0000" in v for v in texts)
 
 
 def rows(url: str) -> list[dict[str, Any]]:
@@ -89,7 +93,15 @@ def test_the_subscriber_records_commands_and_replies(
         ok = command(mosquitto, SID, "status")
         bad = command(mosquitto, SID, "set-dedup", "window_s=-1")
         every = command(mosquitto, "all", "get-logs", "lines=2")
-        wait_until(lambda: len(rows(pg_database)) >= 4, "4 rows", 30, every=0.2)
+        subprocess.run(
+            [
+                *("mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-q", "1"),
+                *("-t", f"bt-mqtt/command/{SID}", "-m", "junk\x01"),
+            ],
+            check=True,
+            timeout=30,
+        )
+        wait_until(lambda: len(rows(pg_database)) >= 6, "6 rows", 30, every=0.2)
         got = {(r["request_id"], r["scanner_id"]): r for r in rows(pg_database)}
         r = got[(ok["id"], SID)]
         assert (r["verb"], r["ok"], r["error"], r["args"]) == ("status", True, None, {})
@@ -101,6 +113,13 @@ def test_the_subscriber_records_commands_and_replies(
         assert fleet["ok"] is None and fleet["args"] == {"lines": 2}
         assert mine["ok"] is True and mine["requested_at"] == fleet["requested_at"]
         assert len(mine["result"]["lines"]) <= 2
+        # the junk command is kept as it came, and the agent's rejection as a reply
+        kept = [r for r in rows(pg_database) if r["request_id"] is None]
+        junk = next(r for r in kept if r["ok"] is None)
+        assert junk["scanner_id"] == SID and "unreadable command" in junk["error"]
+        assert junk["result"] == "junk\x01"
+        rejected = next(r for r in kept if r["ok"] is False)
+        assert "not JSON" in rejected["error"]
     finally:
         stop_process(agent)
         assert stop(sub) == 0

@@ -8,8 +8,9 @@ pure part: a message -> the row to upsert, keyed by (request id, scanner): a com
 the target (a scanner id or ``all``), a reply's the scanner that answered, and either may come
 first.  A command's sender is known only if it says so: the MQTT 5 user property ``by`` (the
 ``bt-mqtt command`` CLI sets it to ``user@host``).  A message that is not a readable command or
-reply is counted and logged (``unreadable``), not stored: the agent answers a malformed command
-with a rejection, which is stored.
+reply is counted (``unreadable``), logged and kept in a row of its own (``request_id`` null,
+``error`` saying why, ``result`` the payload's first ``KEEP_BYTES`` as text); the agent answers
+a malformed command with a rejection, which is stored as a reply.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 BY_PROPERTY: Final = "by"
 QUEUE_MAX: Final = 1000
+KEEP_BYTES: Final = 4096
+UNREADABLE: Final = "unreadable"
 _RETRY_S: Final = 2.0
 
 UPSERT_COMMAND: Final = """
@@ -57,6 +60,12 @@ ON CONFLICT (request_id, scanner_id) DO UPDATE SET
 """
 
 
+INSERT_UNREADABLE: Final = """
+INSERT INTO scanner_commands (scanner_id, requested_at, error, result)
+VALUES (%(scanner_id)s, %(at)s, %(error)s, %(result)s::jsonb)
+"""
+
+
 @define(frozen=True)
 class Row:
     """What one message adds: ``kind`` is ``COMMAND`` or ``REPLY``; ``params`` the SQL's."""
@@ -65,8 +74,20 @@ class Row:
     params: dict[str, Any]
 
 
+def _scrub(value: Any) -> Any:
+    """``value`` with NUL characters shown as ``\\x00`` (PostgreSQL text and jsonb refuse
+    them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return json.dumps(_scrub(value), separators=(",", ":"), default=str)
 
 
 def sender(props: Any) -> str | None:
@@ -94,7 +115,7 @@ def to_row(route: Route | None, payload: bytes, props: Any, now: datetime) -> Ro
                 "verb": req.command,
                 "args": _json(req.args),
                 "at": now,
-                "by": sender(props),
+                "by": _scrub(sender(props)),
             },
         )
     if route.kind == REPLY:
@@ -102,17 +123,34 @@ def to_row(route: Route | None, payload: bytes, props: Any, now: datetime) -> Ro
         return Row(
             REPLY,
             {
-                "request_id": reply.id,
+                "request_id": _scrub(reply.id),
                 "scanner_id": route.scanner_id,
-                "verb": reply.command,
+                "verb": _scrub(reply.command),
                 "at": now,
                 "ok": reply.ok,
                 "result": _json(reply.result),
-                "error": reply.error,
+                "error": _scrub(reply.error),
                 "ms": min(reply.ms, 2**31 - 1),
             },
         )
     raise cmd.CommandRejected(f"not a command or reply topic ({route.kind})")
+
+
+def unreadable_row(
+    route: Route | None, topic: str, payload: bytes, reason: str, now: datetime
+) -> Row:
+    """A row keeping a message that is not a readable command or reply."""
+    kind = route.kind if route is not None else "message"
+    scanner = route.scanner_id if route is not None and route.scanner_id else topic[:200]
+    return Row(
+        UNREADABLE,
+        {
+            "scanner_id": scanner,
+            "at": now,
+            "error": _scrub(f"unreadable {kind}: {reason}"[:1000]),
+            "result": _json(payload[:KEEP_BYTES].decode("utf-8", "backslashreplace")),
+        },
+    )
 
 
 class CommandLog:
@@ -129,17 +167,19 @@ class CommandLog:
         self.dropped = 0
 
     def on_message(self, topic: str, payload: bytes, props: Any) -> None:
+        now = datetime.now(UTC)
+        route = self.topics.classify(topic)
         try:
-            row = to_row(self.topics.classify(topic), payload, props, datetime.now(UTC))
+            row = to_row(route, payload, props, now)
         except cmd.CommandRejected as exc:
             self.unreadable += 1
             log.info(
-                "unreadable message on %s not recorded: %s",
+                "unreadable message on %s: %s",
                 topic,
                 exc.reason,
                 extra={"event": "command_log_unreadable", "unreadable": self.unreadable},
             )
-            return
+            row = unreadable_row(route, topic, payload, exc.reason, now)
         try:
             self.queue.put_nowait(row)
         except asyncio.QueueFull:
@@ -197,12 +237,24 @@ class CommandLog:
         while not stop.is_set():
             if row is None:
                 row = await self.queue.get()
+            current = row
             try:
                 if conn is None or conn.closed:
                     conn = await psycopg.AsyncConnection.connect(**self.conninfo, autocommit=True)
-                sql = UPSERT_COMMAND if row.kind == COMMAND else UPSERT_REPLY
-                await conn.execute(sql, row.params)
+                sql = {COMMAND: UPSERT_COMMAND, REPLY: UPSERT_REPLY}.get(
+                    current.kind, INSERT_UNREADABLE
+                )
+                await conn.execute(sql, current.params)
                 self.stored += 1
+                row = None
+            except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+                self.dropped += 1  # this row cannot be stored: never retried
+                log.error(
+                    "command log: a %s could not be stored: %s",
+                    current.kind,
+                    exc,
+                    extra={"event": "command_log_dropped", "dropped": self.dropped},
+                )
                 row = None
             except psycopg.Error as exc:
                 log.warning(
