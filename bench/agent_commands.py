@@ -38,7 +38,10 @@ from bt_mqtt.demo.services import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 2.0
-IMPORT_PROBE = "import time; t = time.perf_counter(); import {mods}; print(time.perf_counter() - t)"
+IMPORT_PROBE = (
+    "import sys, time; t = time.perf_counter(); import {mods}; "
+    "print(time.perf_counter() - t, len(sys.modules))"
+)
 
 
 def start_agent(
@@ -111,20 +114,26 @@ async def ack_latency(host: str, port: int, sid: str, reps: int) -> dict[str, li
     return out
 
 
-def import_time(tree: Path, mods: str, reps: int) -> float:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree / "agent"), str(tree / "common")])}
-    times = []
+def import_times(cases: list[tuple[Path, str]], reps: int) -> list[tuple[float, int]]:
+    """Median import seconds of each (tree, modules) case, fresh interpreters, the cases
+    interleaved so that load on the machine hits them alike; and the modules loaded."""
+    times: list[list[float]] = [[] for _ in cases]
+    counts = [0 for _ in cases]
     for _ in range(reps):
-        res = subprocess.run(
-            [sys.executable, "-c", IMPORT_PROBE.format(mods=mods)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-            cwd="/",
-        )
-        times.append(float(res.stdout))
-    return statistics.median(times)
+        for i, (tree, mods) in enumerate(cases):
+            env = {**os.environ, "PYTHONPATH": f"{tree / 'agent'}{os.pathsep}{tree / 'common'}"}
+            res = subprocess.run(
+                [sys.executable, "-c", IMPORT_PROBE.format(mods=mods)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+                cwd="/",
+            )
+            seconds, count = res.stdout.split()
+            times[i].append(float(seconds))
+            counts[i] = int(count)
+    return [(statistics.median(t), n) for t, n in zip(times, counts, strict=True)]
 
 
 def online(stack: Stack, sid: str) -> bool:
@@ -197,16 +206,22 @@ def main() -> None:
         print(f"  {name:14s} {mb:6.1f} MB  (ratio to commands off {mb / rss['commands off']:.3f})")
     print(f"  commands on after {args.reps * 3} commands: {rss_after:.1f} MB")
     run_mods = "bt_mqtt.agent.runner, bt_mqtt.agent.backends.bluez"
-    base = import_time(ROOT, run_mods, args.import_reps)
-    with_cmd = import_time(ROOT, run_mods + ", bt_mqtt.agent.cmdshell", args.import_reps)
-    print(f"import time of the agent's running modules (median of {args.import_reps}):")
-    print(f"  commands off {base * 1000:7.1f} ms")
-    print(f"  commands on  {with_cmd * 1000:7.1f} ms  (ratio {with_cmd / base:.3f})")
+    cases = [(ROOT, run_mods), (ROOT, run_mods + ", bt_mqtt.agent.cmdshell")]
     if args.baseline_tree is not None:
-        bt = import_time(args.baseline_tree.resolve(), run_mods, args.import_reps)
+        cases.append((args.baseline_tree.resolve(), run_mods))
+    medians = import_times(cases, args.import_reps)
+    (base, n_base), (with_cmd, n_cmd) = medians[0], medians[1]
+    reps = args.import_reps
+    print(f"import time of the agent's running modules (median of {reps}, interleaved):")
+    print(f"  commands off {base * 1000:7.1f} ms, {n_base} modules")
+    print(
+        f"  commands on  {with_cmd * 1000:7.1f} ms, {n_cmd} modules (ratio {with_cmd / base:.3f})"
+    )
+    if args.baseline_tree is not None:
+        bt, n_bt = medians[2]
         print(
-            f"  baseline tree {bt * 1000:6.1f} ms  (this tree, commands off / baseline "
-            f"{base / bt:.3f})"
+            f"  baseline tree {bt * 1000:6.1f} ms, {n_bt} modules (this tree, commands off / "
+            f"baseline {base / bt:.3f})"
         )
 
 
