@@ -132,9 +132,13 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    services.bt-mqtt-agent.settings = lib.mkIf (cfg.mqttPasswordFile != null) {
-      mqtt.password_file = "${credentials}/mqtt-password";
-    };
+    services.bt-mqtt-agent.settings = lib.mkMerge [
+      (lib.mkIf (cfg.mqttPasswordFile != null) {
+        mqtt.password_file = "${credentials}/mqtt-password";
+      })
+      # remote set-filters/set-dedup are kept here (the rendered file is in the read-only store)
+      { commands.state_file = lib.mkDefault "/var/lib/${unit}/commands.state.json"; }
+    ];
 
     users.users.${user} = {
       isSystemUser = true;
@@ -162,6 +166,7 @@ in
         Group = user;
         Restart = "always";
         RestartSec = 5;
+        StateDirectory = unit; # commands.state_file (remote set-filters/set-dedup)
         LoadCredential = lib.optional (
           cfg.mqttPasswordFile != null
         ) "mqtt-password:${cfg.mqttPasswordFile}";
