@@ -124,6 +124,14 @@ def test_commands_act_and_bad_ones_change_nothing(
         sim_call(bluez_sim_proc, lambda s: s.advertise(adv(C, "01")))
         col.wait_for(1, predicate=lambda m: m.topic == RAW and m.json()["mac"] == C)
 
+        # power-cycle-adapter: Powered off and on in (simulated) BlueZ, scanning again after
+        rc, (reply,), _ = command(mosquitto, SID, "power-cycle-adapter")
+        assert rc == 0 and reply["ok"] and reply["result"]["powered"] is True
+        cycled = sim_call(bluez_sim_proc, lambda s: s.call("Stats"))
+        assert cycled["power_changes"] == after["power_changes"] + 2
+        sim_call(bluez_sim_proc, lambda s: s.advertise(adv(C, "02")))
+        col.wait_for(2, predicate=lambda m: m.topic == RAW and m.json()["mac"] == C)
+
         # rejected, with a reason on the reply topic, and nothing changed
         cmd_topic = f"bt-mqtt/command/{SID}"
         replies_before = len(col.snapshot(REPLY))
@@ -165,7 +173,7 @@ def test_commands_act_and_bad_ones_change_nothing(
         rc, (st,), _ = command(mosquitto, SID, "status")
         counters = st["result"]["counters"]
         assert counters["commands_rejected"] == len(bad) - 1 + 1
-        assert counters["commands_ok"] == 5 and counters["commands_failed"] == 0
+        assert counters["commands_ok"] == 6 and counters["commands_failed"] == 0
 
         # get-logs and set-log-level
         rc, (logs,), _ = command(mosquitto, SID, "get-logs", "lines=5")
@@ -224,13 +232,15 @@ def test_state_survives_a_restart_and_restart_agent_exits_for_systemd(
         stop_process(proc)
 
 
-def test_a_broken_state_file_is_reported_not_fatal(
+def test_a_broken_state_file_is_reported_not_fatal_and_reboot_runs_its_command(
     tmp_path: Path,
     bluez_sim_proc: SimProcess,
     mosquitto: Broker,
     mqtt_collect: Callable[..., MqttCollector],
 ) -> None:
-    conf = config(tmp_path, mosquitto, enabled=True)
+    marker = tmp_path / "rebooted"
+    reboot = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('now'); print('bye')"]
+    conf = config(tmp_path, mosquitto, enabled=True, allow_reboot=True, reboot_command=reboot)
     state = tmp_path / "agent.state.json"
     state.write_text('{"filters": {"blocklist": {"macs": ["zz"]}}}')
     col = mqtt_collect(mosquitto, RAW, STATUS)
@@ -240,6 +250,9 @@ def test_a_broken_state_file_is_reported_not_fatal(
         wait_online(col)
         rc, (cfg,), _ = command(mosquitto, SID, "get-config")
         assert rc == 0 and cfg["result"]["filters"]["blocklist"]["macs"] == []
+        # reboot, allowed here: the configured command runs, its outcome is the reply's
+        rc, (reply,), _ = command(mosquitto, SID, "reboot")
+        assert rc == 0 and reply["result"]["output"] == "bye" and marker.read_text() == "now"
     finally:
         stop_process(proc)
     (err,) = [e for e in log_events(log) if e.get("event") == "command_state_invalid"]
