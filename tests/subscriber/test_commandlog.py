@@ -20,9 +20,9 @@ from bt_mqtt.subscriber.commandlog import sender, to_row
 from tests.agent.helpers import agent_config, start_agent, write_replay
 from tests.agent.helpers import write_config as write_agent_config
 from tests.fixtures.mosquitto import Broker
-from tests.fixtures.procs import stop_process
+from tests.fixtures.procs import free_port, stop_process
 from tests.fixtures.waiting import wait_until
-from tests.subscriber.harness import start_subscriber, stop, write_config
+from tests.subscriber.harness import scrape, start_subscriber, stop, write_config
 
 SID = "log-pi"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -74,9 +74,11 @@ def test_the_subscriber_records_commands_and_replies(
     tmp_path: Path, mosquitto: Broker, pg_database: str
 ) -> None:
     sub_log = tmp_path / "subscriber.log"
-    sub = start_subscriber(
-        write_config(tmp_path / "sub.yaml", mosquitto.port, pg_database), sub_log
+    port = free_port()
+    sub_conf = write_config(
+        tmp_path / "sub.yaml", mosquitto.port, pg_database, metrics={"port": port}
     )
+    sub = start_subscriber(sub_conf, sub_log)
     replay = write_replay(tmp_path / "replay.jsonl", [{"mac": "C0:FF:EE:00:00:01", "rssi": -60}])
     conf = agent_config(mosquitto, replay, SID, commands={"enabled": True})
     conf["bluetooth"]["replay"]["loop"] = True
@@ -120,6 +122,10 @@ def test_the_subscriber_records_commands_and_replies(
         assert junk["result"] == "junk\x01"
         rejected = next(r for r in kept if r["ok"] is False)
         assert "not JSON" in rejected["error"]
+        counts = scrape(port)
+        assert counts["commands_unreadable_total"] == 1
+        assert counts["commands_recorded_total"] == len(rows(pg_database)) + 2  # 2 upserts
+        assert counts["commands_not_stored_total"] == 0
     finally:
         stop_process(agent)
         assert stop(sub) == 0

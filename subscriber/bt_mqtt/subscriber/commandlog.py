@@ -27,6 +27,7 @@ from attrs import define
 
 from bt_mqtt.core import command as cmd
 from bt_mqtt.core.topics import COMMAND, REPLY, Route
+from bt_mqtt.subscriber.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -156,15 +157,20 @@ def unreadable_row(
 class CommandLog:
     """Records commands and replies beside the ingest (``run`` until ``stop``)."""
 
-    def __init__(self, cfg: Any, conninfo: dict[str, Any], *, mqtt_password: str | None) -> None:
+    def __init__(
+        self,
+        cfg: Any,
+        conninfo: dict[str, Any],
+        *,
+        mqtt_password: str | None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.metrics = metrics or Metrics()
         self.conninfo = {**conninfo, "application_name": "bt-mqtt-subscriber-commands"}
         self._password = mqtt_password
         self.topics = cfg.mqtt.topics()
         self.queue: asyncio.Queue[Row] = asyncio.Queue(QUEUE_MAX)
-        self.stored = 0
-        self.unreadable = 0
-        self.dropped = 0
 
     def on_message(self, topic: str, payload: bytes, props: Any) -> None:
         now = datetime.now(UTC)
@@ -172,23 +178,26 @@ class CommandLog:
         try:
             row = to_row(route, payload, props, now)
         except cmd.CommandRejected as exc:
-            self.unreadable += 1
+            self.metrics.commands_unreadable += 1
             log.info(
                 "unreadable message on %s: %s",
                 topic,
                 exc.reason,
-                extra={"event": "command_log_unreadable", "unreadable": self.unreadable},
+                extra={
+                    "event": "command_log_unreadable",
+                    "unreadable": self.metrics.commands_unreadable,
+                },
             )
             row = unreadable_row(route, topic, payload, exc.reason, now)
         try:
             self.queue.put_nowait(row)
         except asyncio.QueueFull:
-            self.dropped += 1
+            self.metrics.commands_not_stored += 1
             log.warning(
                 "command log queue full: a %s on %s not recorded",
                 row.kind,
                 topic,
-                extra={"event": "command_log_dropped", "dropped": self.dropped},
+                extra={"event": "command_log_dropped", "dropped": self.metrics.commands_not_stored},
             )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -245,15 +254,18 @@ class CommandLog:
                     current.kind, INSERT_UNREADABLE
                 )
                 await conn.execute(sql, current.params)
-                self.stored += 1
+                self.metrics.commands_recorded += 1
                 row = None
             except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
-                self.dropped += 1  # this row cannot be stored: never retried
+                self.metrics.commands_not_stored += 1  # this row cannot be stored: not retried
                 log.error(
                     "command log: a %s could not be stored: %s",
                     current.kind,
                     exc,
-                    extra={"event": "command_log_dropped", "dropped": self.dropped},
+                    extra={
+                        "event": "command_log_dropped",
+                        "dropped": self.metrics.commands_not_stored,
+                    },
                 )
                 row = None
             except psycopg.Error as exc:

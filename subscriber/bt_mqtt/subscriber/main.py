@@ -134,7 +134,8 @@ def _cmd_run(
             jobs = [ingest.run(stop)]
             from bt_mqtt.subscriber.commandlog import CommandLog  # noqa: PLC0415
 
-            jobs.append(CommandLog(cfg, conninfo, mqtt_password=mqtt_password).run(stop))
+            commands = CommandLog(cfg, conninfo, mqtt_password=mqtt_password, metrics=metrics)
+            jobs.append(commands.run(stop))
             if cfg.alerts.enabled:
                 from bt_mqtt.subscriber.alertservice import AlertService  # noqa: PLC0415
 
