@@ -15,7 +15,12 @@ from typing import Any
 import attrs
 import psycopg
 
-from bt_mqtt.subscriber.alertconfig import AlertsConfig, ScannerOfflineRule, WebhookConfig
+from bt_mqtt.subscriber.alertconfig import (
+    AlertsConfig,
+    ScannerOfflineRule,
+    ThresholdRule,
+    WebhookConfig,
+)
 from bt_mqtt.subscriber.alertdeliver import alert_topic
 from bt_mqtt.subscriber.alertservice import AlertEngine, AlertService
 from bt_mqtt.subscriber.config import SubscriberConfig, load_config
@@ -73,6 +78,65 @@ def test_engine_stores_history_and_survives_a_restart(pg_database: str) -> None:
     assert (fired, resolved) == (T0, T0 + timedelta(seconds=160))
     events = rows(pg_database, "SELECT event FROM alert_events ORDER BY id")
     assert [e for (e,) in events] == ["fired", "resolved"]
+
+
+def device(url: str, mac: str, readings: dict[str, float], at: datetime) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO devices (mac, first_seen, last_seen, parser, last_readings, "
+            "last_readings_at, updated_at) VALUES (%s, %s, %s, 'bthome', %s, %s, %s) "
+            "ON CONFLICT (mac) DO UPDATE SET last_readings = EXCLUDED.last_readings, "
+            "last_readings_at = EXCLUDED.last_readings_at, updated_at = EXCLUDED.updated_at",
+            (mac, at, at, json.dumps(readings), at, at),
+        )
+
+
+def test_pending_and_battery_levels_survive_a_restart(pg_database: str) -> None:
+    """A condition pending when the evaluator restarts fires when it would have fired without
+    the restart (and only once, also across a later restart); a battery replaced while the
+    evaluator was down is still seen."""
+    migrate({"conninfo": pg_database})
+    freezer = ThresholdRule("freezer_warm", "temperature_c", -15.0)  # above, for_s 600
+    cfg = attrs.evolve(AlertsConfig(), thresholds=[freezer])
+    fz, remote = "A4:C1:38:00:00:01", "A4:C1:38:00:00:02"
+
+    async def engine(conn: psycopg.AsyncConnection[Any], started: datetime) -> AlertEngine:
+        eng = AlertEngine(cfg, started)
+        await eng.restore(conn)
+        return eng
+
+    async def go() -> list[tuple[float, str, str]]:
+        fired: list[tuple[float, str, str]] = []
+
+        async def step(eng: AlertEngine, t: float) -> None:
+            now = T0 + timedelta(seconds=t)
+            device(pg_database, fz, {"temperature_c": -10.0}, now)
+            device(pg_database, remote, {"battery_pct": 12.0 if t < 400 else 95.0}, now)
+            for s in await eng.evaluate(conn, now):
+                fired.append((t, s.transition.kind, s.transition.state))
+
+        async with await psycopg.AsyncConnection.connect(pg_database, autocommit=True) as conn:
+            eng = await engine(conn, T0 - timedelta(hours=1))
+            for t in range(0, 300, 10):  # warm since 0 s: pending, and the battery at 12 %
+                await step(eng, t)
+            pending = await (await conn.execute("SELECT kind, since FROM alert_pending")).fetchall()
+            assert sorted(pending) == [("battery_low", T0), ("freezer_warm", T0)]
+            del eng  # the subscriber stops at 300 s and starts again at 420 s, battery new
+            eng = await engine(conn, T0 + timedelta(seconds=420))
+            for t in range(420, 800, 10):
+                await step(eng, t)
+            eng = await engine(conn, T0 + timedelta(seconds=800))  # restarted once more
+            for t in range(800, 900, 10):
+                await step(eng, t)
+        return fired
+
+    fired = asyncio.run(go())
+    assert (600.0, "freezer_warm", "firing") in [(float(t), k, s) for t, k, s in fired]
+    assert [f for f in fired if f[1] == "freezer_warm"] == [(600, "freezer_warm", "firing")]
+    assert [f for f in fired if f[1] == "battery_replaced"] == [(420, "battery_replaced", "firing")]
+    assert [f for f in fired if f[1] == "battery_low"] == []  # replaced before its 600 s
+    assert rows(pg_database, "SELECT kind FROM alert_pending") == []
+    assert rows(pg_database, "SELECT mac, level FROM alert_battery") == [(remote, 95.0)]
 
 
 class Hook:

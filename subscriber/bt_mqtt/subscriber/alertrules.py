@@ -311,7 +311,9 @@ class Rules:
             return None  # not watched: too few adverts to know its interval
         silent = (now - d.last_heard).total_seconds()
         limit = max(r.factor * interval, r.min_s) if interval is not None else r.min_s
-        active = silent >= limit
+        # fire at the last evaluation before the limit: the next one (``interval_s`` later)
+        # would already be past it, and the promise is "alerted within the limit"
+        active = silent + self.cfg.interval_s > limit
         if active and key not in firing and (grace or d.last_scanner_id in down):
             return None  # explained (scanner down) or not yet known (backlog still arriving)
         every = f" (usually every {interval:.0f} s)" if interval is not None else ""
