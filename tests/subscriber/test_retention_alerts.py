@@ -49,11 +49,11 @@ def _fill(url: str, now: datetime) -> None:
             ).fetchone()
             assert row is not None
             events: list[tuple[str, int | None]] = [("fired", fired), ("resolved", resolved)]
-            for event, days in events:
-                if days is not None:
+            for event, ago in events:
+                if ago is not None:
                     conn.execute(
                         "INSERT INTO alert_events (alert_id, time, event) VALUES (%s, %s, %s)",
-                        (row[0], now - timedelta(days=days), event),
+                        (row[0], now - timedelta(days=ago), event),
                     )
 
 
