@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -140,10 +141,12 @@ def test_pending_and_battery_levels_survive_a_restart(pg_database: str) -> None:
 
 
 class Hook:
-    """A local HTTP server: answers 503 to the first ``fail`` requests, then 204."""
+    """A local HTTP server (HTTPS with ``tls``): answers 503 to the first ``fail`` requests,
+    then 204."""
 
-    def __init__(self, fail: int) -> None:
+    def __init__(self, fail: int, tls: ssl.SSLContext | None = None) -> None:
         self.fail = fail
+        self.tls = tls
         self.bodies: list[dict[str, Any]] = []
         self.port = 0
         self._ready = threading.Event()
@@ -170,7 +173,7 @@ class Hook:
             w.close()
 
         async def main() -> None:
-            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=self.tls)
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             async with server:

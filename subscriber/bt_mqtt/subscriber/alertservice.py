@@ -25,7 +25,7 @@ import psycopg
 
 from bt_mqtt.core.mqttclient import connect_with_backoff
 from bt_mqtt.subscriber import alertfacts, alertstore
-from bt_mqtt.subscriber.alertconfig import AlertsConfig
+from bt_mqtt.subscriber.alertconfig import AlertsConfig, webhook_tls
 from bt_mqtt.subscriber.alertcore import FIRING, Key, Lifecycle, Track, Transition
 from bt_mqtt.subscriber.alertdeliver import HttpError, alert_message, alert_topic, encode, post_json
 from bt_mqtt.subscriber.alerteval import Evaluator
@@ -205,6 +205,7 @@ class AlertService:
     async def _webhook_worker(self, stop: asyncio.Event) -> None:
         w = self.acfg.webhook
         assert w.url is not None
+        tls = webhook_tls(w) if w.url.startswith("https://") else None
         while not stop.is_set():
             get = asyncio.ensure_future(self._webhook.get())
             halt = asyncio.ensure_future(stop.wait())
@@ -218,7 +219,7 @@ class AlertService:
             for attempt in range(1, w.attempts + 1):
                 try:
                     status = await post_json(
-                        w.url, payload, headers=w.headers, timeout_s=w.timeout_s
+                        w.url, payload, headers=w.headers, timeout_s=w.timeout_s, tls=tls
                     )
                 except HttpError as exc:
                     self.metrics.alert_webhook_failures += 1
