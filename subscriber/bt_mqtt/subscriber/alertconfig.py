@@ -67,7 +67,8 @@ class ScannerClockSkewRule:
 @define(frozen=True)
 class TransitLossRule:
     """More than ``max_ratio`` of the adverts a scanner published in the last ``window_s``
-    never arrived (gaps in ``seq``), over at least ``min_published`` adverts, for ``for_s``."""
+    never arrived (the seq ledger's account, see ``alertloss``), over at least
+    ``min_published`` adverts, for ``for_s``."""
 
     enabled: bool = True
     max_ratio: float = field(default=0.10, validator=at_least(0.0, exclusive=True))

@@ -2,10 +2,11 @@
 
 The facts come from the database (``alertfacts``); the rules remember only what the database
 cannot tell them cheaply (each sensor's advertising interval once estimated, each device's last
-battery level).  Baselines are medians of 5-minute activity buckets: the same UTC hour on up to
-the 7 previous days when there are at least ``MIN_BUCKETS`` of them, otherwise the complete
-buckets of the last 3 hours, otherwise none (the scanner is still being learnt: no
-``scanner_degraded`` check).
+battery level, which the shell saves in ``alert_battery``).  A silent sensor fires at the last
+evaluation (every ``interval_s``) before its limit, so it is alerted within the limit.
+Baselines are medians of 5-minute activity buckets: the same UTC hour on up to the 7 previous
+days when there are at least ``MIN_BUCKETS`` of them, otherwise the complete buckets of the last
+3 hours, otherwise none (the scanner is still being learnt: no ``scanner_degraded`` check).
 """
 
 from __future__ import annotations
