@@ -140,6 +140,53 @@ def test_pending_and_battery_levels_survive_a_restart(pg_database: str) -> None:
     assert rows(pg_database, "SELECT mac, level FROM alert_battery") == [(remote, 95.0)]
 
 
+def test_service_restarted_mid_pending_fires_on_time_and_once(
+    pg_database: str, mosquitto: Broker
+) -> None:
+    """The real service (its own connections, the retained topic) is stopped while a threshold
+    alert is pending and started again: the alert fires ``for_s`` after the condition began,
+    not ``for_s`` after the restart, and a third start does not fire it again."""
+    migrate({"conninfo": pg_database})
+    fz = "A4:C1:38:00:00:07"
+    device(pg_database, fz, {"temperature_c": -10.0}, datetime.now(UTC))
+    for_s = 4.0
+    alerts = AlertsConfig(
+        interval_s=0.2,
+        thresholds=[ThresholdRule("freezer_warm", "temperature_c", -15.0, for_s=for_s)],
+    )
+    base = SubscriberConfig()
+    cfg = attrs.evolve(
+        base, mqtt=attrs.evolve(base.mqtt, host=mosquitto.host, port=mosquitto.port), alerts=alerts
+    )
+
+    async def run_for(seconds: float, until_fired: bool = False) -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(AlertService(cfg, {"conninfo": pg_database}).run(stop))
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if until_fired and rows(pg_database, "SELECT id FROM alerts"):
+                break
+        stop.set()
+        await task
+
+    asyncio.run(run_for(1.5))  # pending, then the subscriber stops
+    [(since,)] = rows(pg_database, "SELECT since FROM alert_pending")
+    assert rows(pg_database, "SELECT id FROM alerts") == []
+    time.sleep(1.0)  # down for a second
+    restarted = datetime.now(UTC)
+    asyncio.run(run_for(10.0, until_fired=True))
+    [(fired_at,)] = rows(pg_database, "SELECT fired_at FROM alerts WHERE kind = 'freezer_warm'")
+    assert for_s <= (fired_at - since).total_seconds() <= for_s + 1.5  # on time ...
+    assert (fired_at - restarted).total_seconds() < for_s - 0.5  # ... not for_s after restart
+    assert rows(pg_database, "SELECT kind FROM alert_pending") == []
+    asyncio.run(run_for(1.0))  # started once more: it does not fire again
+    events = rows(pg_database, "SELECT event FROM alert_events ORDER BY id")
+    assert [e for (e,) in events] == ["fired"]
+    retained = read_retained(mosquitto, alert_topic("bt-mqtt", "freezer_warm", fz))
+    assert retained is not None and json.loads(retained)["state"] == "firing"
+
+
 class Hook:
     """A local HTTP server (HTTPS with ``tls``): answers 503 to the first ``fail`` requests,
     then 204."""
