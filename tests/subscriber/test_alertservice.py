@@ -117,6 +117,11 @@ def test_pending_and_battery_levels_survive_a_restart(pg_database: str) -> None:
                 fired.append((t, s.transition.kind, s.transition.state))
 
         async with await psycopg.AsyncConnection.connect(pg_database, autocommit=True) as conn:
+            await conn.execute(  # pending for a rule since removed from the configuration
+                "INSERT INTO alert_pending (kind, subject, since, message) "
+                "VALUES ('old_rule', 'x', %s, 'm')",
+                (T0,),
+            )
             eng = await engine(conn, T0 - timedelta(hours=1))
             for t in range(0, 300, 10):  # warm since 0 s: pending, and the battery at 12 %
                 await step(eng, t)

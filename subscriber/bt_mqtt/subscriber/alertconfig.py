@@ -154,6 +154,20 @@ class AlertsConfig:
     webhook: WebhookConfig = field(factory=WebhookConfig)
 
 
+def enabled_kinds(cfg: AlertsConfig) -> set[str]:
+    """The alert kinds the configuration evaluates (built-in rules on, threshold names)."""
+    rules = {
+        "scanner_offline": cfg.scanner_offline.enabled,
+        "scanner_degraded": cfg.scanner_degraded.enabled,
+        "scanner_clock_skew": cfg.scanner_clock_skew.enabled,
+        "transit_loss": cfg.transit_loss.enabled,
+        "sensor_silent": cfg.sensor_silent.enabled,
+        "battery_low": cfg.battery.enabled,
+        "battery_replaced": cfg.battery.enabled,
+    }
+    return {k for k, on in rules.items() if on} | {t.name for t in cfg.thresholds}
+
+
 def check_alerts(cfg: AlertsConfig) -> list[str]:
     """Problems the field validators cannot see, each naming its key."""
     problems: list[str] = []

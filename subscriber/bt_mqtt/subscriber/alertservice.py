@@ -25,7 +25,7 @@ import psycopg
 
 from bt_mqtt.core.mqttclient import connect_with_backoff
 from bt_mqtt.subscriber import alertfacts, alertstore
-from bt_mqtt.subscriber.alertconfig import AlertsConfig, webhook_tls
+from bt_mqtt.subscriber.alertconfig import AlertsConfig, enabled_kinds, webhook_tls
 from bt_mqtt.subscriber.alertcore import FIRING, Key, Lifecycle, Track, Transition
 from bt_mqtt.subscriber.alertdeliver import HttpError, alert_message, alert_topic, encode, post_json
 from bt_mqtt.subscriber.alerteval import Evaluator
@@ -54,15 +54,18 @@ class AlertEngine:
         return self.evaluator.lifecycle
 
     async def restore(self, conn: psycopg.AsyncConnection[Any]) -> list[alertstore.FiringRow]:
-        """Load the firing alerts (after a start or a reconnect); they will not fire again."""
+        """Load the firing alerts (after a start or a reconnect; they will not fire again), the
+        pending conditions of the rules still configured (the others' rows go at the next save)
+        and the battery levels."""
         rows = await alertstore.load_firing(conn)
         self.lifecycle.tracks.clear()
         for r in rows:
             self.lifecycle.restore(r.kind, r.subject, r.fired_at, r.message, r.value)
         pending, battery = await alertstore.load_state(conn)
         self._saved_pending = {}
+        kinds = enabled_kinds(self.cfg)
         for p in pending:
-            if (p.kind, p.subject) not in self.lifecycle.tracks:
+            if p.kind in kinds and (p.kind, p.subject) not in self.lifecycle.tracks:
                 self.lifecycle.tracks[(p.kind, p.subject)] = Track(
                     False, p.since, p.message, p.value, p.detail
                 )
