@@ -156,13 +156,17 @@ def _cmd_retention(
     from bt_mqtt.subscriber.retention import run_retention  # noqa: PLC0415
 
     defaults: dict[str, tuple[int, int]] = {}
-    out = run_retention(cfg, conninfo, datetime.now(UTC), dry_run=args.dry_run, defaults=defaults)
+    pruned: dict[str, int] = {}
+    out = run_retention(
+        cfg, conninfo, datetime.now(UTC), dry_run=args.dry_run, defaults=defaults, pruned=pruned
+    )
     if args.dry_run:
         lines = [f"would drop {name}" for names in out.values() for name in names]
         lines += [
             f"{name}: {rows} rows, would delete {expired} (before the cut-off)"
             for name, (rows, expired) in sorted(defaults.items())
         ]
+        lines += [f"{table}: would delete {n} rows" for table, n in pruned.items() if n]
         sys.stdout.write("".join(line + "\n" for line in lines))
     return 0
 
