@@ -132,13 +132,9 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    services.bt-mqtt-agent.settings = lib.mkMerge [
-      (lib.mkIf (cfg.mqttPasswordFile != null) {
-        mqtt.password_file = "${credentials}/mqtt-password";
-      })
-      # remote set-filters/set-dedup are kept here (the rendered file is in the read-only store)
-      { commands.state_file = lib.mkDefault "/var/lib/${unit}/commands.state.json"; }
-    ];
+    services.bt-mqtt-agent.settings = lib.mkIf (cfg.mqttPasswordFile != null) {
+      mqtt.password_file = "${credentials}/mqtt-password";
+    };
 
     users.users.${user} = {
       isSystemUser = true;
@@ -166,7 +162,9 @@ in
         Group = user;
         Restart = "always";
         RestartSec = 5;
-        StateDirectory = unit; # commands.state_file (remote set-filters/set-dedup)
+        # remote set-filters/set-dedup are kept in $STATE_DIRECTORY/commands.state.json (the
+        # rendered configuration is in the read-only store; the Pi image's in a root folder)
+        StateDirectory = unit;
         LoadCredential = lib.optional (
           cfg.mqttPasswordFile != null
         ) "mqtt-password:${cfg.mqttPasswordFile}";

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -147,11 +148,21 @@ class AgentConfig:
     commands: CommandsConfig = field(factory=CommandsConfig)
 
 
-def state_path(cfg: AgentConfig, config_path: str | os.PathLike[str]) -> str:
-    """Where ``set-filters``/``set-dedup`` are kept: ``commands.state_file``, else the
-    configuration file's name with ``.state.json`` for its suffix, in the same folder."""
+def state_path(
+    cfg: AgentConfig,
+    config_path: str | os.PathLike[str],
+    environ: Mapping[str, str] = os.environ,
+) -> str:
+    """Where ``set-filters``/``set-dedup`` are kept: ``commands.state_file``; else, under
+    systemd with ``StateDirectory=`` (``$STATE_DIRECTORY``, the agent's own writable folder, as
+    on the Pi image whose configuration file sits in a folder the agent cannot write),
+    ``commands.state.json`` there; else the configuration file's name with ``.state.json`` for
+    its suffix, in the same folder."""
     if cfg.commands.state_file is not None:
         return cfg.commands.state_file
+    state_dirs = environ.get("STATE_DIRECTORY", "")
+    if state_dirs:  # systemd lists several, colon-separated, when several are configured
+        return os.path.join(state_dirs.split(":", 1)[0], "commands.state.json")
     base, _ext = os.path.splitext(os.fspath(config_path))
     return base + ".state.json"
 
