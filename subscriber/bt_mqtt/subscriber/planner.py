@@ -4,7 +4,8 @@ A chunk crosses to the worker as three flat lists (topics, payloads, received ti
 back as a ``BatchPlan`` whose rows are already COPY text, so both directions pickle cheaply.
 
 The worker owns the parser registry and the ``ParseContext`` (parser state such as BTHome packet
-ids), so chunks must be planned one at a time, in order (one worker).  ``Planner`` falls back to
+ids, and the per-device parser hints of ``devices:``), so chunks must be planned one at a time,
+in order (one worker).  ``Planner`` falls back to
 planning in the calling thread when ``workers`` is 0.  The worker logs through the same
 logging set-up as its parent (``log``: level and format), so its records join the JSON stream.
 """
@@ -26,6 +27,7 @@ from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.subscriber.batch import BatchPlan, Parses, plan_chunk
 from bt_mqtt.subscriber.clock import TimeTrust
+from bt_mqtt.subscriber.devicesettings import Devices, apply_hints
 from bt_mqtt.subscriber.privacy import Privacy
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ def _init(
 
     _state["topics"] = Topics(prefix)
     _state["registry"] = Registry.default(**registry_kw)
-    _state["ctx"] = ParseContext(bindkeys=bindkeys)
+    _state["ctx"] = apply_hints(ParseContext(bindkeys=bindkeys), kw["devices"] or Devices())
     _state["kw"] = kw
 
 
@@ -100,15 +102,24 @@ class Planner:
         privacy: Privacy | None = None,
         log: tuple[str, str] | None = None,
         trust: TimeTrust | None = None,
+        devices: Devices | None = None,
+        heard: bool = False,
     ) -> None:
         registry_kw = {"plugins": plugins, "theengs": theengs}  # the worker builds the same one
-        kw = {"max_bytes": max_bytes, "skew_s": skew_s, "privacy": privacy, "trust": trust}
+        kw: dict[str, Any] = {
+            "max_bytes": max_bytes,
+            "skew_s": skew_s,
+            "privacy": privacy,
+            "trust": trust,
+            "devices": devices,
+            "heard": heard,
+        }
         self._args = (prefix, bindkeys, registry_kw, kw, log)
-        self._max_bytes, self._skew_s, self._privacy = max_bytes, skew_s, privacy
-        self._trust = trust
+        self._kw = kw
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._inline = (Topics(prefix), registry, ParseContext(bindkeys=bindkeys))
+        ctx = apply_hints(ParseContext(bindkeys=bindkeys), devices or Devices())
+        self._inline = (Topics(prefix), registry, ctx)
 
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -137,11 +148,8 @@ class Planner:
                 routes,
                 registry,
                 ctx,
-                max_bytes=self._max_bytes,
-                skew_s=self._skew_s,
-                privacy=self._privacy,
                 oversize=oversize,
-                trust=self._trust,
+                **self._kw,
             )
         loop = asyncio.get_running_loop()
         while True:

@@ -38,15 +38,15 @@ def test_retained_configs_states_and_rejects(mosquitto: Broker) -> None:
         wait(lambda: read_retained(mosquitto, "bt-mqtt/ha/status") == b"online")
         adv = encoders.atc1441(ATC, -55, 1, 21.7, 45, 80, 2.95)
         advert(mosquitto, adv, 1)
-        # the same advert again, heard by the same scanner: the last decode is reused
         advert(mosquitto, attrs.evolve(adv, rssi=-58), 2)
+        # what the planner rejects never reaches the bridge (the ingest keeps it)
         publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", b"{not json")
-        publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", b"[" * 5000 + b"]" * 5000)
         other = wire.encode(adv, "someone-else", "b", 1, wire.format_ts(time.time()))
         publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", other)  # scanner id differs from topic
+        publish(mosquitto, f"bt-mqtt/scanner/{SCANNER}/status", b"[1]")  # not a heartbeat
         stats = bridge.bridge.stats
-        wait(lambda: stats["adverts"] == 5)
-        assert (stats["decoded"], stats["reused"], stats["invalid"]) == (1, 1, 3)
+        wait(lambda: stats["invalid"] == 1)
+        assert (stats["batches"], stats["adverts"], stats["decoded"]) == (2, 2, 2)
         cfg = json.loads(read_retained(mosquitto, TEMP_CONFIG) or b"{}")
         assert cfg["unique_id"] == "btmqtt_a4c138123456_temperature_c"
         assert read_retained(mosquitto, TEMP_STATE) == b"21.7"

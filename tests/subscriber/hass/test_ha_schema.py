@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.bthome_objects import BIN, NUM, OBJECTS
 from bt_mqtt.parsers.registry import Registry
@@ -43,7 +44,7 @@ def decoded_vectors() -> list[tuple[Advert, ParseResult]]:
 
 def all_configs() -> tuple[dict[str, bytes], dict[str, set[str]]]:
     """Every config topic -> payload the tracker publishes, and metric -> parsers seen."""
-    topics = disc.Topics()
+    topics = Topics()
     tracker = Tracker(HomeAssistantConfig(discovery=True), Devices(), topics, "test")
     configs: dict[str, bytes] = {}
     seen: dict[str, set[str]] = defaultdict(set)

@@ -6,14 +6,14 @@ import json
 from typing import Any
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseResult
 from bt_mqtt.subscriber.devicesettings import Devices, DeviceSettings
-from bt_mqtt.subscriber.hass import discovery as disc
 from bt_mqtt.subscriber.hass.config import HomeAssistantConfig
 from bt_mqtt.subscriber.hass.tracker import Publish, Tracker
 
 MAC = "A4:C1:38:12:34:56"
-T = disc.Topics()
+T = Topics()
 
 
 def make(settings: dict[str, DeviceSettings] | None = None, **kw: Any) -> Tracker:
