@@ -276,8 +276,6 @@ def plan_chunk(
                 action = privacy.action(adv.address_type)
                 if action == DROP:
                     seen.add(ident)
-                    if summary is not None:
-                        summary.seq(sid, wm.boot, wm.seq)
                     plan.privacy_dropped[sid] += 1
                     plan.seen.append(ident)
                     continue
@@ -367,13 +365,12 @@ def plan_chunk(
             rejected.append(reject(_dt(t_recv), topic, payload, "internal_error", detail))
             continue
         seen.add(ident)
-        if summary is not None:
-            summary.seq(sid, wm.boot, wm.seq)
-            if values and result is not None:
-                summary.device(
-                    mac, adv.address_type, adv.name, result.parser, result.facts, values, sid,
-                    rssi, t_recv,
-                )  # fmt: skip
+        if values:
+            assert summary is not None and result is not None
+            summary.device(
+                mac, adv.address_type, adv.name, result.parser, result.facts, values, sid, rssi,
+                t_recv,
+            )  # fmt: skip
         if result is not None:
             plan.parsed[result.parser] += 1
         if skewed:

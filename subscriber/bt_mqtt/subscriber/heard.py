@@ -3,7 +3,7 @@
 ``plan_chunk`` fills a ``Heard`` (when asked) beside the COPY text, so the bridge never decodes
 or parses an advert itself.  It holds, per device, only the latest of the batch: the readings as
 stored (offsets applied, see ``devicesettings``), the last RSSI per scanner and the receive time
-of its last advert; and per scanner boot the sequence numbers seen (for transit loss).  It
+of its last advert (transit loss comes from the ingest's seq ledger, not from here).  It
 crosses from the planner's worker process as plain tuples, dicts and lists, so pickling it costs
 little next to the rows.
 """
@@ -31,23 +31,9 @@ class DeviceHeard:
 
 @define(slots=True)
 class Heard:
-    """One batch: ``devices`` by MAC (insertion order: first heard), and ``seqs`` by
-    (scanner id, boot) as [lowest seq, highest seq, adverts] (every advert the wire codec
-    accepted, decoded or not)."""
+    """One batch: ``devices`` by MAC, in the order first heard."""
 
     devices: dict[str, DeviceHeard] = field(factory=dict)
-    seqs: dict[tuple[str, str], list[int]] = field(factory=dict)
-
-    def seq(self, scanner_id: str, boot: str, seq: int) -> None:
-        group = self.seqs.get((scanner_id, boot))
-        if group is None:
-            self.seqs[(scanner_id, boot)] = [seq, seq, 1]
-            return
-        if seq < group[0]:
-            group[0] = seq
-        elif seq > group[1]:
-            group[1] = seq
-        group[2] += 1
 
     def device(
         self,
@@ -85,4 +71,4 @@ class Heard:
             dev.name = name
 
     def __bool__(self) -> bool:
-        return bool(self.seqs)
+        return bool(self.devices)

@@ -123,7 +123,7 @@ def _cmd_run(
         if cfg.metrics.port is not None:
             server = await serve(metrics, cfg.metrics.host, cfg.metrics.port)
         try:
-            bridge = make_bridge(cfg, mqtt_password)
+            bridge = make_bridge(cfg, mqtt_password, lambda: metrics.loss)
             ingest = Ingest(
                 cfg,
                 conninfo,

@@ -15,7 +15,8 @@ import yaml
 
 from bt_mqtt.core import wire
 from bt_mqtt.demo import encoders
-from bt_mqtt.subscriber.hass.bridge import remove_all
+from bt_mqtt.subscriber.hass.bridge import Bridge, remove_all
+from bt_mqtt.subscriber.ledger import Loss
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import read_retained
 from tests.subscriber.hass.helpers import SCANNER, RunningBridge, advert, config, publish
@@ -54,6 +55,15 @@ def test_retained_configs_states_and_rejects(mosquitto: Broker) -> None:
         bridge.stop()
     # a clean stop says offline itself (the last will covers a crash)
     assert read_retained(mosquitto, "bt-mqtt/ha/status") == b"offline"
+
+
+def test_transit_loss_comes_from_the_ingest_ledger(mosquitto: Broker) -> None:
+    figures = {"pi": Loss(published=200, received=190, missing=10, agent_dropped=0)}
+    bridge = Bridge(config(mosquitto), mqtt_password=None, loss=lambda: figures)
+    assert bridge._loss_pct("pi") == 5.0
+    assert bridge._loss_pct("other") is None
+    figures["pi"] = Loss(0, 0, 0, 0)
+    assert bridge._loss_pct("pi") is None
 
 
 def test_hass_remove_empties_everything_the_bridge_made(mosquitto: Broker, tmp_path: Path) -> None:

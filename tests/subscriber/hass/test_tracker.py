@@ -191,19 +191,46 @@ def test_forget_empties_configs_and_states() -> None:
 
 def test_scanner_transit_loss_and_version() -> None:
     tr = make()
-    for seq in (1, 2, 3, 5, 6, 7, 8, 9, 10, 10):  # 4 lost, 10 duplicated
-        tr.advert(0, "pi", seq, "boot1", advert(), None)
-    assert tr.transit_loss_pct("pi") == 0.0  # the duplicate hides the loss: counted as received
-    tr.advert(0, "pi", 11, "boot1", advert(), None)
-    tr.advert(0, "pi", 13, "boot1", advert(), None)
-    assert tr.transit_loss_pct("pi") == 100 * 1 / 13
-    out = tr.heartbeat(0, "pi", {"status": "online", "version": "2.0"})
+    assert configs(tr.advert(0, "pi", 1, "boot1", advert(), None))  # the scanner is announced
+    out = tr.heartbeat(0, "pi", {"status": "online", "version": "2.0"}, 100 * 1 / 13)
     cfg = configs(out)
     assert cfg["homeassistant/sensor/btmqtt_scanner_pi/cpu_pct/config"]["device"]["sw_version"] == (
         "2.0"
     )
     loss = [m for m in out if m.topic == "bt-mqtt/ha/scanner/pi/transit_loss_pct"]
     assert loss and loss[0].payload == b"7.69"
-    # a new boot starts counting again
-    tr.advert(0, "pi", 1, "boot2", advert(), None)
-    assert tr.transit_loss_pct("pi") == 0.0
+    # no figure from the ledger (yet): nothing said
+    out = tr.heartbeat(0, "pi", {"status": "online", "version": "2.0"})
+    assert not [m for m in out if "transit_loss" in m.topic]
+
+
+def test_alerts_become_problem_binary_sensors_on_their_scanner_or_device() -> None:
+    tr = make()
+    feed(tr, 0, atc())  # the device is known: the alert joins its HA device
+    out = tr.alert("battery_low", MAC, present=True)
+    cfg = configs(out)["homeassistant/binary_sensor/btmqtt_a4c138123456/alert_battery_low/config"]
+    assert cfg["device_class"] == "problem"
+    assert cfg["unique_id"] == "btmqtt_a4c138123456_alert_battery_low"
+    assert (
+        cfg["state_topic"]
+        == cfg["json_attributes_topic"]
+        == ("bt-mqtt/alert/battery_low/A4:C1:38:12:34:56")
+    )
+    assert "firing" in cfg["value_template"]
+    assert cfg["device"]["name"] == "ATC_123456"
+    assert tr.alert("battery_low", MAC, present=True) == []  # announced once
+    sc = configs(tr.alert("scanner_offline", "pi", present=True))
+    scfg = sc["homeassistant/binary_sensor/btmqtt_scanner_pi/alert_scanner_offline/config"]
+    assert scfg["device"]["identifiers"] == ["btmqtt_scanner_pi"]
+    unknown = configs(tr.alert("sensor_silent", "D4:11:22:33:44:55", present=True))
+    (ucfg,) = unknown.values()
+    assert ucfg["device"]["name"] == "BT device D4:11:22:33:44:55"
+    assert tr.alert("custom", "not a subject", present=True) == []
+    # HA restarts: the alert configs are said again
+    again = configs(tr.ha_online())
+    assert "homeassistant/binary_sensor/btmqtt_scanner_pi/alert_scanner_offline/config" in again
+    # the alert's retained topic emptied: its entity goes
+    gone = tr.alert("scanner_offline", "pi", present=False)
+    assert [(m.topic, m.payload) for m in gone] == [
+        ("homeassistant/binary_sensor/btmqtt_scanner_pi/alert_scanner_offline/config", b"")
+    ]

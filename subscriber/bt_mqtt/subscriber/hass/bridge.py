@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import gmqtt
@@ -32,6 +33,7 @@ from bt_mqtt.subscriber.devicesettings import Devices
 from bt_mqtt.subscriber.hass import discovery as disc
 from bt_mqtt.subscriber.hass.tracker import Publish, Tracker
 from bt_mqtt.subscriber.heard import Heard
+from bt_mqtt.subscriber.ledger import Loss
 
 log = logging.getLogger(__name__)
 TICK_S: Final = 1.0
@@ -62,8 +64,15 @@ def excluded_node(tracker: Tracker, topic: str, topics: Topics) -> str | None:
 class Bridge:
     """See the module docstring.  ``stats`` counts what it did."""
 
-    def __init__(self, cfg: SubscriberConfig, *, mqtt_password: str | None) -> None:
+    def __init__(
+        self,
+        cfg: SubscriberConfig,
+        *,
+        mqtt_password: str | None,
+        loss: Callable[[], Mapping[str, Loss]] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self._loss = loss  # the ingest's seq ledger figures by scanner
         self.topics = topics_for(cfg)
         self.tracker = Tracker(cfg.homeassistant, Devices(cfg.devices), self.topics, VERSION)
         self._password = mqtt_password
@@ -88,7 +97,7 @@ class Bridge:
         """One ingest batch's parse results (called on the bridge's event loop).  Before the
         bridge is connected they still update its state, which it says on connecting."""
         self.stats["batches"] += 1
-        self.stats["adverts"] += sum(g[2] for g in heard.seqs.values())
+        self.stats["adverts"] += sum(d.adverts for d in heard.devices.values())
         self.stats["decoded"] += len(heard.devices)
         self._send(self.tracker.heard(heard))
 
@@ -154,9 +163,16 @@ class Bridge:
                 return
             if isinstance(obj, dict):
                 self.stats["heartbeats"] += 1
-                self._send(self.tracker.heartbeat(time.time(), route.scanner_id, obj))
+                loss = self._loss_pct(route.scanner_id)
+                self._send(self.tracker.heartbeat(time.time(), route.scanner_id, obj, loss))
             else:
                 self.stats["invalid"] += 1
+
+    def _loss_pct(self, scanner_id: str) -> float | None:
+        figures = self._loss().get(scanner_id) if self._loss is not None else None
+        if figures is None or figures.published <= 0:
+            return None
+        return 100.0 * figures.missing / figures.published
 
     def _schedule_birth(self) -> None:
         """HA subscribes to the state topics only after reading the configs: send the configs
@@ -249,9 +265,16 @@ async def remove_all(
     return len(found)
 
 
-def make_bridge(cfg: SubscriberConfig, mqtt_password: str | None) -> Bridge | None:
-    """The bridge when ``homeassistant.discovery`` is on (give ``Bridge.feed`` to the ingest)."""
-    return Bridge(cfg, mqtt_password=mqtt_password) if cfg.homeassistant.discovery else None
+def make_bridge(
+    cfg: SubscriberConfig,
+    mqtt_password: str | None,
+    loss: Callable[[], Mapping[str, Loss]] | None = None,
+) -> Bridge | None:
+    """The bridge when ``homeassistant.discovery`` is on (give ``Bridge.feed`` to the ingest);
+    ``loss`` reads the ingest's seq-ledger figures (transit loss per scanner)."""
+    if not cfg.homeassistant.discovery:
+        return None
+    return Bridge(cfg, mqtt_password=mqtt_password, loss=loss)
 
 
 async def run_beside(bridge: Bridge | None, stop: asyncio.Event, main: Any) -> None:

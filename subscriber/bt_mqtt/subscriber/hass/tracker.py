@@ -84,10 +84,6 @@ class _Scanner:
     scanner_id: str
     version: str | None = None
     announced: bool = False
-    boot: str | None = None
-    first_seq: int = 0
-    high_seq: int = 0
-    received: int = 0
 
 
 def random_private(mac: str, address_type: str | None) -> bool:
@@ -139,7 +135,7 @@ class Tracker:
         """One advert as received from ``scanner_id`` (decoded or not; readings uncorrected):
         what the planner's ``Heard`` says of it, fed to ``heard``."""
         batch = Heard()
-        batch.seq(scanner_id, boot, seq)
+        out = self._known_scanner(scanner_id)
         if result is not None:
             values = {
                 k: float(v)
@@ -151,13 +147,11 @@ class Tracker:
                     advert.mac, advert.address_type, advert.name, result.parser, result.facts,
                     values, scanner_id, advert.rssi, now,
                 )  # fmt: skip
-        return self.heard(batch)
+        return out + self.heard(batch)
 
     def heard(self, batch: Heard) -> list[Publish]:
         """What one ingest batch heard (see ``bt_mqtt.subscriber.heard``)."""
         out: list[Publish] = []
-        for (scanner_id, boot), (low, high, count) in batch.seqs.items():
-            out += self._count(scanner_id, boot, low, high, count)
         for heard in batch.devices.values():
             out += self._device(heard, heard.at)
         return out
@@ -175,6 +169,7 @@ class Tracker:
         if at - dev.last_at >= SAME_ADVERT_S:
             dev.last_at = at
         for scanner_id, rssi in heard.rssi.items():
+            out += self._known_scanner(scanner_id)
             self._hear(dev, scanner_id, rssi, at)
         out += self._update_configs(dev, heard.readings, at)
         for metric, value in heard.readings.items():
@@ -211,8 +206,15 @@ class Tracker:
         self._alerts[key] = msg
         return [msg]
 
-    def heartbeat(self, now: float, scanner_id: str, payload: dict[str, Any]) -> list[Publish]:
-        """A scanner's status message (heartbeat or last will)."""
+    def heartbeat(
+        self,
+        now: float,
+        scanner_id: str,
+        payload: dict[str, Any],
+        loss_pct: float | None = None,
+    ) -> list[Publish]:
+        """A scanner's status message (heartbeat or last will); ``loss_pct``: its transit loss
+        as the ingest's seq ledger counts it (None: not known)."""
         sc = self._scanner(scanner_id)
         out: list[Publish] = []
         version = payload.get("version")
@@ -221,11 +223,9 @@ class Tracker:
             sc.announced = False
         if not sc.announced:
             out += self._announce_scanner(sc)
-        if payload.get("status") == "online":
-            loss = self.transit_loss_pct(scanner_id)
-            if loss is not None:
-                topic = self.topics.scanner_state(scanner_id, "transit_loss_pct")
-                out.append(Publish(topic, disc.format_value(round(loss, 2)).encode()))
+        if payload.get("status") == "online" and loss_pct is not None:
+            topic = self.topics.scanner_state(scanner_id, "transit_loss_pct")
+            out.append(Publish(topic, disc.format_value(round(loss_pct, 2)).encode()))
         return out
 
     def tick(self, now: float) -> list[Publish]:
@@ -264,15 +264,6 @@ class Tracker:
         return out
 
     # -- figures -----------------------------------------------------------------------------
-    def transit_loss_pct(self, scanner_id: str) -> float | None:
-        """Adverts of the scanner's current boot that never reached us, in per cent of its
-        sequence numbers seen so far (QoS 1 duplicates count as received)."""
-        sc = self._scanners.get(scanner_id)
-        if sc is None or sc.boot is None:
-            return None
-        span = sc.high_seq - sc.first_seq + 1
-        return max(0.0, 100.0 * (span - sc.received) / span)
-
     def expire_after(self, mac: str) -> int | None:
         dev = self._devices.get(mac)
         return None if dev is None else dev.expire_s
@@ -285,15 +276,9 @@ class Tracker:
         return sorted(self._devices)
 
     # -- internals ---------------------------------------------------------------------------
-    def _count(self, scanner_id: str, boot: str, low: int, high: int, count: int) -> list[Publish]:
+    def _known_scanner(self, scanner_id: str) -> list[Publish]:
         sc = self._scanner(scanner_id)
-        out = [] if sc.announced else self._announce_scanner(sc)
-        if boot != sc.boot:
-            sc.boot, sc.first_seq, sc.high_seq, sc.received = boot, low, high, 0
-        sc.received += count
-        sc.first_seq = min(sc.first_seq, low)
-        sc.high_seq = max(sc.high_seq, high)
-        return out
+        return [] if sc.announced else self._announce_scanner(sc)
 
     def _scanner(self, scanner_id: str) -> _Scanner:
         sc = self._scanners.get(scanner_id)
