@@ -3,19 +3,34 @@
 ``plan_chunk`` fills a ``Heard`` (when asked) beside the COPY text, so the bridge never decodes
 or parses an advert itself.  It holds, per device, only the latest of the batch: the readings as
 stored (offsets applied, see ``devicesettings``), the last RSSI per scanner and the receive time
-of its last advert (transit loss comes from the ingest's seq ledger, not from here).  It
-crosses from the planner's worker process as plain tuples, dicts and lists, so pickling it costs
-little next to the rows.
+of its last advert (transit loss comes from the ingest's seq ledger, not from here).
+
+It crosses from the planner's worker process with the plan, so each device is a plain list
+(pickled without a Python call per object, unlike a class); ``DeviceHeard`` reads one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any, Final, NamedTuple
+
 from attrs import define, field
 
+# positions in a device's list
+_ADDRESS_TYPE: Final = 0
+_NAME: Final = 1
+_PARSER: Final = 2
+_MANUFACTURER: Final = 3
+_MODEL: Final = 4
+_READINGS: Final = 5
+_RSSI: Final = 6
+_AT: Final = 7
+_ADVERTS: Final = 8
 
-@define(slots=True)
-class DeviceHeard:
-    """The latest of one decoded device in a batch (``at``: Unix seconds it was received)."""
+
+class DeviceHeard(NamedTuple):
+    """The latest of one decoded device in a batch (``at``: Unix seconds it was received;
+    ``rssi``: scanner id -> the RSSI of its last advert)."""
 
     mac: str
     address_type: str | None
@@ -24,16 +39,16 @@ class DeviceHeard:
     manufacturer: str | None
     model: str | None
     readings: dict[str, float]
-    rssi: dict[str, int]  # scanner id -> the RSSI of its last advert
+    rssi: dict[str, int]
     at: float
-    adverts: int = 1
+    adverts: int
 
 
 @define(slots=True)
 class Heard:
-    """One batch: ``devices`` by MAC, in the order first heard."""
+    """One batch's decoded devices, by MAC in the order first heard (see the module)."""
 
-    devices: dict[str, DeviceHeard] = field(factory=dict)
+    raw: dict[str, list[Any]] = field(factory=dict)
 
     def device(
         self,
@@ -47,12 +62,11 @@ class Heard:
         rssi: int,
         at: float,
     ) -> None:
-        """One decoded advert with readings: newer values replace older ones."""
-        dev = self.devices.get(mac)
+        """One decoded advert with readings (a dict of its own): newer values replace older."""
+        dev = self.raw.get(mac)
         if dev is None:
             manufacturer, model = facts.get("manufacturer"), facts.get("model")
-            self.devices[mac] = DeviceHeard(
-                mac,
+            self.raw[mac] = [
                 address_type,
                 name,
                 parser,
@@ -61,14 +75,26 @@ class Heard:
                 readings,
                 {scanner_id: rssi},
                 at,
-            )
+                1,
+            ]
             return
-        dev.readings.update(readings)
-        dev.rssi[scanner_id] = rssi
-        dev.at = max(dev.at, at)
-        dev.adverts += 1
+        dev[_READINGS].update(readings)
+        dev[_RSSI][scanner_id] = rssi
+        dev[_AT] = max(dev[_AT], at)
+        dev[_ADVERTS] += 1
         if name is not None:
-            dev.name = name
+            dev[_NAME] = name
 
-    def __bool__(self) -> bool:
-        return bool(self.devices)
+    @property
+    def devices(self) -> dict[str, DeviceHeard]:
+        return {mac: DeviceHeard(mac, *dev) for mac, dev in self.raw.items()}
+
+    def __iter__(self) -> Iterator[DeviceHeard]:
+        for mac, dev in self.raw.items():
+            yield DeviceHeard(mac, *dev)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def adverts(self) -> int:
+        return sum(dev[_ADVERTS] for dev in self.raw.values())

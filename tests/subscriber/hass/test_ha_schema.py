@@ -69,6 +69,14 @@ def all_configs() -> tuple[dict[str, bytes], dict[str, set[str]]]:
     ):
         if msg.topic.endswith("/config"):
             configs[msg.topic] = msg.payload
+    # alerts: on a scanner, on a known device, on a device HA has not seen otherwise
+    for kind, subject in (
+        ("scanner_offline", "scanner-2"),
+        ("battery_low", "02:FF:FF:FF:FF:FF"),
+        ("freezer_warm", "02:EE:EE:EE:EE:EE"),
+    ):
+        for msg in tracker.alert(kind, subject, present=True):
+            configs[msg.topic] = msg.payload
     return configs, seen
 
 
@@ -77,8 +85,9 @@ def test_every_discovery_payload_passes_home_assistants_schemas() -> None:
     offered_metrics = {m for m, parsers in seen.items() if any(offered(m, p) for p in parsers)}
     # the vectors exercise most of what the parsers can say: a shrinking set means lost coverage
     assert len(offered_metrics) >= 100, sorted(offered_metrics)
-    scanner_configs = [t for t in configs if "/btmqtt_scanner_" in t]
+    scanner_configs = [t for t in configs if "/btmqtt_scanner_" in t and "/alert_" not in t]
     assert len(scanner_configs) == len(disc.SCANNER_ENTITIES) * 2
+    assert len([t for t in configs if "/alert_" in t]) == 3
     verdict = validate_discovery(sorted(configs.items()))
     assert verdict["version"] == "2024.1.6"
     assert verdict["checked"] == len(configs)

@@ -97,8 +97,8 @@ class Bridge:
         """One ingest batch's parse results (called on the bridge's event loop).  Before the
         bridge is connected they still update its state, which it says on connecting."""
         self.stats["batches"] += 1
-        self.stats["adverts"] += sum(d.adverts for d in heard.devices.values())
-        self.stats["decoded"] += len(heard.devices)
+        self.stats["adverts"] += heard.adverts()
+        self.stats["decoded"] += len(heard)
         self._send(self.tracker.heard(heard))
 
     # -- outgoing ---------------------------------------------------------------------------

@@ -69,7 +69,8 @@ class _Device:
     mac: str
     parser: str
     info: disc.DeviceInfo
-    metrics: dict[str, _Metric] = field(factory=dict)
+    metrics: dict[str, _Metric] = field(factory=dict)  # the metrics offered to HA
+    considered: set[str] = field(factory=set)  # every metric seen, offered or not
     rssi: dict[str, tuple[float, float]] = field(factory=dict)  # scanner -> (ewma, last heard)
     via: str | None = None
     via_since: float = float("-inf")
@@ -152,7 +153,7 @@ class Tracker:
     def heard(self, batch: Heard) -> list[Publish]:
         """What one ingest batch heard (see ``bt_mqtt.subscriber.heard``)."""
         out: list[Publish] = []
-        for heard in batch.devices.values():
+        for heard in batch:
             out += self._device(heard, heard.at)
         return out
 
@@ -169,15 +170,21 @@ class Tracker:
         if at - dev.last_at >= SAME_ADVERT_S:
             dev.last_at = at
         for scanner_id, rssi in heard.rssi.items():
-            out += self._known_scanner(scanner_id)
+            if scanner_id not in self._scanners:
+                out += self._known_scanner(scanner_id)
             self._hear(dev, scanner_id, rssi, at)
-        out += self._update_configs(dev, heard.readings, at)
+        metrics = dev.metrics
+        if at - dev.checked_at >= CHECK_S or not dev.considered.issuperset(heard.readings):
+            out += self._update_configs(dev, heard.readings, at)
+        # a state is due no sooner than this after the last one (see _maybe_state)
+        soonest = min(self.cfg.min_interval_s, dev.expire_s / 3)
         for metric, value in heard.readings.items():
-            m = dev.metrics.get(metric)
+            m = metrics.get(metric)
             if m is None:
                 continue
             m.value = value
-            out += self._maybe_state(dev, metric, m, at)
+            if at - m.sent_at >= soonest or m.platform == BINARY_SENSOR:
+                out += self._maybe_state(dev, metric, m, at)
         return out
 
     def alert(self, kind: str, subject: str, present: bool) -> list[Publish]:
@@ -349,7 +356,10 @@ class Tracker:
         changed = False
         metrics = dev.metrics
         for metric in readings:
-            if metric not in metrics and offered(metric, dev.parser) and HA_ID_RE.fullmatch(metric):
+            if metric in dev.considered:
+                continue
+            dev.considered.add(metric)
+            if offered(metric, dev.parser) and HA_ID_RE.fullmatch(metric):
                 metrics[metric] = _Metric(describe(metric).platform)
                 changed = True
         if not changed and now - dev.checked_at < CHECK_S:
