@@ -234,3 +234,11 @@ def test_alerts_become_problem_binary_sensors_on_their_scanner_or_device() -> No
     assert [(m.topic, m.payload) for m in gone] == [
         ("homeassistant/binary_sensor/btmqtt_scanner_pi/alert_scanner_offline/config", b"")
     ]
+
+
+def test_alerts_of_devices_kept_out_of_ha_are_not_offered() -> None:
+    tr = make({MAC: DeviceSettings(ignore=True)})
+    assert tr.alert("battery_low", MAC, present=True) == []
+    listed = make({MAC: DeviceSettings(name="x")}, devices="listed")
+    assert listed.alert("battery_low", "D4:11:22:33:44:55", present=True) == []
+    assert listed.alert("battery_low", MAC, present=True)

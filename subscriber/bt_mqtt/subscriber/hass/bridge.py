@@ -187,13 +187,14 @@ class Bridge:
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
         t = self.topics
-        filters = [
-            t.status_filter(),
-            t.alert_filter(),
-            t.ha_status(),
-            *t.discovery_filters(disc.COMPONENTS),
+        filters = [t.status_filter(), t.alert_filter(), t.ha_status()]
+        subs = [gmqtt.Subscription(f, qos=1) for f in filters]
+        # the configs already retained (to empty excluded ones), not the bridge's own again
+        subs += [
+            gmqtt.Subscription(f, qos=1, no_local=True)
+            for f in t.discovery_filters(disc.COMPONENTS)
         ]
-        client.subscribe([gmqtt.Subscription(f, qos=1) for f in filters])
+        client.subscribe(subs)
         # after the SUBSCRIBE on the same connection: the broker handles them in order, so once
         # "online" is retained the bridge hears what is published
         client.publish(t.bridge_status(), disc.ONLINE.encode(), qos=1, retain=True)

@@ -123,6 +123,15 @@ class Tracker:
             return self.devices.listed(mac)
         return not random_private(mac, address_type)
 
+    def _alert_eligible(self, mac: str) -> bool:
+        """A device's alert appears in HA unless the configuration keeps the device out."""
+        settings = self.devices.get(mac)
+        if settings.ignore or settings.homeassistant is False:
+            return False
+        return (
+            self.cfg.devices != LISTED or settings.homeassistant is True or self.devices.listed(mac)
+        )
+
     # -- inputs ------------------------------------------------------------------------------
     def advert(
         self,
@@ -196,6 +205,8 @@ class Tracker:
         if key in self._alerts:
             return []
         if MAC_RE.fullmatch(subject):
+            if not self._alert_eligible(subject):
+                return []
             known = self._devices.get(subject)
             node = disc.device_node(subject)
             block = disc.device_block(known.info) if known else disc.bare_device(subject)
