@@ -110,6 +110,7 @@ class Tracker:
         self._scanners: dict[str, _Scanner] = {}
         self._alerts: dict[tuple[str, str], Publish] = {}  # (kind, subject) -> its config
         self.refused: int = 0  # decoded adverts of devices not offered to HA
+        self._next_tick = float("inf")  # when the first held-back value is due
 
     # -- eligibility -------------------------------------------------------------------------
     def eligible(self, mac: str, address_type: str | None) -> bool:
@@ -193,7 +194,12 @@ class Tracker:
                 continue
             m.value = value
             if at - m.sent_at >= soonest or m.platform == BINARY_SENSOR:
-                out += self._maybe_state(dev, metric, m, at)
+                sent = self._maybe_state(dev, metric, m, at)
+                if sent:
+                    out += sent
+                    continue
+            if value != m.sent:  # held back: tick sends it
+                self._next_tick = min(self._next_tick, m.sent_at + self.cfg.min_interval_s)
         return out
 
     def alert(self, kind: str, subject: str, present: bool) -> list[Publish]:
@@ -247,12 +253,21 @@ class Tracker:
         return out
 
     def tick(self, now: float) -> list[Publish]:
-        """Send values held back by ``min_interval_s`` once it has passed."""
+        """Send values held back by ``min_interval_s`` once it has passed (nothing to do, and
+        nothing looked at, before the first of them is due)."""
+        if now < self._next_tick:
+            return []
         out: list[Publish] = []
+        next_tick = float("inf")
         for dev in self._devices.values():
             for metric, m in dev.metrics.items():
                 if m.value is not None and m.value != m.sent:
-                    out += self._maybe_state(dev, metric, m, now)
+                    sent = self._maybe_state(dev, metric, m, now)
+                    if sent:
+                        out += sent
+                    else:
+                        next_tick = min(next_tick, m.sent_at + self.cfg.min_interval_s)
+        self._next_tick = next_tick
         return out
 
     def ha_online(self) -> list[Publish]:
