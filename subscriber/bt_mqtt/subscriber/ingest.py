@@ -358,6 +358,10 @@ class Ingest:
                 try:
                     chunk = await asyncio.wait_for(self._take(stop), self.cfg.ingest.sweep_s)
                 except TimeoutError:
+                    if self._on_heard is not None:
+                        held = await self.planner.flush_heard()
+                        if held:
+                            self._hand_over(held)
                     if writing is not None and writing.done():
                         if not writing.result():
                             return

@@ -6,7 +6,9 @@ back as a ``BatchPlan`` whose rows are already COPY text, so both directions pic
 The worker owns the parser registry and the ``ParseContext`` (parser state such as BTHome packet
 ids, and the per-device parser hints of ``devices:``), so chunks must be planned one at a time,
 in order (one worker).  ``Planner`` falls back to
-planning in the calling thread when ``workers`` is 0.  The worker logs through the same
+planning in the calling thread when ``workers`` is 0.  With ``heard`` (HA discovery on), the
+batches' short summaries are merged and handed over with a plan at most every ``HANDOVER_S``
+(``flush_heard`` takes what is held when no chunk comes).  The worker logs through the same
 logging set-up as its parent (``log``: level and format), so its records join the JSON stream.
 """
 
@@ -18,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -28,9 +31,11 @@ from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.subscriber.batch import BatchPlan, Parses, plan_chunk
 from bt_mqtt.subscriber.clock import TimeTrust
 from bt_mqtt.subscriber.devicesettings import Devices, apply_hints
+from bt_mqtt.subscriber.heard import Heard, Window
 from bt_mqtt.subscriber.privacy import Privacy
 
 log = logging.getLogger(__name__)
+HANDOVER_S = 0.5  # the HA bridge gets the latest values per device at most this often
 
 _state: dict[str, Any] = {}
 _PR_SET_PDEATHSIG = 1
@@ -61,6 +66,7 @@ def _init(
     _state["registry"] = Registry.default(**registry_kw)
     _state["ctx"] = apply_hints(ParseContext(bindkeys=bindkeys), kw["devices"] or Devices())
     _state["kw"] = kw
+    _state["window"] = Window(HANDOVER_S)
 
 
 def _plan(
@@ -69,7 +75,7 @@ def _plan(
     received: list[float],
     oversize: dict[int, tuple[int, bytes]] | None = None,
 ) -> BatchPlan:
-    return plan_chunk(
+    plan = plan_chunk(
         topics,
         payloads,
         received,
@@ -79,6 +85,13 @@ def _plan(
         oversize=oversize,
         **_state["kw"],
     )
+    plan.heard = _state["window"].add(plan.heard, time.monotonic())
+    return plan
+
+
+def _flush() -> Heard | None:
+    window: Window = _state["window"]
+    return window.flush(time.monotonic())
 
 
 def _noop() -> None:
@@ -120,6 +133,7 @@ class Planner:
         self._pool: ProcessPoolExecutor | None = None
         ctx = apply_hints(ParseContext(bindkeys=bindkeys), devices or Devices())
         self._inline = (Topics(prefix), registry, ctx)
+        self._window = Window(HANDOVER_S)
 
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -141,7 +155,7 @@ class Planner:
         """The plan of one chunk.  A dead worker is replaced and the chunk planned again."""
         if self._workers == 0:
             routes, registry, ctx = self._inline
-            return plan_chunk(
+            plan = plan_chunk(
                 topics,
                 payloads,
                 received,
@@ -151,6 +165,8 @@ class Planner:
                 oversize=oversize,
                 **self._kw,
             )
+            plan.heard = self._window.add(plan.heard, time.monotonic())
+            return plan
         loop = asyncio.get_running_loop()
         while True:
             pool = self._start()
@@ -160,6 +176,17 @@ class Planner:
                 log.error("planner process died; starting a new one", extra={"event": "planner"})
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
+
+    async def flush_heard(self) -> Heard | None:
+        """What the hand-over window still holds (call when no chunk came for a while)."""
+        if not self._kw["heard"]:
+            return None
+        if self._workers == 0:
+            return self._window.flush(time.monotonic())
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._start(), _flush)
+        except BrokenProcessPool:
+            return None  # plan() replaces the worker
 
     async def warm_up(self) -> None:
         """Start the worker now rather than on the first batch."""
