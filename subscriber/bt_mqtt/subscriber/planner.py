@@ -35,7 +35,7 @@ from bt_mqtt.subscriber.heard import Heard, Window
 from bt_mqtt.subscriber.privacy import Privacy
 
 log = logging.getLogger(__name__)
-HANDOVER_S = 0.5  # the HA bridge gets the latest values per device at most this often
+HANDOVER_S = 1.0  # the HA bridge gets the latest values per device at most this often
 
 _state: dict[str, Any] = {}
 _PR_SET_PDEATHSIG = 1

@@ -132,6 +132,9 @@ def test_subscriber_run_starts_the_bridge_beside_the_ingest(
             lambda: count(pg_database, raw) == 1, "the advert archived", 30, proc=proc, log=log
         )
         wait(lambda: read_retained(mosquitto, TEMP_STATE) == b"22", timeout=30)
+        # the database stores the same corrected value HA shows
+        temps = "SELECT round(value * 10) FROM sensor_readings WHERE metric = 'temperature_c'"
+        assert count(pg_database, temps) == 220
         cfg_msg = json.loads(read_retained(mosquitto, TEMP_CONFIG) or b"{}")
         assert cfg_msg["device"]["name"] == "Kitchen"
     finally:
