@@ -55,7 +55,7 @@ def all_configs() -> tuple[dict[str, bytes], dict[str, set[str]]]:
         adv = Advert(mac=mac, rssi=-60, address_type="public", name=advert.name)
         for metric in result.readings:
             seen[metric].add(result.parser)
-        for msg in tracker.advert(now, "scanner-1", i + 1, "b", adv, result):
+        for msg in tracker.advert(now, "scanner-1", adv, result):
             if msg.topic.endswith("/config"):
                 configs[msg.topic] = msg.payload
     bthome = ParseResult(
@@ -64,7 +64,7 @@ def all_configs() -> tuple[dict[str, bytes], dict[str, set[str]]]:
     )
     adv = Advert(mac="02:FF:FF:FF:FF:FF", rssi=-50, address_type="public")
     hb = {"status": "online", "version": "1.2.3", "received_per_s": 3.5}
-    for msg in tracker.advert(now, "scanner-2", 1, "b", adv, bthome) + tracker.heartbeat(
+    for msg in tracker.advert(now, "scanner-2", adv, bthome) + tracker.heartbeat(
         now, "scanner-2", hb
     ):
         if msg.topic.endswith("/config"):

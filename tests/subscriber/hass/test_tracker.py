@@ -38,7 +38,8 @@ def states(msgs: list[Publish]) -> dict[str, str]:
 
 def feed(tr: Tracker, now: float, result: ParseResult, **kw: Any) -> list[Publish]:
     scanner = kw.pop("scanner", "pi")
-    return tr.advert(now, scanner, kw.pop("seq", 1), "boot", advert(**kw), result)
+    kw.pop("seq", None)
+    return tr.advert(now, scanner, advert(**kw), result)
 
 
 def test_first_decoded_advert_announces_device_scanner_and_states() -> None:
@@ -67,9 +68,9 @@ def test_first_decoded_advert_announces_device_scanner_and_states() -> None:
 
 def test_undecoded_or_private_random_addresses_never_appear() -> None:
     tr = make()
-    undecoded = configs(tr.advert(0, "pi", 1, "b", advert(), None))
+    undecoded = configs(tr.advert(0, "pi", advert(), None))
     assert undecoded and all("/btmqtt_scanner_pi/" in t for t in undecoded)  # the scanner only
-    assert tr.advert(0, "pi", 2, "b", advert(), ParseResult("ibeacon", {})) == []
+    assert tr.advert(0, "pi", advert(), ParseResult("ibeacon", {})) == []
     rpa = feed(tr, 0, atc(), mac="5A:11:22:33:44:55", address_type="random")
     nrpa = feed(tr, 0, atc(), mac="1A:11:22:33:44:55", address_type="random")
     assert rpa == [] and nrpa == []
@@ -143,7 +144,7 @@ def test_expire_after_follows_the_observed_advertising_interval() -> None:
     assert tr.expire_after(MAC) == 60  # 3 x 20 s
     assert reannounced and reannounced[-1]["expire_after"] == 60
     # adverts heard by two scanners within a second are one advert, not a 0.05 s interval
-    tr.advert(now + 0.05, "other", 1, "b2", advert(rssi=-90), atc())
+    tr.advert(now + 0.05, "other", advert(rssi=-90), atc())
     assert tr.expire_after(MAC) == 60
 
 
@@ -191,7 +192,7 @@ def test_forget_empties_configs_and_states() -> None:
 
 def test_scanner_transit_loss_and_version() -> None:
     tr = make()
-    assert configs(tr.advert(0, "pi", 1, "boot1", advert(), None))  # the scanner is announced
+    assert configs(tr.advert(0, "pi", advert(), None))  # the scanner is announced
     out = tr.heartbeat(0, "pi", {"status": "online", "version": "2.0"}, 100 * 1 / 13)
     cfg = configs(out)
     assert cfg["homeassistant/sensor/btmqtt_scanner_pi/cpu_pct/config"]["device"]["sw_version"] == (

@@ -138,8 +138,6 @@ class Tracker:
         self,
         now: float,
         scanner_id: str,
-        seq: int,
-        boot: str,
         advert: Advert,
         result: ParseResult | None,
     ) -> list[Publish]:
