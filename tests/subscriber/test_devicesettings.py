@@ -25,6 +25,7 @@ from bt_mqtt.parsers.switchbot import COMPANY_ID as SWITCHBOT_COMPANY
 from bt_mqtt.parsers.switchbot import HUB3
 from bt_mqtt.subscriber.batch import BatchPlan, plan_chunk
 from bt_mqtt.subscriber.devicesettings import Devices, DeviceSettings, apply_hints
+from bt_mqtt.subscriber.heard import Heard
 from bt_mqtt.subscriber.planner import Planner
 from bt_mqtt.subscriber.rows import RawRow, ReadingRow
 
@@ -47,7 +48,7 @@ def hub3() -> Advert:
     return Advert(SWITCHBOT, -60, manufacturer_data={SWITCHBOT_COMPANY: frame})
 
 
-def plan(adverts: list[Advert], devices: Devices, *, heard: bool = False) -> BatchPlan:
+def plan(adverts: list[Advert], devices: Devices, *, heard: Heard | None = None) -> BatchPlan:
     ts = format_ts(time.time())
     return plan_chunk(
         ["bt-mqtt/raw/pi"] * len(adverts),
@@ -101,7 +102,8 @@ def test_the_planner_stores_corrected_readings_and_archives_ignored_adverts() ->
     )
     atc = encoders.atc1441(ATC, -55, 1, 21.7, 45, 80, 2.95)
     ignored = encoders.atc1441("A4:C1:38:00:00:01", -60, 1, 5.0, 50, 90, 3.0)
-    p = plan([atc, ignored], devices, heard=True)
+    summary = Heard()
+    p = plan([atc, ignored], devices, heard=summary)
     rows = [RawRow.parse(line) for line in p.raw.decode().splitlines()]
     assert p.adverts == 2  # the ignored device's advert is archived ...
     assert rows[1].parser == "atc" and rows[1].readings is None  # ... without readings
@@ -114,10 +116,9 @@ def test_the_planner_stores_corrected_readings_and_archives_ignored_adverts() ->
     # the raw payload stays as it came over the air
     assert '"manufacturer_data"' in rows[0].payload or '"service_data"' in rows[0].payload
     # the bridge's summary carries the same corrected values, nothing of the ignored device
-    assert p.heard is not None
-    assert list(p.heard.devices) == [ATC]
-    assert p.heard.devices[ATC].readings["temperature_c"] == pytest.approx(21.2)
-    assert p.heard.devices[ATC].rssi == {"pi": -55}
+    assert list(summary.devices) == [ATC]
+    assert summary.devices[ATC].readings["temperature_c"] == pytest.approx(21.2)
+    assert summary.devices[ATC].rssi == {"pi": -55}
 
 
 def test_parser_hints_reach_the_parsers() -> None:

@@ -160,7 +160,7 @@ def plan_batch(
     privacy: Privacy | None = None,
     trust: TimeTrust | None = None,
     devices: Devices | None = None,
-    heard: bool = False,
+    heard: Heard | None = None,
 ) -> BatchPlan:
     """``plan_chunk`` for a list of ``Incoming``."""
     return plan_chunk(
@@ -193,7 +193,7 @@ def plan_chunk(
     oversize: Mapping[int, tuple[int, bytes]] | None = None,
     trust: TimeTrust | None = None,
     devices: Devices | None = None,
-    heard: bool = False,
+    heard: Heard | None = None,
 ) -> BatchPlan:
     """Turn messages (topic, payload, received time as Unix seconds) into rows; see above.
 
@@ -202,9 +202,10 @@ def plan_chunk(
     adverts no parser claims (None: all kept).  ``trust`` decides when the agent's ``ts`` is
     the stored time (see ``clock``; None: the defaults).  ``devices`` are the per-device
     settings (offsets added to the readings; an ignored device's adverts are archived without
-    readings).  ``heard``: fill ``plan.heard`` for the HA bridge."""
+    readings).  ``heard``: the summary for the HA bridge to add this batch's decoded devices to
+    (see ``heard``; the caller decides when to hand it over as ``plan.heard``)."""
     plan = BatchPlan()
-    summary = plan.heard = Heard() if heard else None
+    summary = heard
     trust = trust or TimeTrust()
     seen: set[tuple[str, str, int]] = set()
     lines: list[bytes] = []

@@ -7,8 +7,7 @@ of its last advert (transit loss comes from the ingest's seq ledger, not from he
 
 It crosses from the planner's worker process with the plan, so each device is a plain list
 (pickled without a Python call per object, unlike a class); ``DeviceHeard`` reads one.
-``Window`` holds batches back and hands them over merged at most every ``period_s``: at high
-rates a device is heard several times a second, and the bridge needs only its latest values.
+``Window`` is filled by batch after batch and handed over at most every ``period_s``.
 """
 
 from __future__ import annotations
@@ -101,45 +100,27 @@ class Heard:
     def adverts(self) -> int:
         return sum(dev[_ADVERTS] for dev in self.raw.values())
 
-    def merge(self, newer: Heard) -> None:
-        """Add a later batch: its values replace older ones, device by device."""
-        raw = self.raw
-        for mac, dev in newer.raw.items():
-            old = raw.get(mac)
-            if old is None:
-                raw[mac] = dev
-                continue
-            old[_READINGS].update(dev[_READINGS])
-            old[_RSSI].update(dev[_RSSI])
-            old[_AT] = max(old[_AT], dev[_AT])
-            old[_ADVERTS] += dev[_ADVERTS]
-            if dev[_NAME] is not None:
-                old[_NAME] = dev[_NAME]
-
 
 class Window:
-    """Merges batches and hands them over at most every ``period_s`` (monotonic seconds passed
-    in): the first batch after a quiet ``period_s`` goes at once."""
+    """The ``Heard`` that batches fill (``current``), handed over at most every ``period_s``
+    (monotonic seconds passed in): at high rates a device is heard several times a second, and
+    the bridge needs only its latest values.  Filling one ``Heard`` across batches costs no
+    merging."""
 
     def __init__(self, period_s: float) -> None:
         self.period_s = period_s
-        self._held: Heard | None = None
+        self.current = Heard()
         self._handed_at = float("-inf")
 
-    def add(self, heard: Heard | None, now: float) -> Heard | None:
-        """``heard`` joins what is held; what to hand over now (None: nothing yet)."""
-        if heard:
-            if self._held is None:
-                self._held = heard
-            else:
-                self._held.merge(heard)
-        if self._held is None or now - self._handed_at < self.period_s:
+    def due(self, now: float) -> Heard | None:
+        """What to hand over now (None: nothing yet, or nothing heard)."""
+        if not self.current or now - self._handed_at < self.period_s:
             return None
         return self.flush(now)
 
     def flush(self, now: float) -> Heard | None:
         """Everything held, at once (None: nothing)."""
-        out, self._held = self._held, None
-        if out is not None:
-            self._handed_at = now
+        if not self.current:
+            return None
+        out, self.current, self._handed_at = self.current, Heard(), now
         return out

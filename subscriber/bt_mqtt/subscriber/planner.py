@@ -65,6 +65,7 @@ def _init(
     _state["topics"] = Topics(prefix)
     _state["registry"] = Registry.default(**registry_kw)
     _state["ctx"] = apply_hints(ParseContext(bindkeys=bindkeys), kw["devices"] or Devices())
+    _state["heard"] = kw.pop("heard")
     _state["kw"] = kw
     _state["window"] = Window(HANDOVER_S)
 
@@ -75,6 +76,7 @@ def _plan(
     received: list[float],
     oversize: dict[int, tuple[int, bytes]] | None = None,
 ) -> BatchPlan:
+    window: Window = _state["window"]
     plan = plan_chunk(
         topics,
         payloads,
@@ -83,9 +85,10 @@ def _plan(
         _state["registry"],
         _state["ctx"],
         oversize=oversize,
+        heard=window.current if _state["heard"] else None,
         **_state["kw"],
     )
-    plan.heard = _state["window"].add(plan.heard, time.monotonic())
+    plan.heard = window.due(time.monotonic())
     return plan
 
 
@@ -125,10 +128,10 @@ class Planner:
             "privacy": privacy,
             "trust": trust,
             "devices": devices,
-            "heard": heard,
         }
-        self._args = (prefix, bindkeys, registry_kw, kw, log)
+        self._args = (prefix, bindkeys, registry_kw, {**kw, "heard": heard}, log)
         self._kw = kw
+        self._heard = heard
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
         ctx = apply_hints(ParseContext(bindkeys=bindkeys), devices or Devices())
@@ -163,9 +166,10 @@ class Planner:
                 registry,
                 ctx,
                 oversize=oversize,
+                heard=self._window.current if self._heard else None,
                 **self._kw,
             )
-            plan.heard = self._window.add(plan.heard, time.monotonic())
+            plan.heard = self._window.due(time.monotonic())
             return plan
         loop = asyncio.get_running_loop()
         while True:
@@ -179,7 +183,7 @@ class Planner:
 
     async def flush_heard(self) -> Heard | None:
         """What the hand-over window still holds (call when no chunk came for a while)."""
-        if not self._kw["heard"]:
+        if not self._heard:
             return None
         if self._workers == 0:
             return self._window.flush(time.monotonic())

@@ -26,6 +26,7 @@ from bt_mqtt.subscriber.config import SubscriberConfig, SubscriberMqttConfig, bi
 from bt_mqtt.subscriber.devicesettings import Devices, DeviceSettings, apply_hints
 from bt_mqtt.subscriber.hass.bridge import Bridge
 from bt_mqtt.subscriber.hass.config import HomeAssistantConfig
+from bt_mqtt.subscriber.heard import Heard
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.procs import require_binary
 
@@ -48,7 +49,8 @@ class RunningBridge:
         self.thread.start()
 
     def _plan(self, client: Any, topic: str, payload: bytes, qos: int, props: Any) -> int:
-        plan = plan_chunk(
+        heard = Heard()
+        plan_chunk(
             [topic],
             [payload],
             [time.time()],
@@ -58,10 +60,10 @@ class RunningBridge:
             max_bytes=self.cfg.ingest.max_payload_bytes,
             skew_s=self.cfg.ingest.clock_skew_s,
             devices=self.devices,
-            heard=True,
+            heard=heard,
         )
-        if plan.heard:
-            self.bridge.feed(plan.heard)
+        if heard:
+            self.bridge.feed(heard)
         return 0
 
     def _run(self) -> None:
