@@ -92,7 +92,7 @@ def _cmd_run(
     args: argparse.Namespace, cfg: SubscriberConfig, conninfo: dict[str, Any], source: str
 ) -> int:
     from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
-    from bt_mqtt.subscriber.hass.bridge import run_beside  # noqa: PLC0415
+    from bt_mqtt.subscriber.hass.bridge import make_bridge, run_beside  # noqa: PLC0415
     from bt_mqtt.subscriber.ingest import Ingest  # noqa: PLC0415
     from bt_mqtt.subscriber.metrics import Metrics, serve  # noqa: PLC0415
     from bt_mqtt.subscriber.migrate import MigrationError, migrate, pending  # noqa: PLC0415
@@ -123,6 +123,7 @@ def _cmd_run(
         if cfg.metrics.port is not None:
             server = await serve(metrics, cfg.metrics.host, cfg.metrics.port)
         try:
+            bridge = make_bridge(cfg, mqtt_password, lambda: metrics.loss)
             ingest = Ingest(
                 cfg,
                 conninfo,
@@ -130,6 +131,7 @@ def _cmd_run(
                 mqtt_password=mqtt_password,
                 metrics=metrics,
                 privacy=privacy,
+                on_heard=bridge.feed if bridge is not None else None,
             )
             jobs = [ingest.run(stop)]
             from bt_mqtt.subscriber.commandlog import CommandLog  # noqa: PLC0415
@@ -141,7 +143,7 @@ def _cmd_run(
 
                 alerts = AlertService(cfg, conninfo, metrics=metrics, mqtt_password=mqtt_password)
                 jobs.append(alerts.run(stop))
-            await run_beside(cfg, mqtt_password, stop, asyncio.gather(*jobs))
+            await run_beside(bridge, stop, asyncio.gather(*jobs))
         finally:
             if server is not None:
                 server.close()
