@@ -89,6 +89,10 @@ class RetentionConfig:
     readings_days: int | None = field(default=None, validator=at_least(1))
     rejected_days: int | None = field(default=None, validator=at_least(1))
     future_days: int = field(default=7, validator=at_least(1))
+    # alerts' tables (deleted row by row): activity buckets (the baselines need 8 days) and
+    # resolved alerts with their events
+    activity_days: int = field(default=35, validator=at_least(8))
+    alerts_days: int = field(default=365, validator=at_least(1))
     # days kept as rows (today, yesterday, ...); older days are compacted into blocks
     hot_days: int = field(default=2, validator=at_least(1))
 

@@ -8,7 +8,8 @@ new readings of its reprocessed adverts).  With
 one transaction: the adverts' readings are deleted, the new ones inserted, ``parser`` and
 ``parse_status`` on the raw rows updated and the devices' parser, facts and last readings
 refreshed (the readings of the chunk's adverts merged in time order into ``last_readings``, as
-ingest does).  Running it twice gives the same rows.
+ingest does), with the current `devices:` settings (offsets, ignore, parser hints) applied as
+ingest applies them.  Running it twice gives the same rows.
 Progress (count, rate, ETA) goes to stderr.
 """
 
@@ -31,6 +32,7 @@ from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.subscriber import parsestatus
 from bt_mqtt.subscriber.archive import decode_block, encode_block
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
+from bt_mqtt.subscriber.devicesettings import Devices, apply_hints
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
@@ -150,7 +152,8 @@ def reprocess(
         from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
 
         registry = Registry.default(plugins=cfg.parsers.plugins, theengs=cfg.parsers.theengs)
-    ctx = ParseContext(bindkeys=bindkeys(cfg))
+    devices = Devices(cfg.devices)  # the current settings: offsets, ignore, parser hints
+    ctx = apply_hints(ParseContext(bindkeys=bindkeys(cfg)), devices)
     counts = {"adverts": 0, "touched": 0, "readings": 0, "undecodable": 0}
     params: dict[str, Any] = {"since": since, "until": until, "mac": mac, "limit": CHUNK}
     with psycopg.connect(**conninfo, autocommit=True) as conn:
@@ -164,12 +167,12 @@ def reprocess(
             if not rows:
                 break
             params["after_t"], params["after_id"] = rows[-1][1], rows[-1][0]
-            _chunk(conn, rows, registry, ctx, parser, counts)
+            _chunk(conn, rows, registry, ctx, parser, counts, devices)
             counts["adverts"] += len(rows)
             progress.update(counts["adverts"])
         for b_mac, b_day, b_part, _n in blocks:
             counts["adverts"] += _block(
-                conn, (b_mac, b_day, b_part), since, until, registry, ctx, parser, counts
+                conn, (b_mac, b_day, b_part), since, until, registry, ctx, parser, counts, devices
             )
             progress.update(counts["adverts"])
         progress.update(counts["adverts"], final=True)
@@ -197,6 +200,7 @@ def _parse(
     ctx: ParseContext,
     only: str | None,
     counts: dict[str, int],
+    settings: Devices,
 ) -> _Parsed:
     """Parse (id, time, mac, scanner_id, parser, payload object) rows, in time order."""
     out = _Parsed()
@@ -221,7 +225,7 @@ def _parse(
         if result is None:
             continue
         mine: dict[str, float] = {}
-        for metric, value in result.readings.items():
+        for metric, value in settings.readings(mac, result.readings).items():
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             if numeric and math.isfinite(value):  # the same rule as ingest
                 out.readings.append((when, mac, scanner_id, new_parser, metric, value, adv_id))
@@ -240,8 +244,9 @@ def _chunk(
     ctx: ParseContext,
     only: str | None,
     counts: dict[str, int],
+    settings: Devices,
 ) -> None:
-    got = _parse(rows, registry, ctx, only, counts)
+    got = _parse(rows, registry, ctx, only, counts, settings)
     if not got.ids:
         return
     with conn.transaction():
@@ -275,6 +280,7 @@ def _block(
     ctx: ParseContext,
     only: str | None,
     counts: dict[str, int],
+    settings: Devices,
 ) -> int:
     """Reprocess the adverts of one archive block inside the range; returns how many."""
     mac, day, part = key
@@ -292,6 +298,7 @@ def _block(
             ctx,
             only,
             counts,
+            settings,
         )
         if got.ids:
             new = dict(zip(got.ids, zip(got.parsers, got.statuses, strict=True), strict=True))
