@@ -111,6 +111,13 @@ class HistoryDb:
         rows = await self._fetch(LOSS_SQL, {})
         return {str(sid): int(n) for sid, n in rows}
 
+    async def storage(self) -> str:
+        """The storage budget as one line: adverts and days held, bytes per advert and per
+        day, the raw archive, readings and rollups apart (``bt_mqtt.subscriber.budget``)."""
+        from bt_mqtt.subscriber import budget  # noqa: PLC0415
+
+        return budget.summary(budget.compute(await self._fetch(budget.SIZES, {})))
+
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()

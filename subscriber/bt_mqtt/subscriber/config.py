@@ -89,6 +89,10 @@ class RetentionConfig:
     readings_days: int | None = field(default=None, validator=at_least(1))
     rejected_days: int | None = field(default=None, validator=at_least(1))
     future_days: int = field(default=7, validator=at_least(1))
+    # rollups (readings_1m/_1h/_1d); None keeps them forever
+    rollup_1m_days: int | None = field(default=730, validator=at_least(1))
+    rollup_1h_days: int | None = field(default=None, validator=at_least(1))
+    rollup_1d_days: int | None = field(default=None, validator=at_least(1))
 
 
 @define(frozen=True)

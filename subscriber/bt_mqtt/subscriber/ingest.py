@@ -35,11 +35,14 @@ from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.planner import Planner
 from bt_mqtt.subscriber.privacy import Privacy
+from bt_mqtt.subscriber.retention import rollup_keep_from
 from bt_mqtt.subscriber.store import DatabaseUnavailable, Store, Transition
 
 log = logging.getLogger(__name__)
 
 MAX_REJECT_LOGS_PER_BATCH = 5
+BUDGET_EVERY_S = 300.0  # how often the storage budget in the metrics is refreshed
+ROLLUP_EVERY_S = 60.0  # how often the rollup job recomputes the minutes ingest marked
 
 
 def subscriptions(cfg: SubscriberConfig) -> list[str]:
@@ -84,6 +87,8 @@ class Ingest:
             timeout_s=cfg.database.statement_timeout_s,
         )
         self._password = mqtt_password
+        self._next_budget = 0.0
+        self._next_rollup = 0.0
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self._client: gmqtt.Client | None = None
@@ -314,6 +319,19 @@ class Ingest:
         except (DatabaseUnavailable, psycopg.Error) as exc:
             self.metrics.db_errors += 1
             log.warning("loss query failed: %s", exc, extra={"event": "db_write_failed"})
+        if time.monotonic() >= self._next_rollup:
+            self._next_rollup = time.monotonic() + ROLLUP_EVERY_S
+            try:
+                await self.store.roll_up(rollup_keep_from(self.cfg, datetime.now(UTC)))
+            except (DatabaseUnavailable, psycopg.Error) as exc:
+                self.metrics.db_errors += 1
+                log.warning("rollup job failed: %s", exc, extra={"event": "rollup_failed"})
+        if time.monotonic() >= self._next_budget:
+            self._next_budget = time.monotonic() + BUDGET_EVERY_S
+            try:
+                self.metrics.storage = await self.store.storage_budget()
+            except (DatabaseUnavailable, psycopg.Error) as exc:
+                log.warning("storage budget failed: %s", exc, extra={"event": "budget_failed"})
 
     async def _writer(self, stop: asyncio.Event) -> None:
         """Take, plan and commit chunks in order; planning the next chunk overlaps the commit

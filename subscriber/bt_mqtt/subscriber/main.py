@@ -59,7 +59,11 @@ def build_parser() -> ArgumentParser:
     rp.add_argument("--mac", type=_mac, help="only this device")
     rp.add_argument("--parser", help="only adverts this parser claimed or now claims")
     ret = sub.add_parser("retention", help="drop expired partitions, create future ones")
-    ret.add_argument("--dry-run", action="store_true", help="only list what would be dropped")
+    ret.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only list what would be dropped, and print the storage budget",
+    )
     sub.add_parser("hass-remove", help="remove every BT-MQTT entity from Home Assistant")
     return p
 
@@ -160,6 +164,12 @@ def _cmd_retention(
             for name, (rows, expired) in sorted(defaults.items())
         ]
         sys.stdout.write("".join(line + "\n" for line in lines))
+        import psycopg  # noqa: PLC0415
+
+        from bt_mqtt.subscriber import budget  # noqa: PLC0415
+
+        with psycopg.connect(**conninfo, autocommit=True) as conn:
+            sys.stdout.write(budget.render(budget.measure(conn)) + "\n")
     return 0
 
 

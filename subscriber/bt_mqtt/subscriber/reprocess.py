@@ -23,7 +23,7 @@ import psycopg
 
 from bt_mqtt.core.wire import WireError, decode_obj
 from bt_mqtt.parsers.api import ParseContext
-from bt_mqtt.subscriber import parsestatus
+from bt_mqtt.subscriber import history, parsestatus
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ def reprocess(
             counts["adverts"] += len(rows)
             progress.update(counts["adverts"])
         progress.update(counts["adverts"], final=True)
+        history.roll_up(conn)  # the minutes marked below (and any ingest marked meanwhile)
     log.info("reprocessed %d adverts", counts["adverts"], extra={"event": "reprocessed", **counts})
     return counts
 
@@ -188,6 +189,7 @@ def _chunk(
             for r in readings:
                 copy.write_row(r)
         conn.execute(_SET_PARSER, (ids, times, parsers, statuses))
+        history.mark(conn, times)
         for dev_mac, (p, facts) in sorted(devices.items()):
             conn.execute(_DEVICE, {"parser": p, "facts": json.dumps(facts), "mac": dev_mac})
             if dev_mac in latest:
