@@ -6,7 +6,8 @@ branch's.  It applies that tree's migrations, generates the demo's device mix (`
 replicated from ``bt_mqtt.demo.scenario`` with further seeds) over ``--days`` simulated days,
 time stretched by ``--stretch`` (a device advertising every 3 s in the demo does every
 3 x stretch s here), plans each batch with ``batch.plan_chunk`` and commits it with
-``store.Store.write``, as the subscriber does, then reprocesses one simulated day with
+``store.Store.write``, as the subscriber does, runs the tree's rollup job once if it has one
+(``history.roll_up``, timed apart), then reprocesses one simulated day with
 ``reprocess.reprocess``.  Prints one JSON object on stdout: counts and seconds.
 
 Only uses interfaces both trees share; nothing here may import this branch's new modules.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import io
 import json
 import sys
@@ -112,6 +114,20 @@ async def load(url: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def roll_up(url: str) -> float:
+    """Seconds the tree's rollup job (if it has one) takes to catch up with the load."""
+    try:
+        history = importlib.import_module("bt_mqtt.subscriber.history")
+    except ImportError:
+        return 0.0
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        t = time.perf_counter()
+        history.roll_up(conn)
+        return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--db", required=True)
@@ -130,6 +146,7 @@ def main() -> None:
     migrate.migrate({"conninfo": args.db}, args.tree / "migrations")
     out = asyncio.run(load(args.db, args))
     registry = out.pop("registry")
+    out["rollup_s"] = roll_up(args.db)
     cfg = make_converter().structure({"parsers": {"bindkeys": out["bindkeys"]}}, SubscriberConfig)
     day = START + timedelta(days=max(0, int(args.days) // 2))
     t = time.perf_counter()
