@@ -109,6 +109,7 @@ class IngestConfig:
     missed_heartbeats: int = field(default=3, validator=at_least(1))
     db_retry_cap_s: float = field(default=30.0, validator=at_least(0.1))
     sweep_s: float = field(default=5.0, validator=at_least(0.1))
+    rollup_s: float = field(default=60.0, validator=at_least(0.1))  # rollup job (history.py)
     plan_workers: int = field(default=1, validator=[at_least(0), attrs.validators.le(1)])
 
 

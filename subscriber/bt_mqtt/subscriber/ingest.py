@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 MAX_REJECT_LOGS_PER_BATCH = 5
 BUDGET_EVERY_S = 300.0  # how often the storage budget in the metrics is refreshed
-ROLLUP_EVERY_S = 60.0  # how often the rollup job recomputes the minutes ingest marked
 
 
 def subscriptions(cfg: SubscriberConfig) -> list[str]:
@@ -320,7 +319,7 @@ class Ingest:
             self.metrics.db_errors += 1
             log.warning("loss query failed: %s", exc, extra={"event": "db_write_failed"})
         if time.monotonic() >= self._next_rollup:
-            self._next_rollup = time.monotonic() + ROLLUP_EVERY_S
+            self._next_rollup = time.monotonic() + self.cfg.ingest.rollup_s
             try:
                 await self.store.roll_up(rollup_keep_from(self.cfg, datetime.now(UTC)))
             except (DatabaseUnavailable, psycopg.Error) as exc:
