@@ -1,6 +1,6 @@
 -- BT-MQTT schema: history that stays fast (issue 15).  Latest values per (device, metric) and
 -- rollups at 1 minute, 1 hour and 1 day.  The ingest statement only marks the minutes it added
--- readings to (`rollup_dirty`); the rollup job (subscriber/bt_mqtt/subscriber/history.py)
+-- readings to (`rollup_marks`); the rollup job (subscriber/bt_mqtt/subscriber/history.py)
 -- recomputes those minutes, their hours and their days from `sensor_readings`.
 -- See docs/database-schema.md and docs/decisions/0041-latest-values-and-rollups.md.
 
@@ -36,16 +36,19 @@ CREATE INDEX readings_1m_bucket_idx ON readings_1m (bucket);
 CREATE TABLE readings_1h (LIKE readings_1m INCLUDING ALL);
 CREATE TABLE readings_1d (LIKE readings_1m INCLUDING ALL);
 
--- Minutes (UTC) that got readings since the rollup job last ran: ingest upserts one row per
--- minute of its batch (`marks` counts the batches; the update takes the row lock, so the job's
--- claim waits for a batch in flight and then sees its readings), `reprocess` the minutes it
--- replaced.  The job claims rows in minute order and recomputes them.
-CREATE TABLE rollup_dirty (
-    minute timestamptz PRIMARY KEY,
-    marks  bigint      NOT NULL DEFAULT 1
-) WITH (fillfactor = 50);
+-- UTC minutes that got readings since the rollup job last ran: each ingest batch inserts one
+-- row (the distinct minutes of its readings) in the transaction that stores them, `reprocess`
+-- one per chunk.  A mark is visible exactly when its readings are; the job deletes the rows it
+-- saw and recomputes their minutes, so a batch committing meanwhile keeps its row for the next
+-- run.  Insert-only: no upsert, no lock, no row contended by batches.
+CREATE TABLE rollup_marks (
+    id      bigint        GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    minutes timestamptz[] NOT NULL
+);
 
--- Everything stored so far is one job's work (a new database has nothing to mark).
-INSERT INTO rollup_dirty (minute)
-SELECT DISTINCT date_bin('1 minute', time, timestamptz '2000-01-01 00:00:00+00')
-FROM sensor_readings;
+-- Everything stored so far is the job's work, a row per minute (a new database has nothing).
+INSERT INTO rollup_marks (minutes)
+SELECT ARRAY[m] FROM (
+    SELECT DISTINCT date_bin('1 minute', time, timestamptz '2000-01-01 00:00:00+00') AS m
+    FROM sensor_readings
+) d ORDER BY m;

@@ -62,7 +62,7 @@ def test_measure_on_a_real_database(pg_database: str) -> None:
     assert by["sensor_readings"].bytes == size[0]
     assert by["sensor_readings"].per_advert == pytest.approx(size[0] / 600)
     assert by["sensor_readings"].per_day == pytest.approx(size[0] / 4)
-    assert {"readings_1m", "readings_1h", "readings_1d", "rollup_dirty"} <= set(by)
+    assert {"readings_1m", "readings_1h", "readings_1d", "rollup_marks"} <= set(by)
     assert "latest_readings" not in by  # a view: no bytes of its own
 
 

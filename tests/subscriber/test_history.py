@@ -9,6 +9,8 @@ adverts, ``reprocess`` and the migration of a database filled before 0006.
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,7 +70,7 @@ def _roll_up(url: str) -> int:
 def _assert_consistent(url: str, *, latest: bool = True) -> None:
     _roll_up(url)
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM rollup_marks").fetchone() == (0,)
         if latest:
             assert _latest(conn) == _latest_oracle(conn)
         for table, unit in (("readings_1m", "minute"), ("readings_1h", "hour")):
@@ -90,7 +92,7 @@ def test_ingest_keeps_latest_and_rollups_and_redelivery_adds_nothing(pg_database
     assert [d[0] for d in days] == [T0.replace(hour=0, minute=0), T0 + timedelta(minutes=70)]
     assert ingest(pg_database, msgs[100:300], batch=64) == 0  # redelivered: nothing new
     with psycopg.connect(pg_database) as conn:
-        assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM rollup_marks").fetchone() == (0,)
     assert _roll_up(pg_database) == 0
     with psycopg.connect(pg_database) as conn:
         assert _rollups(conn, "readings_1m") == before
@@ -155,7 +157,7 @@ def test_buckets_before_2000_are_the_utc_minute_hour_and_day(pg_database: str) -
                 (at, MACS[0], 20.0 + i, i + 1),
             )
         history.mark(conn, times)
-        assert history.roll_up(conn) == 3
+        assert history.roll_up(conn) == 1  # one mark row
         hours = conn.execute("SELECT bucket FROM readings_1h ORDER BY 1").fetchall()
     assert [h[0] for h in hours] == [
         datetime(1970, 1, 1, 0, tzinfo=UTC),
@@ -179,6 +181,17 @@ def test_ranges_join_buckets_closer_than_the_gap() -> None:
     ]
     assert history.ranges(m[:2], minute, minute) == [(m[0], m[1] + minute)]
     assert history.ranges([], minute) == []
+
+
+def test_few_ranges_closes_the_smallest_gaps_but_not_days() -> None:
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    minutes = [t0 + timedelta(minutes=30 * i + (i % 3)) for i in range(40)]
+    far = t0 + timedelta(days=5)
+    got = history.few_ranges([*minutes, far], history.MINUTE)
+    assert len(history.ranges([*minutes, far], history.MINUTE)) == 41
+    assert len(got) <= history.MAX_RANGES and got[-1] == (far, far + history.MINUTE)
+    covered = [m for m in minutes if any(lo <= m < hi for lo, hi in got)]
+    assert covered == minutes
 
 
 def test_plan_leaves_minutes_before_keep_from_alone() -> None:
@@ -273,10 +286,29 @@ def test_migration_fills_history_from_readings_stored_before_it(
     assert migrate(ci(pg_database))[0] == "0006_history.sql"
     with psycopg.connect(pg_database) as conn:
         assert conn.execute("SELECT count(*) FROM readings_1m").fetchone() == (0,)
-    assert _roll_up(pg_database) > 0  # the job's first run does the migration's work
-    _assert_consistent(pg_database, latest=False)
+    # the migration's work is done by the job: here at once, by `bt-mqtt-subscriber rollup`
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"database:\n  url: {pg_database}\nretention:\n  raw_days: 3650\n")
+    argv = [sys.executable, "-m", "bt_mqtt.subscriber.main", "--config", str(cfg), "rollup"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "marks recomputed" in res.stderr
     with psycopg.connect(pg_database) as conn:
         assert conn.execute("SELECT sum(n) FROM readings_1d").fetchone() == (240 * 3,)
+    _assert_consistent(pg_database, latest=False)
+
+
+def test_rollup_leaves_minutes_before_the_retention_alone(pg_database: str, tmp_path: Path) -> None:
+    migrate(ci(pg_database))
+    ingest(pg_database, stream(30))  # March 2026: before the default 90 days of readings
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"database:\n  url: {pg_database}\n")
+    argv = [sys.executable, "-m", "bt_mqtt.subscriber.main", "--config", str(cfg), "rollup"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT count(*) FROM readings_1m").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM rollup_marks").fetchone() == (0,)
 
 
 def _fill_old_schema(url: str, messages: Sequence[Message]) -> None:

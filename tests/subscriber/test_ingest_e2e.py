@@ -158,5 +158,5 @@ def test_the_running_subscriber_rolls_up_what_it_stored(
     finally:
         assert stop(proc) == 0
     assert count(pg_database, READINGS) == expected_readings(msgs)
-    assert count(pg_database, "SELECT count(*) FROM rollup_dirty") == 0
+    assert count(pg_database, "SELECT count(*) FROM rollup_marks") == 0
     assert count(pg_database, "SELECT sum(n) FROM readings_1m") == expected_readings(msgs)

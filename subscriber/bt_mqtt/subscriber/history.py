@@ -2,8 +2,8 @@
 
 Latest values are the view ``latest_readings`` over ``devices.last_readings`` (kept by ingest;
 ``LATEST`` reads it).  Rollups ``readings_1m``/``_1h``/``_1d`` are kept by the rollup job, not
-by ingest: ingest only marks the minutes it added readings to (``rollup_dirty``, one row per
-minute of a batch, ``sql.INGEST``), and the job (``roll_up`` here, ``Store.roll_up`` in the
+by ingest: ingest only marks the minutes it added readings to (``rollup_marks``, one row per
+batch, ``sql.INGEST``), and the job (``roll_up`` here, ``Store.roll_up`` in the
 subscriber) claims those minutes and recomputes them from ``sensor_readings``, then their hours
 from ``readings_1m`` and their days from ``readings_1h``.  Recomputing a bucket replaces it
 with one GROUP BY of what is stored, so late, redelivered and reprocessed readings all end up
@@ -14,8 +14,9 @@ counted exactly once.  ``plan`` (pure) turns claimed minutes into the statements
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Final
 
 import psycopg
@@ -28,7 +29,14 @@ HOUR: Final = timedelta(hours=1)
 DAY: Final = timedelta(days=1)
 EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)  # date_bin's origin; any UTC midnight would do
 GAP: Final = timedelta(minutes=10)  # dirty minutes closer than this are recomputed as one range
-CLAIM_LIMIT: Final = 100_000  # minutes claimed per job transaction (about 70 days)
+# At most this many ranges per level (each is two statements planned over every partition):
+# closer ranges are joined first, but never across more than MAX_GAP of clean buckets.
+MAX_RANGES: Final = 16
+MAX_GAP: Final = timedelta(days=1)
+CLAIM_LIMIT: Final = 100_000  # mark rows claimed per transaction by roll_up
+RUN_LIMIT: Final = (
+    240  # mark rows claimed per run by the subscriber (it shares ingest's connection)
+)
 
 # The latest value of every metric of the given devices: (mac, metric, time, value).
 LATEST: Final = (
@@ -36,17 +44,25 @@ LATEST: Final = (
     "ORDER BY mac, metric"
 )
 
-# Claim the dirty minutes (oldest first, locked in minute order like ingest's upsert).
+# One job at a time (several subscribers, reprocess): a transaction-level advisory lock.
+LOCK: Final = "SELECT pg_advisory_xact_lock(7415021015)"
+# Claim the oldest marks (each a batch's distinct minutes); a batch still in flight is not seen
+# and keeps its mark for the next run.
 CLAIM: Final = (
-    "DELETE FROM rollup_dirty WHERE minute IN (SELECT minute FROM rollup_dirty "
-    "ORDER BY minute LIMIT %(limit)s FOR UPDATE) RETURNING minute"
+    "DELETE FROM rollup_marks WHERE id IN (SELECT id FROM rollup_marks ORDER BY id "
+    "LIMIT %(limit)s) RETURNING minutes"
 )
-# What reprocess marks: the minutes of the readings it replaced.
+# What reprocess marks: the minutes of the readings it replaced (one row).
 MARK: Final = (
-    "INSERT INTO rollup_dirty AS x (minute) SELECT DISTINCT date_bin('1 minute', t, "
-    "timestamptz '2000-01-01 00:00:00+00') FROM unnest(%s::timestamptz[]) AS u(t) ORDER BY 1 "
-    "ON CONFLICT (minute) DO UPDATE SET marks = x.marks + 1"
+    "INSERT INTO rollup_marks (minutes) SELECT array_agg(DISTINCT date_bin('1 minute', t, "
+    "timestamptz '2000-01-01 00:00:00+00')) FROM unnest(%s::timestamptz[]) AS u(t)"
 )
+
+
+def claimed(rows: Iterable[tuple[Any, ...]]) -> list[datetime]:
+    """The minutes of claimed mark rows."""
+    return [m for (minutes,) in rows for m in minutes]
+
 
 _COLUMNS: Final = "mac, metric, bucket, n, sum, min, max, last, last_time"
 
@@ -117,10 +133,24 @@ def ranges(
     return out
 
 
+def few_ranges(
+    starts: Iterable[datetime], unit: timedelta, gap: timedelta = GAP
+) -> list[tuple[datetime, datetime]]:
+    """``ranges``, with the smallest gaps closed until at most ``MAX_RANGES`` remain (gaps up
+    to ``MAX_GAP``; a few very late buckets may still leave more)."""
+    starts = set(starts)
+    out = ranges(starts, unit, gap)
+    if len(out) <= MAX_RANGES:
+        return out
+    gaps = sorted(b[0] - a[1] for a, b in pairwise(out))
+    closing = min(gaps[len(out) - MAX_RANGES - 1], MAX_GAP)
+    return ranges(starts, unit, max(gap, closing + timedelta(microseconds=1)))
+
+
 def plan(
     minutes: Sequence[datetime], keep_from: datetime | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The statements that bring every rollup up to date for claimed dirty ``minutes``: per
+    """The statements that bring every rollup up to date for claimed ``minutes``: per
     level, finest first, delete the buckets of each range and insert them again from the finer
     level.  Minutes before ``keep_from`` (readings already dropped by retention) are left as
     they are: recomputing them would replace full rollups with the few late readings."""
@@ -128,7 +158,7 @@ def plan(
     out: list[tuple[str, dict[str, Any]]] = []
     for table, unit, select in _STEPS:
         starts = {floor(m, unit) for m in todo}
-        for lo, hi in ranges(starts, unit, max(GAP, unit)):
+        for lo, hi in few_ranges(starts, unit, max(GAP, unit)):
             params = {"lo": lo, "hi": hi}
             out.append((f"DELETE FROM {table} WHERE bucket >= %(lo)s AND bucket < %(hi)s", params))
             out.append((f"INSERT INTO {table} ({_COLUMNS}) {select} ORDER BY 1, 2, 3", params))
@@ -136,18 +166,24 @@ def plan(
 
 
 def roll_up(
-    conn: psycopg.Connection[Any], keep_from: datetime | None = None, limit: int = CLAIM_LIMIT
+    conn: psycopg.Connection[Any],
+    keep_from: datetime | None = None,
+    limit: int = CLAIM_LIMIT,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Run the rollup job until no dirty minute is left, one transaction per claim of at most
-    ``limit`` minutes; returns the minutes claimed."""
+    """Run the rollup job until no mark is left, one transaction per claim of at most ``limit``
+    mark rows; returns the rows claimed (``progress`` gets the count so far)."""
     done = 0
     while True:
         with conn.transaction():
-            minutes = [r[0] for r in conn.execute(CLAIM, {"limit": limit}).fetchall()]
-            for statement, params in plan(minutes, keep_from):
+            conn.execute(LOCK)
+            rows = conn.execute(CLAIM, {"limit": limit}).fetchall()
+            for statement, params in plan(claimed(rows), keep_from):
                 conn.execute(statement, params)
-        done += len(minutes)
-        if len(minutes) < limit:
+        done += len(rows)
+        if progress is not None:
+            progress(done)
+        if len(rows) < limit:
             return done
 
 

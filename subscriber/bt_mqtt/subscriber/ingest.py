@@ -27,7 +27,7 @@ import psycopg
 
 from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
 from bt_mqtt.core.topics import Topics, shared
-from bt_mqtt.subscriber import receiver
+from bt_mqtt.subscriber import history, receiver
 from bt_mqtt.subscriber.batch import BatchPlan, Parses
 from bt_mqtt.subscriber.chunks import MERGE_CHUNKS, Chunk, ChunkQueue
 from bt_mqtt.subscriber.clock import TimeTrust
@@ -321,7 +321,9 @@ class Ingest:
         if time.monotonic() >= self._next_rollup:
             self._next_rollup = time.monotonic() + self.cfg.ingest.rollup_s
             try:
-                await self.store.roll_up(rollup_keep_from(self.cfg, datetime.now(UTC)))
+                done = await self.store.roll_up(rollup_keep_from(self.cfg, datetime.now(UTC)))
+                if done >= history.RUN_LIMIT:  # more waiting: again at the next sweep
+                    self._next_rollup = 0.0
             except (DatabaseUnavailable, psycopg.Error) as exc:
                 self.metrics.db_errors += 1
                 log.warning("rollup job failed: %s", exc, extra={"event": "rollup_failed"})

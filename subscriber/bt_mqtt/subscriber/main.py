@@ -65,6 +65,9 @@ def build_parser() -> ArgumentParser:
         help="only list what would be dropped, and print the storage budget",
     )
     sub.add_parser("hass-remove", help="remove every BT-MQTT entity from Home Assistant")
+    sub.add_parser(
+        "rollup", help="bring the rollups up to date now (after migrating a large database)"
+    )
     return p
 
 
@@ -185,6 +188,24 @@ def _cmd_reprocess(
     return 0
 
 
+def _cmd_rollup(cfg: SubscriberConfig, conninfo: dict[str, Any]) -> int:
+    import psycopg  # noqa: PLC0415
+
+    from bt_mqtt.subscriber import history  # noqa: PLC0415
+    from bt_mqtt.subscriber.retention import rollup_keep_from  # noqa: PLC0415
+
+    def progress(done: int) -> None:
+        sys.stderr.write(f"\rrollup: {done:,} marks recomputed")
+        sys.stderr.flush()
+
+    keep_from = rollup_keep_from(cfg, datetime.now(UTC))
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        done = history.roll_up(conn, keep_from, progress=progress)
+    sys.stderr.write("\n")
+    log.info("rolled up %d marks", done, extra={"event": "rolled_up", "marks": done})
+    return 0
+
+
 def _cmd_hass_remove(cfg: SubscriberConfig, source: str) -> int:
     from bt_mqtt.subscriber.hass.bridge import remove_all  # noqa: PLC0415
 
@@ -217,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_retention(args, cfg, conninfo)
         if command == "reprocess":
             return _cmd_reprocess(args, cfg, conninfo)
+        if command == "rollup":
+            return _cmd_rollup(cfg, conninfo)
         if command == "hass-remove":
             return _cmd_hass_remove(cfg, source)
         return _cmd_run(args, cfg, conninfo, source)

@@ -380,20 +380,22 @@ class Store:
             await self.close()
             raise DatabaseUnavailable(str(exc).strip()) from exc
 
-    async def roll_up(self, keep_from: datetime | None) -> int:
-        """One claim of the rollup job (``history``): the dirty minutes recomputed, in one
-        transaction; returns how many.  Raises ``DatabaseUnavailable``."""
+    async def roll_up(self, keep_from: datetime | None, limit: int = history.RUN_LIMIT) -> int:
+        """One claim of the rollup job (``history``): the minutes of at most ``limit`` marks
+        recomputed, in one transaction; returns the marks claimed.  Raises
+        ``DatabaseUnavailable``."""
         conn = self._require()
         try:
             async with conn.transaction():
-                cur = await conn.execute(history.CLAIM, {"limit": history.CLAIM_LIMIT})
-                minutes = [r[0] for r in await cur.fetchall()]
-                for statement, params in history.plan(minutes, keep_from):
+                await conn.execute(history.LOCK)
+                cur = await conn.execute(history.CLAIM, {"limit": limit})
+                rows = await cur.fetchall()
+                for statement, params in history.plan(history.claimed(rows), keep_from):
                     await conn.execute(statement, params)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             await self.close()
             raise DatabaseUnavailable(str(exc).strip()) from exc
-        return len(minutes)
+        return len(rows)
 
     async def prepare_partitions(self, now: datetime | None = None) -> None:
         """Create partitions from yesterday to ``future_days`` ahead (call at start and daily)."""
