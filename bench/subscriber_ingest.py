@@ -16,12 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,41 +24,20 @@ from pathlib import Path
 import gmqtt
 import psycopg
 
+from bench.subscriber_setup import (
+    TICK,
+    adverts,
+    children,
+    cpu_seconds,
+    migrate,
+    services,
+    with_boot,
+)
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.bluetooth import uuid16
 from bt_mqtt.core.topics import Topics
 from bt_mqtt.core.wire import encode, format_ts
-from tests.fixtures.mosquitto import Broker
-from tests.fixtures.postgres import destroy_cluster, make_cluster
-from tests.fixtures.procs import free_port
-from tests.subscriber.harness import publish, scrape, start_subscriber, stop, write_config
-from tests.subscriber.streams import Msg, stream
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def children(pid: int) -> list[int]:
-    """The direct children of ``pid``."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return out
+from tests.subscriber.harness import publish, scrape, start_subscriber, stop
 
 
 def machine_busy() -> float:
@@ -204,27 +178,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rounds-only", action="store_true", help="skip the latency phase")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bt-mqtt-bench-"))
-    broker = Broker(work / "mosquitto")
-    broker.start()
-    cluster = make_cluster(durable=True)
-    cluster.start()
-    try:
-        db = cluster.create_database("bench")
-        mport = free_port()
-        cfg = write_config(
-            work / "sub.yaml",
-            broker.port,
-            db,
-            metrics={"port": mport},
-            ingest={"batch_ms": 50},
-            client_id="bench-subscriber",
-        )
-        log = work / "sub.log"
+    with services("bt-mqtt-bench-") as svc:
+        broker, cluster, db, mport = svc.broker, svc.cluster, svc.db, svc.metrics_port
+        cfg = svc.config("sub.yaml")
+        log = svc.work / "sub.log"
         print(f"generating {args.count} adverts ...", flush=True)
-        original: list[Msg] = list(
-            stream(args.count, scanners=("p1", "p2", "p3", "p4"), n_devices=1000)
-        )
+        original = adverts(args.count)
         assert broker.proc is not None
         mosquitto_pid = broker.proc.pid
         postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
@@ -234,11 +193,7 @@ def main() -> None:
         }
         # sessions exist before publishing, so the broker queues for both consumers
         asyncio.run(baseline(broker.port, args.count, "bench-baseline", prepare=True))
-        subprocess.run(
-            [sys.executable, "-m", "bt_mqtt.subscriber.main", "--config", str(cfg), "migrate"],
-            check=True,
-            capture_output=True,
-        )
+        migrate(cfg)
         proc = start_subscriber(cfg, log, "run")
         time.sleep(2.0)
         stop(proc)
@@ -247,11 +202,7 @@ def main() -> None:
         steady_rates: list[float] = []
         cpus: list[dict[str, float]] = []
         for r in range(args.rounds):
-            boot = f'"boot{r + 1:04d}"'.encode()  # a new identity per round: nothing redelivered
-            msgs = [
-                Msg(m.topic, m.payload.replace(b'"boot0001"', boot), m.mac, m.scanner_id, m.seq)
-                for m in original
-            ]
+            msgs = with_boot(original, r + 1)  # a new identity per round: nothing redelivered
             t = time.perf_counter()
             publish(broker.port, msgs)
             print(
@@ -300,10 +251,6 @@ def main() -> None:
             f"publish->commit at {args.rate}/s:  p50 {p50:.0f} ms  p99 {p99:.0f} ms  "
             f"max {lat[-1] * 1000:.0f} ms  (n={len(lat)})"
         )
-    finally:
-        broker.stop()
-        destroy_cluster(cluster)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

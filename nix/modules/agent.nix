@@ -162,6 +162,9 @@ in
         Group = user;
         Restart = "always";
         RestartSec = 5;
+        # remote set-filters/set-dedup are kept in $STATE_DIRECTORY/commands.state.json (the
+        # rendered configuration is in the read-only store; the Pi image's in a root folder)
+        StateDirectory = unit;
         LoadCredential = lib.optional (
           cfg.mqttPasswordFile != null
         ) "mqtt-password:${cfg.mqttPasswordFile}";

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bt_mqtt.agent.config import AgentConfig, load_config
+from bt_mqtt.agent.config import AgentConfig, CommandsConfig, load_config, state_path
 from bt_mqtt.agent.main import main
 from tests.agent.helpers import run_agent, write_config
 from tests.fixtures.tls import make_pki
@@ -167,3 +167,17 @@ def test_check_config_does_not_import_gmqtt_or_bleak(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("[]")
+
+
+def test_state_path_prefers_the_key_then_systemds_state_folder_then_beside_the_file(
+    tmp_path: Path,
+) -> None:
+    """The Pi image's configuration file sits in a folder the agent cannot write: under systemd
+    with ``StateDirectory=`` the command state goes to ``$STATE_DIRECTORY`` instead."""
+    conf = str(tmp_path / "agent.yaml")
+    cfg = AgentConfig(scanner_id="pi")
+    assert state_path(cfg, conf, {}) == str(tmp_path / "agent.state.json")
+    systemd = {"STATE_DIRECTORY": "/var/lib/bt-mqtt-agent:/var/lib/other"}
+    assert state_path(cfg, conf, systemd) == "/var/lib/bt-mqtt-agent/commands.state.json"
+    chosen = AgentConfig(scanner_id="pi", commands=CommandsConfig(state_file="/srv/s.json"))
+    assert state_path(chosen, conf, systemd) == "/srv/s.json"

@@ -41,3 +41,42 @@ def test_the_agent_imports_nothing_of_the_subscriber_console_or_parsers() -> Non
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_the_command_path_loads_only_when_commands_are_enabled(tmp_path: Path) -> None:
+    probe = (
+        "import sys, asyncio\n"
+        "from bt_mqtt.agent.config import load_config\n"
+        "from bt_mqtt.agent.runner import Agent\n"
+        "async def main():\n"
+        "    Agent(load_config(sys.argv[1]))\n"
+        "asyncio.run(main())\n"
+        "mods = ('bt_mqtt.agent.cmdshell', 'bt_mqtt.agent.commands', 'bt_mqtt.core.command',\n"
+        "        'bt_mqtt.agent.logring', 'bt_mqtt.agent.cmdstate')\n"
+        "print(sorted(m for m in sys.modules if m in mods))\n"
+    )
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("")
+    out = {}
+    for enabled in (False, True):
+        cfg = tmp_path / f"agent-{enabled}.yaml"
+        cfg.write_text(
+            "scanner_id: pi\n"
+            f"bluetooth: {{backend: replay, replay: {{file: {replay}}}}}\n"
+            f"commands: {{enabled: {str(enabled).lower()}}}\n"
+        )
+        out[enabled] = subprocess.run(
+            [sys.executable, "-c", probe, str(cfg)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    assert out[False] == "[]"
+    assert out[True] == str(
+        sorted(
+            [
+                "bt_mqtt.agent.cmdshell",
+                "bt_mqtt.agent.cmdstate",
+                "bt_mqtt.agent.commands",
+                "bt_mqtt.agent.logring",
+                "bt_mqtt.core.command",
+            ]
+        )
+    )

@@ -9,6 +9,7 @@ from bt_mqtt.console.state import ConsoleState, Limits
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.wire import encode, format_ts
 from bt_mqtt.parsers.api import ParseResult
+from bt_mqtt.subscriber.devicesettings import Devices, DeviceSettings
 
 T0 = 1_800_000_000.0
 
@@ -46,6 +47,26 @@ def test_ingest_tracks_device_parser_readings_and_scanners() -> None:
     assert st.parsers["fake"].hits == 2
     assert st.scanners["s2"].adverts == 1
     assert st.counters["adverts"] == 2
+
+
+def test_device_settings_name_and_correct_what_the_console_shows() -> None:
+    settings = Devices(
+        {
+            mac(1): DeviceSettings(name="Kitchen", offsets={"temperature_c": -0.5}),
+            mac(2): DeviceSettings(ignore=True),
+        }
+    )
+    st = ConsoleState(decoder, devices=settings)
+    st.ingest_raw("p/raw/s1", "s1", payload(mac(1), -70), T0)
+    st.ingest_raw("p/raw/s1", "s1", payload(mac(2), -70, seq=2), T0)
+    st.ingest_raw("p/raw/s1", "s1", payload(mac(3), -70, seq=3), T0)
+    assert st.devices[mac(1)].name == "Kitchen"  # not the advertised "known"
+    assert st.devices[mac(1)].readings == {"temperature_c": 69.5}
+    assert st.devices[mac(2)].readings == {}  # ignored: heard, but no readings
+    assert (st.devices[mac(3)].name, st.devices[mac(3)].readings) == (
+        "known",
+        {"temperature_c": 70.0},
+    )
 
 
 def test_rejected_payloads_are_counted_and_kept_in_the_tail() -> None:

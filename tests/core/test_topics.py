@@ -35,7 +35,15 @@ def test_topics_as_documented() -> None:
         "homeassistant/sensor/bt-mqtt_a4c138123456/temperature_c/config"
     )
     assert T.ha_status() == "homeassistant/status"
-    assert T.device_state("A4:C1:38:12:34:56") == "bt-mqtt/device/a4c138123456/state"
+    assert T.device_state("A4:C1:38:12:34:56", "temperature_c") == (
+        "bt-mqtt/ha/device/a4c138123456/temperature_c"
+    )
+    assert T.scanner_state("garden", "transit_loss_pct") == (
+        "bt-mqtt/ha/scanner/garden/transit_loss_pct"
+    )
+    assert T.bridge_status() == "bt-mqtt/ha/status"
+    assert T.discovery_filters(("sensor",)) == ["homeassistant/sensor/+/+/config"]
+    assert T.bridge_filter() == "bt-mqtt/ha/#"
     other = Topics("site/a", "ha")
     assert other.raw("s1") == "site/a/raw/s1"
     assert other.discovery("binary_sensor", "n", "o") == "ha/binary_sensor/n/o/config"
@@ -105,7 +113,7 @@ def test_bad_names_are_refused_when_building_naming_the_value() -> None:
     with pytest.raises(ValueError, match="component 'Sensor'"):
         T.discovery("Sensor", "a", "x")
     with pytest.raises(ValueError, match="'aa:bb:cc:dd:ee:ff' is not an upper-case"):
-        T.device_state("aa:bb:cc:dd:ee:ff")
+        T.device_state("aa:bb:cc:dd:ee:ff", "x")
     for prefix in ("", "/a", "a/", "a/#", "a+", "a b"):
         with pytest.raises(ValueError, match="is not a usable topic prefix"):
             Topics(prefix)

@@ -1,7 +1,8 @@
 """The shipped Mosquitto ACL (deploy/mosquitto/bt-mqtt.acl) on a real broker with password
 authentication: a scanner (MQTT username = scanner id) publishes only its own adverts, status,
 last will and replies and reads only its own commands; the subscriber account reads everything
-and writes only alerts; the console account writes nothing; anonymous clients are refused.
+and writes only alerts and commands (the only account that may command scanners); the console
+account writes nothing; anonymous clients are refused.
 
 Forged messages go out with ``mosquitto_pub -q 1``, which returns once the broker answered the
 PUBLISH, so a message sent afterwards is certainly handled after it: each test ends with such a
@@ -207,8 +208,10 @@ def test_the_console_account_is_read_only(
     (seen,) = console.wait_for(1)
     assert (seen.topic, seen.payload) == (f"bt-mqtt/raw/{A}", b"advert")
     sentinel(everything, broker)
-    # the subscriber writes only its alerts; the console nothing
+    # the subscriber writes only its alerts and commands; the console nothing
     assert [(m.topic, m.payload) for m in everything.snapshot()] == [
+        ("bt-mqtt/command/all", b"from-subscriber"),
+        (f"bt-mqtt/command/{A}", b"from-subscriber"),
         ("bt-mqtt/alert/x/y", b"from-subscriber"),
         (f"bt-mqtt/raw/{A}", b"advert"),
         (everything.snapshot()[-1].topic, b"sentinel"),
@@ -262,3 +265,69 @@ def test_the_agent_works_under_the_acl(
     finally:
         stop_process(proc)
     assert "not authori" not in (tmp_path / "agent.log").read_text().lower()
+
+
+def test_only_the_server_account_commands_a_scanner(
+    tmp_path: Path, broker: Broker, collect: Callable[..., MqttCollector]
+) -> None:
+    """The real agent with commands on, logged in as scanner A: ``bt-mqtt command`` with the
+    subscriber's account gets its reply; with the console's account or as scanner B (which may
+    not publish commands) nothing reaches the agent and the CLI times out."""
+    everything = collect(SUB, "bt-mqtt/#")
+    pw = tmp_path / "agent-pw"
+    pw.write_text(PASSWORDS[A])
+    pw.chmod(0o600)
+    replay = write_replay(tmp_path / "replay.jsonl", [{"mac": "C0:FF:EE:00:00:01", "rssi": -60}])
+    conf = write_config(
+        tmp_path / "agent.yaml",
+        {
+            "scanner_id": A,
+            "mqtt": {
+                "host": broker.host,
+                "port": broker.port,
+                "username": A,
+                "password_file": str(pw),
+            },
+            "bluetooth": {"backend": "replay", "replay": {"file": str(replay), "loop": True}},
+            "commands": {"enabled": True},
+        },
+    )
+
+    def command(user: str, verb: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        server = write_config(
+            tmp_path / f"{user}.yaml",
+            {
+                "mqtt": {
+                    "host": broker.host,
+                    "port": broker.port,
+                    "username": user,
+                    "password": PASSWORDS[user],
+                }
+            },
+        )
+        argv = [sys.executable, "-m", "bt_mqtt.cli.main", "command", A, verb]
+        argv += ["--config", str(server), "--timeout", str(timeout)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+    proc = start_agent(conf, tmp_path / "agent.log")
+    try:
+        status = f"bt-mqtt/scanner/{A}/status"
+        everything.wait_for(1, timeout=30, predicate=lambda m: m.topic == status)
+        ok = command(SUB, "status", 10)
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(ok.stdout)["result"]["scanner_id"] == A
+        for user in (CON, B):
+            assert command(user, "restart-agent", 2).returncode == 3
+        pub(broker, B, f"bt-mqtt/command/{A}", '{"id": "forged", "command": "restart-agent"}')
+        sentinel(everything, broker, f"bt-mqtt/command/{B}")  # a topic agent A does not read
+        assert proc.poll() is None
+        replies = [m.json() for m in everything.snapshot() if m.topic.endswith("/reply")]
+        assert [r["command"] for r in replies] == ["status"]
+        PASSWORDS["intruder"] = "wrong"
+        try:
+            refused = command("intruder", "status", 5)
+        finally:
+            del PASSWORDS["intruder"]
+        assert refused.returncode == 1 and "refused" in refused.stderr, refused.stderr
+    finally:
+        stop_process(proc)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from bt_mqtt.subscriber.alertcore import Transition
 from bt_mqtt.subscriber.alerteval import Evaluator
+from bt_mqtt.subscriber.alertloss import BootLoss, LossWindow
 from bt_mqtt.subscriber.alertrules import (
     BUCKET_S,
     HISTORY_DAYS,
@@ -35,7 +36,8 @@ class ScannerState:
         self.seq = 0
         self.w5: deque[tuple[datetime, str]] = deque()  # arrivals in the last BUCKET_S
         self.w5_macs: Counter[str] = Counter()
-        self.seqs: dict[str, deque[tuple[datetime, int]]] = {}  # boot -> arrivals, loss window
+        self.received: dict[str, int] = {}  # boot -> seqs received (the seq ledger's count)
+        self.published: dict[str, int] = {}  # boot -> highest seq published
         self.buckets: list[Bucket] = []
         self.cur_start: datetime | None = None
         self.cur_end: datetime | None = None
@@ -65,6 +67,10 @@ class World:
         self.now = start
         self.scanners = {s: ScannerState(s, start) for s in scanners}
         self.devices: dict[str, DeviceState] = {}
+        self.loss = LossWindow(LOSS_WINDOW_S)
+        # per (scanner, boot): received count at each evaluation's mark (to answer "received
+        # above the mark" as the ledger query does; seqs arrive in order here)
+        self._at_mark: dict[tuple[datetime, str, str], int] = {}
 
     def set_status(self, sid: str, status: str, at: datetime) -> None:
         s = self.scanners[sid]
@@ -84,12 +90,13 @@ class World:
         """``sid`` publishes an advert heard at ``t`` (seq consumed); it arrives unless lost."""
         s = self.scanners[sid]
         s.seq += 1
+        s.published[s.boot] = s.seq
         if lost:
             return
+        s.received[s.boot] = s.received.get(s.boot, 0) + 1
         s.last_advert_at = t
         s.w5.append((t, mac))
         s.w5_macs[mac] += 1
-        s.seqs.setdefault(s.boot, deque()).append((t, s.seq))
         if s.cur_start is None or s.cur_end is None or not s.cur_start <= t < s.cur_end:
             if s.cur_start is not None:
                 s.buckets.append(Bucket(s.cur_start, s.cur_n, len(s.cur_macs)))
@@ -120,8 +127,23 @@ class World:
             s.buckets.pop(0)
         return tuple(keep)
 
+    def _ledger_loss(self, now: datetime) -> dict[str, tuple[int, int]]:
+        """``alertfacts.ledger_loss`` on this world (in-order arrival: the seqs received above
+        a mark are those received since it was taken)."""
+        marks = self.loss.marks(now)
+        mark_time = self.loss.mark_time() if marks is not None else None
+        boots = []
+        for s in self.scanners.values():
+            for boot, published in s.published.items():
+                got = s.received.get(boot, 0)
+                self._at_mark[(now, s.sid, boot)] = got
+                base = self._at_mark.get((mark_time, s.sid, boot), 0) if mark_time else 0
+                boots.append(BootLoss(s.sid, boot, published, got - base))
+        return self.loss.account(now, marks, boots)
+
     def facts(self, now: datetime) -> list[ScannerFacts]:
         out = []
+        loss = self._ledger_loss(now)
         for s in self.scanners.values():
             w5 = now - timedelta(seconds=BUCKET_S)
             while s.w5 and s.w5[0][0] <= w5:
@@ -129,14 +151,7 @@ class World:
                 s.w5_macs[gone] -= 1
                 if not s.w5_macs[gone]:
                     del s.w5_macs[gone]
-            lo = now - timedelta(seconds=LOSS_WINDOW_S)
-            published = arrived = 0
-            for q in s.seqs.values():
-                while q and q[0][0] <= lo:
-                    q.popleft()
-                if q:
-                    published += q[-1][1] - q[0][1] + 1
-                    arrived += len(q)
+            published, arrived = loss.get(s.sid, (0, 0))
             out.append(
                 ScannerFacts(
                     s.sid,

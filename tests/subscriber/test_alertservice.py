@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,12 @@ from typing import Any
 import attrs
 import psycopg
 
-from bt_mqtt.subscriber.alertconfig import AlertsConfig, ScannerOfflineRule, WebhookConfig
+from bt_mqtt.subscriber.alertconfig import (
+    AlertsConfig,
+    ScannerOfflineRule,
+    ThresholdRule,
+    WebhookConfig,
+)
 from bt_mqtt.subscriber.alertdeliver import alert_topic
 from bt_mqtt.subscriber.alertservice import AlertEngine, AlertService
 from bt_mqtt.subscriber.config import SubscriberConfig, load_config
@@ -75,11 +81,124 @@ def test_engine_stores_history_and_survives_a_restart(pg_database: str) -> None:
     assert [e for (e,) in events] == ["fired", "resolved"]
 
 
-class Hook:
-    """A local HTTP server: answers 503 to the first ``fail`` requests, then 204."""
+def device(url: str, mac: str, readings: dict[str, float], at: datetime) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO devices (mac, first_seen, last_seen, parser, last_readings, "
+            "last_readings_at, updated_at) VALUES (%s, %s, %s, 'bthome', %s, %s, %s) "
+            "ON CONFLICT (mac) DO UPDATE SET last_readings = EXCLUDED.last_readings, "
+            "last_readings_at = EXCLUDED.last_readings_at, updated_at = EXCLUDED.updated_at",
+            (mac, at, at, json.dumps(readings), at, at),
+        )
 
-    def __init__(self, fail: int) -> None:
+
+def test_pending_and_battery_levels_survive_a_restart(pg_database: str) -> None:
+    """A condition pending when the evaluator restarts fires when it would have fired without
+    the restart (and only once, also across a later restart); a battery replaced while the
+    evaluator was down is still seen."""
+    migrate({"conninfo": pg_database})
+    freezer = ThresholdRule("freezer_warm", "temperature_c", -15.0)  # above, for_s 600
+    cfg = attrs.evolve(AlertsConfig(), thresholds=[freezer])
+    fz, remote = "A4:C1:38:00:00:01", "A4:C1:38:00:00:02"
+
+    async def engine(conn: psycopg.AsyncConnection[Any], started: datetime) -> AlertEngine:
+        eng = AlertEngine(cfg, started)
+        await eng.restore(conn)
+        return eng
+
+    async def go() -> list[tuple[float, str, str]]:
+        fired: list[tuple[float, str, str]] = []
+
+        async def step(eng: AlertEngine, t: float) -> None:
+            now = T0 + timedelta(seconds=t)
+            device(pg_database, fz, {"temperature_c": -10.0}, now)
+            device(pg_database, remote, {"battery_pct": 12.0 if t < 400 else 95.0}, now)
+            for s in await eng.evaluate(conn, now):
+                fired.append((t, s.transition.kind, s.transition.state))
+
+        async with await psycopg.AsyncConnection.connect(pg_database, autocommit=True) as conn:
+            await conn.execute(  # pending for a rule since removed from the configuration
+                "INSERT INTO alert_pending (kind, subject, since, message) "
+                "VALUES ('old_rule', 'x', %s, 'm')",
+                (T0,),
+            )
+            eng = await engine(conn, T0 - timedelta(hours=1))
+            for t in range(0, 300, 10):  # warm since 0 s: pending, and the battery at 12 %
+                await step(eng, t)
+            pending = await (await conn.execute("SELECT kind, since FROM alert_pending")).fetchall()
+            assert sorted(pending) == [("battery_low", T0), ("freezer_warm", T0)]
+            del eng  # the subscriber stops at 300 s and starts again at 420 s, battery new
+            eng = await engine(conn, T0 + timedelta(seconds=420))
+            for t in range(420, 800, 10):
+                await step(eng, t)
+            eng = await engine(conn, T0 + timedelta(seconds=800))  # restarted once more
+            for t in range(800, 900, 10):
+                await step(eng, t)
+        return fired
+
+    fired = asyncio.run(go())
+    assert (600.0, "freezer_warm", "firing") in [(float(t), k, s) for t, k, s in fired]
+    assert [f for f in fired if f[1] == "freezer_warm"] == [(600, "freezer_warm", "firing")]
+    assert [f for f in fired if f[1] == "battery_replaced"] == [(420, "battery_replaced", "firing")]
+    assert [f for f in fired if f[1] == "battery_low"] == []  # replaced before its 600 s
+    assert rows(pg_database, "SELECT kind FROM alert_pending") == []
+    assert rows(pg_database, "SELECT mac, level FROM alert_battery") == [(remote, 95.0)]
+
+
+def test_service_restarted_mid_pending_fires_on_time_and_once(
+    pg_database: str, mosquitto: Broker
+) -> None:
+    """The real service (its own connections, the retained topic) is stopped while a threshold
+    alert is pending and started again: the alert fires ``for_s`` after the condition began,
+    not ``for_s`` after the restart, and a third start does not fire it again."""
+    migrate({"conninfo": pg_database})
+    fz = "A4:C1:38:00:00:07"
+    device(pg_database, fz, {"temperature_c": -10.0}, datetime.now(UTC))
+    for_s = 4.0
+    alerts = AlertsConfig(
+        interval_s=0.2,
+        thresholds=[ThresholdRule("freezer_warm", "temperature_c", -15.0, for_s=for_s)],
+    )
+    base = SubscriberConfig()
+    cfg = attrs.evolve(
+        base, mqtt=attrs.evolve(base.mqtt, host=mosquitto.host, port=mosquitto.port), alerts=alerts
+    )
+
+    async def run_for(seconds: float, until_fired: bool = False) -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(AlertService(cfg, {"conninfo": pg_database}).run(stop))
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if until_fired and rows(pg_database, "SELECT id FROM alerts"):
+                break
+        stop.set()
+        await task
+
+    asyncio.run(run_for(1.5))  # pending, then the subscriber stops
+    [(since,)] = rows(pg_database, "SELECT since FROM alert_pending")
+    assert rows(pg_database, "SELECT id FROM alerts") == []
+    time.sleep(1.0)  # down for a second
+    restarted = datetime.now(UTC)
+    asyncio.run(run_for(10.0, until_fired=True))
+    [(fired_at,)] = rows(pg_database, "SELECT fired_at FROM alerts WHERE kind = 'freezer_warm'")
+    assert for_s <= (fired_at - since).total_seconds() <= for_s + 1.5  # on time ...
+    assert (fired_at - restarted).total_seconds() < for_s - 0.5  # ... not for_s after restart
+    assert rows(pg_database, "SELECT kind FROM alert_pending") == []
+    asyncio.run(run_for(1.0))  # started once more: it does not fire again
+    events = rows(pg_database, "SELECT event FROM alert_events ORDER BY id")
+    assert [e for (e,) in events] == ["fired"]
+    retained = read_retained(mosquitto, alert_topic("bt-mqtt", "freezer_warm", fz))
+    assert retained is not None and json.loads(retained)["state"] == "firing"
+
+
+class Hook:
+    """A local HTTP server (HTTPS with ``tls``): answers 503 to the first ``fail`` requests,
+    then 204."""
+
+    def __init__(self, fail: int, tls: ssl.SSLContext | None = None) -> None:
         self.fail = fail
+        self.tls = tls
         self.bodies: list[dict[str, Any]] = []
         self.port = 0
         self._ready = threading.Event()
@@ -106,7 +225,7 @@ class Hook:
             w.close()
 
         async def main() -> None:
-            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=self.tls)
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             async with server:

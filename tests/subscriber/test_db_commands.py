@@ -10,11 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 
 from bt_mqtt.subscriber import partitions
 from bt_mqtt.subscriber.config import load_config
+from bt_mqtt.subscriber.devicesettings import DeviceSettings
 from bt_mqtt.subscriber.migrate import MigrationError, load_migrations, migrate, pending
 from bt_mqtt.subscriber.reprocess import progress_line, reprocess
 from bt_mqtt.subscriber.retention import run_retention
@@ -168,6 +170,47 @@ def test_reprocess_replaces_readings_idempotently(pg_database: str) -> None:
     assert dev == ("bthome",)
     none = reprocess(cfg, _ci(pg_database), since, until, parser="ruuvi", out=io.StringIO())
     assert none["touched"] == 0
+
+
+def test_reprocess_applies_the_current_device_settings(pg_database: str) -> None:
+    migrate(_ci(pg_database))
+    now = datetime.now(UTC).replace(microsecond=0)
+    mac = "A4:C1:38:00:00:01"
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        partitions.ensure(conn, "raw_advertisements", [now.date()])
+        partitions.ensure(conn, "sensor_readings", [now.date()])
+        for seq in (1, 2):
+            _insert_raw(conn, now + timedelta(seconds=seq), seq)
+        conn.execute(
+            "INSERT INTO devices (mac, first_seen, last_seen) VALUES (%s, now(), now())", (mac,)
+        )
+    since, until = now - timedelta(minutes=1), now + timedelta(minutes=1)
+
+    def state() -> tuple[list[tuple[Any, ...]], Any, int]:
+        with psycopg.connect(pg_database) as conn:
+            values = conn.execute(
+                "SELECT metric, value FROM sensor_readings ORDER BY advert_id, metric"
+            ).fetchall()
+            last = conn.execute("SELECT last_readings FROM devices").fetchone()
+            raw = conn.execute("SELECT count(*) FROM raw_advertisements").fetchone()
+        return values, last[0] if last else None, int(raw[0]) if raw else 0
+
+    corrected = attrs.evolve(
+        load_config(None, env={}), devices={mac: DeviceSettings(offsets={"temperature_c": 1.5})}
+    )
+    reprocess(corrected, _ci(pg_database), since, until, out=io.StringIO())
+    values, last, raw = state()
+    expect = [("battery_pct", 100.0), ("temperature_c", pytest.approx(26.56))] * 2  # 25.06+1.5
+    assert values == expect
+    assert last["temperature_c"] == pytest.approx(26.56) and raw == 2
+    ignored = attrs.evolve(corrected, devices={mac: DeviceSettings(ignore=True)})
+    counts = reprocess(ignored, _ci(pg_database), since, until, out=io.StringIO())
+    values, _, raw = state()
+    assert values == [] and raw == 2 and counts["readings"] == 0  # archived, no readings
+    reprocess(load_config(None, env={}), _ci(pg_database), since, until, out=io.StringIO())
+    values, last, _ = state()
+    assert values[1] == ("temperature_c", pytest.approx(25.06))
+    assert last["temperature_c"] == pytest.approx(25.06)
 
 
 def test_progress_line() -> None:

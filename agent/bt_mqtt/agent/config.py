@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -39,6 +40,11 @@ def _company_ids(_: Any, a: attrs.Attribute[list[int]], value: list[int]) -> Non
     for i, item in enumerate(value):
         if not 0 <= item <= 0xFFFF:
             raise ValueError(f"{a.name}[{i}]: {item!r} is not a 16-bit company id (0..65535)")
+
+
+def _nonempty_argv(_: Any, a: attrs.Attribute[list[str]], value: list[str]) -> None:
+    if not value or not all(isinstance(x, str) and x for x in value):
+        raise ValueError(f"{a.name}: must be a program and its arguments, e.g. [systemctl, reboot]")
 
 
 @define(frozen=True)
@@ -113,6 +119,21 @@ class HeartbeatConfig:
 
 
 @define(frozen=True)
+class CommandsConfig:
+    """Remote commands on ``{prefix}/command/{scanner_id}`` and ``.../command/all``
+    (docs/operations-agent.md).  ``state_file`` (default: ``<config>.state.json`` beside the
+    configuration file) keeps ``set-filters``/``set-dedup`` across restarts."""
+
+    enabled: bool = False
+    allow_reboot: bool = False
+    reboot_command: list[str] = field(
+        factory=lambda: ["systemctl", "reboot"], validator=_nonempty_argv
+    )
+    state_file: str | None = None
+    log_lines: int = field(default=200, validator=at_least(1))
+
+
+@define(frozen=True)
 class AgentConfig:
     """The whole agent configuration file."""
 
@@ -124,6 +145,26 @@ class AgentConfig:
     filters: FiltersConfig = field(factory=FiltersConfig)
     heartbeat: HeartbeatConfig = field(factory=HeartbeatConfig)
     log: LogConfig = field(factory=LogConfig)
+    commands: CommandsConfig = field(factory=CommandsConfig)
+
+
+def state_path(
+    cfg: AgentConfig,
+    config_path: str | os.PathLike[str],
+    environ: Mapping[str, str] = os.environ,
+) -> str:
+    """Where ``set-filters``/``set-dedup`` are kept: ``commands.state_file``; else, under
+    systemd with ``StateDirectory=`` (``$STATE_DIRECTORY``, the agent's own writable folder, as
+    on the Pi image whose configuration file sits in a folder the agent cannot write),
+    ``commands.state.json`` there; else the configuration file's name with ``.state.json`` for
+    its suffix, in the same folder."""
+    if cfg.commands.state_file is not None:
+        return cfg.commands.state_file
+    state_dirs = environ.get("STATE_DIRECTORY", "")
+    if state_dirs:  # systemd lists several, colon-separated, when several are configured
+        return os.path.join(state_dirs.split(":", 1)[0], "commands.state.json")
+    base, _ext = os.path.splitext(os.fspath(config_path))
+    return base + ".state.json"
 
 
 def make_converter() -> cattrs.Converter:

@@ -62,6 +62,16 @@ class Dedup:
     def __len__(self) -> int:
         return len(self._table)
 
+    def configure(self, window_s: float, max_interval_s: float, max_entries: int) -> None:
+        """New limits, effective for the next ``offer`` (a remote ``set-dedup``); the table is
+        kept, its oldest addresses evicted down to ``max_entries``."""
+        self._window = window_s
+        self._max_interval = max_interval_s
+        self._max = max_entries
+        while len(self._table) > max_entries:
+            self._table.popitem(last=False)
+            self.evictions += 1
+
     def offer(self, mac: str, content: Content, now: float, commit: bool = True) -> bool:
         """True when the advert should be published.
 

@@ -1,7 +1,8 @@
 """``bt-mqtt-agent --config FILE [--check-config]``: the scanner agent's command line.
 
 Exit codes: 0 on success (also after SIGTERM), 2 on bad usage or configuration (the message
-names the file, key and problem), 1 when scanning fails, 3 when the watchdog gives up.
+names the file, key and problem), 1 when scanning fails, 3 when the watchdog gives up, 4 after a
+``restart-agent`` command (so that the service manager starts it again).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import sys
 from typing import NoReturn
 
-from bt_mqtt.agent.config import AgentConfig, load_config
+from bt_mqtt.agent.config import AgentConfig, load_config, state_path
 from bt_mqtt.core.cli import ArgumentParser, fail_config
 from bt_mqtt.core.configfile import ConfigError
 from bt_mqtt.core.logs import setup_logging
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     from bt_mqtt.agent.runner import Agent  # noqa: PLC0415 - gmqtt and the backends load only when running
 
     async def run() -> int:
-        return await Agent(cfg, password=password).run()
+        state = state_path(cfg, args.config) if cfg.commands.enabled else None
+        return await Agent(cfg, password=password, state_file=state).run()
 
     raise SystemExit(asyncio.run(run()))
 

@@ -189,6 +189,10 @@ class Pipeline:
     def dedup(self) -> Dedup:
         return self._dedup
 
+    def set_filter(self, filt: Filter) -> None:
+        """Use ``filt`` from the next advert on (a remote ``set-filters``)."""
+        self._filter = filt
+
     def offer(
         self, advert: Advert, mono: float, wall: float, online: bool, room: bool | None = None
     ) -> bytes | None:

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any, Final
 
 from bt_mqtt.agent.spool import DEFAULT_MAX_MB, DEFAULT_MAX_MESSAGES, Spool
@@ -91,6 +92,11 @@ class Publisher:
         topics = cfg.topics()
         self.raw_topic = topics.raw(scanner_id)
         self.status_topic = topics.status(scanner_id)
+        self.reply_topic = topics.reply(scanner_id)
+        # commands (``cmdshell``): subscribed at QoS 1 on every connect; (topic, payload,
+        # retained) go to ``on_command``
+        self.command_filters: list[str] = []
+        self.on_command: Callable[[str, bytes, bool], None] | None = None
         self._template: PublishTemplate | None = None  # built on connect: the protocol level
         self._initial_s = reconnect_initial_s
         self._cap_s = reconnect_cap_s
@@ -143,8 +149,27 @@ class Publisher:
             },
         )
         self.connect_signal.set()
+        if self.command_filters:
+            self._subscribe_commands()
         if self.spool:  # at once: a full spool refuses adverts until it is written
             self.flush()
+
+    def _subscribe_commands(self) -> None:
+        """(Re)subscribe to the command topics: the session ends with each connection."""
+        self.client.on_message = self._on_message
+        known = {s.topic: s for s in self.client.subscriptions}
+        for topic in self.command_filters:
+            sub = known.get(topic)
+            if sub is None:
+                self.client.subscribe(topic, qos=1)
+            else:
+                self.client.resubscribe(sub)
+
+    def _on_message(self, _client: Any, topic: str, payload: bytes, _qos: int, props: Any) -> int:
+        retained = bool(props.get("retain")) if isinstance(props, dict) else False
+        if self.on_command is not None:
+            self.on_command(topic, payload, retained)
+        return 0
 
     def _on_disconnect(self, _client: Any, _packet: Any, _exc: Any = None) -> None:
         self.online = False
@@ -291,6 +316,18 @@ class Publisher:
             return False
         if not self._send_status(payload):
             self._blocked = True
+        return True
+
+    def publish_reply(self, payload: bytes) -> bool:
+        """Send a command reply (QoS 1, not retained); False when offline or no packet id is
+        free (the caller retries)."""
+        if not self.online:
+            return False
+        try:
+            self.client.publish(self.reply_topic, payload, qos=1)
+        except (OverflowError, OSError, AttributeError) as exc:
+            log.debug("reply publish failed: %s", exc)
+            return False
         return True
 
     async def wait_room(self) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import time
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -29,6 +30,9 @@ from bt_mqtt.core import status
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.version import VERSION
 
+if TYPE_CHECKING:
+    from bt_mqtt.agent.cmdshell import CommandService
+
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
@@ -41,7 +45,12 @@ class Agent:
     """Everything one agent process runs."""
 
     def __init__(
-        self, cfg: AgentConfig, *, password: str | None = None, backend: Backend | None = None
+        self,
+        cfg: AgentConfig,
+        *,
+        password: str | None = None,
+        backend: Backend | None = None,
+        state_file: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.boot = new_boot_id()
@@ -80,6 +89,19 @@ class Agent:
         self.sink_errors = 0
         self.stop = asyncio.Event()
         self.exit_code = EXIT_OK
+        self.exit_reason: str | None = None
+        self.commands: CommandService | None = None
+        if cfg.commands.enabled:  # the command path is loaded only when enabled
+            from bt_mqtt.agent.cmdshell import CommandService  # noqa: PLC0415
+
+            self.commands = CommandService(self, state_file or cfg.commands.state_file)
+
+    def request_exit(self, code: int, reason: str) -> None:
+        """Stop the agent and exit with ``code`` (a command asked for it)."""
+        log.warning("exiting (%s) with code %d", reason, code, extra={"event": "agent_exit"})
+        self.exit_code = code
+        self.exit_reason = reason
+        self.stop.set()
 
     def sink(self, advert: Advert) -> None:
         """Called by the backend for every advertisement (the hot path)."""
@@ -113,6 +135,8 @@ class Agent:
         extra["mqtt_disconnects"] = self.publisher.disconnects
         extra["spooled"] = self.publisher.spooled
         extra["requeued"] = self.publisher.requeued
+        if self.commands is not None:
+            extra.update(self.commands.counters())
         return self.heartbeat.build(
             now_mono=now,
             now_wall=time.time(),
@@ -198,6 +222,8 @@ class Agent:
                 await self.publisher.drain(_DRAIN_AT_END_S)
         elif self.exit_code == EXIT_WATCHDOG:
             reason = "watchdog"
+        elif self.exit_reason is not None:
+            reason = self.exit_reason
         await self._shutdown([scan, stopper, *tasks], reason)
         return self.exit_code
 

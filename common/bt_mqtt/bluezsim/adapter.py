@@ -109,6 +109,9 @@ class SimStats:
     devices_removed: int = 0
     signals_sent: int = 0
     restarts: int = 0
+    monitors_registered: int = 0  # RegisterMonitor calls accepted (a scan restart counts one)
+    discoveries_started: int = 0  # StartDiscovery calls accepted
+    power_changes: int = 0  # Powered switched on or off
 
 
 class SimAdapter:
@@ -152,6 +155,7 @@ class SimAdapter:
             raise bluez_error("InProgress", "Operation already in progress")
         was = self.discovering
         self.sessions.add(sender)
+        self.sim.stats.discoveries_started += 1
         if not was:
             self._emit_adapter({"Discovering": Variant("b", True)})
 
@@ -194,6 +198,7 @@ class SimAdapter:
     def set_powered(self, on: bool) -> None:
         if on == self.powered:
             return
+        self.sim.stats.power_changes += 1
         if not on and self.sessions:
             self.sessions.clear()
             self._discovery_stopped()
@@ -283,6 +288,7 @@ class SimAdapter:
             f"type='signal',sender='{sender}',interface='{OM_IFACE}',path_namespace='{root}'"
         )
         self.apps[key] = app
+        self.sim.stats.monitors_registered += 1
         self.sim.spawn(self._load(app))
 
     async def _load(self, app: mon.MonitorApp) -> None:

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "command": ("bt_mqtt.cli.command", "send a command to a scanner and wait for its reply"),
     "decode": ("bt_mqtt.cli.decode", "decode wire-format advertisements from stdin"),
     "demo": ("bt_mqtt.demo.cli", "run the whole pipeline on this machine, no hardware needed"),
 }

@@ -9,8 +9,15 @@ Under the configured prefix (``mqtt.topic_prefix``, default ``bt-mqtt``):
 - ``{prefix}/alert/{alert_kind}/{subject}``: one retained message per alert (``ALERT``)
 
 and Home Assistant MQTT discovery under its own prefix (default ``homeassistant``):
-``{ha_prefix}/{component}/{node_id}/{object_id}/config``, with the state the entities read on
-``{prefix}/device/{node}/state``.  docs/mqtt-schema.md lists them all.
+``{ha_prefix}/{component}/{node_id}/{object_id}/config`` (retained, one per entity) and HA's
+birth message ``{ha_prefix}/status``; the HA bridge's own topics, all retained:
+
+- ``{prefix}/ha/device/{node}/{metric}``: one metric's state (a number, ``1``/``0`` for a
+  binary sensor), ``node`` the 12 hex digits of the device's address
+- ``{prefix}/ha/scanner/{scanner_id}/{name}``: a state the bridge computes for a scanner
+- ``{prefix}/ha/status``: the bridge's availability, ``online``/``offline`` (its last will)
+
+docs/mqtt-schema.md lists them all.
 
 A scanner id is 1 to 64 characters of ``a-z``, ``0-9``, ``_`` and ``-``
 (``SCANNER_ID_RE``); a topic whose scanner id is anything else is not ours (``classify``
@@ -52,7 +59,7 @@ ALERT_KIND_RE: Final = re.compile(r"[a-z0-9_]{1,64}")
 # what an alert is about: a scanner id, a MAC address, a metric, ...
 ALERT_SUBJECT_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # Home Assistant's own rule for discovery's node and object ids
-HA_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+HA_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,160}")
 HA_COMPONENT_RE: Final = re.compile(r"[a-z_]{1,32}")
 MAC_RE: Final = re.compile(r"(?:[0-9A-F]{2}:){5}[0-9A-F]{2}")
 
@@ -148,16 +155,24 @@ class Topics:
             raise ValueError(f"Home Assistant component {component!r} is not a-z and '_'")
         for what, value in (("node id", node_id), ("object id", object_id)):
             if not HA_ID_RE.fullmatch(value):
-                raise ValueError(f"{what} {value!r} is not 1 to 64 of A-Z, a-z, 0-9, '_', '-'")
+                raise ValueError(f"{what} {value!r} is not 1 to 160 of A-Z, a-z, 0-9, '_', '-'")
         return f"{self.ha_prefix}/{component}/{node_id}/{object_id}/config"
 
     def ha_status(self) -> str:
         """Where Home Assistant announces itself (``online`` after a restart)."""
         return f"{self.ha_prefix}/status"
 
-    def device_state(self, mac: str) -> str:
-        """The state topic discovered entities of the device ``mac`` read their values from."""
-        return f"{self.prefix}/device/{device_node(mac)}/state"
+    def device_state(self, mac: str, metric: str) -> str:
+        """The state topic of one metric of the device ``mac`` (the HA bridge's)."""
+        return f"{self.prefix}/ha/device/{device_node(mac)}/{metric}"
+
+    def scanner_state(self, scanner_id: str, name: str) -> str:
+        """A state the HA bridge computes for a scanner (``transit_loss_pct``)."""
+        return f"{self.prefix}/ha/scanner/{check_scanner_id(scanner_id)}/{name}"
+
+    def bridge_status(self) -> str:
+        """The HA bridge's availability: ``online``, or ``offline`` (its last will)."""
+        return f"{self.prefix}/ha/status"
 
     # -- subscribing ------------------------------------------------------------------------
     def raw_filter(self) -> str:
@@ -169,8 +184,20 @@ class Topics:
     def reply_filter(self) -> str:
         return f"{self._scanner}+/reply"
 
+    def command_filter(self) -> str:
+        """Every command topic (one scanner's and ``all``): what the server records."""
+        return f"{self._command}+"
+
     def alert_filter(self) -> str:
         return f"{self._alert}+/+"
+
+    def discovery_filters(self, components: tuple[str, ...]) -> list[str]:
+        """Every discovery config of these components (for cleaning up)."""
+        return [f"{self.ha_prefix}/{c}/+/+/config" for c in components]
+
+    def bridge_filter(self) -> str:
+        """Every retained state of the HA bridge (for cleaning up)."""
+        return f"{self.prefix}/ha/#"
 
     def ingest_filters(self) -> list[str]:
         """What the subscriber, the console and the demo's witness read: adverts and status."""

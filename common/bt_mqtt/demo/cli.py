@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(default: halfway, or 120 s without --seconds)",
     )
     p.add_argument(
+        "--homeassistant",
+        action="store_true",
+        help="publish Home Assistant MQTT discovery; the summary says how soon each decoded "
+        "device appeared in the discovery topics",
+    )
+    p.add_argument(
         "--backend",
         choices=("auto", "bluez", "replay"),
         default="auto",
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         offline_at=args.offline_at,
         backend=args.backend,
+        homeassistant=args.homeassistant,
     )
 
     async def main() -> dict[str, Any]:

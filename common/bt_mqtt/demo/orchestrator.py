@@ -27,6 +27,7 @@ import yaml
 from attrs import define, field
 
 from bt_mqtt.core.mqttconfig import MqttConfig
+from bt_mqtt.core.topics import DEFAULT_HA_PREFIX
 from bt_mqtt.core.wire import advert_fields
 from bt_mqtt.demo import scenario, scratch
 from bt_mqtt.demo.services import (
@@ -40,6 +41,7 @@ from bt_mqtt.demo.services import (
 from bt_mqtt.demo.summary import (
     archived_count,
     database_summary,
+    ha_summary,
     missing_identities,
     wait_archived,
 )
@@ -65,6 +67,7 @@ class DemoOptions:
     seed: int = 7
     offline_at: float | None = None
     backend: str = "auto"  # auto | bluez | replay
+    homeassistant: bool = False  # HA discovery on (the summary says how soon devices appeared)
 
 
 @define
@@ -142,6 +145,7 @@ class Demo:
                 "parsers": {"bindkeys": {scenario.DEMO_BINDKEY_MAC: scenario.DEMO_BINDKEY.hex()}},
                 # a short run shows the killed scanner's alert: offline for 2 s, not 5 minutes
                 "alerts": {"interval_s": 1.0, "scanner_offline": {"after_s": 2.0}},
+                "homeassistant": {"discovery": self.opts.homeassistant},
                 "log": {"level": "info", "format": "json"},
             },
         )
@@ -331,7 +335,9 @@ class Demo:
         )
         await self._wait_subscribed()
         self.witness = Witness(
-            MqttConfig(host=broker.host, port=broker.port), keep=self.keep_messages
+            MqttConfig(host=broker.host, port=broker.port),
+            keep=self.keep_messages,
+            ha_prefix=DEFAULT_HA_PREFIX if self.opts.homeassistant else None,
         )
         await self.witness.start()
         for sid in scenario.SCANNERS:
@@ -374,6 +380,10 @@ class Demo:
         log.info("scenario over; waiting until all %d published adverts are archived", published)
         archived = await wait_archived(self.db_url, published)
         summary = await asyncio.to_thread(database_summary, self.db_url)
+        if self.opts.homeassistant:
+            summary["homeassistant"] = await asyncio.to_thread(
+                ha_summary, self.db_url, self.witness.first_heard, self.witness.first_announced
+            )
         if archived != published:
             missing = await asyncio.to_thread(missing_identities, self.db_url, self.witness.ids)
             path = self.opts.directory / "missing.json"

@@ -82,6 +82,39 @@ def database_summary(url: str) -> dict[str, Any]:
         }
 
 
+def ha_summary(
+    url: str, first_heard: dict[str, float], first_announced: dict[str, float]
+) -> dict[str, Any]:
+    """How soon each decoded device appeared in HA's discovery topics after its first advert:
+    ``decoded`` devices, how many were ``announced``, the ``max_delay_s``, and those
+    ``not_announced`` with their address type, parser and metrics (private random addresses
+    are never offered, nor metrics that are no measurement, such as a beacon's RSSI estimate)."""
+    with psycopg.connect(url) as conn:
+        decoded = conn.execute(
+            "SELECT mac, address_type, parser, last_readings FROM devices "
+            "WHERE parser IS NOT NULL ORDER BY mac"
+        ).fetchall()
+    delays: dict[str, float] = {}
+    missing: list[dict[str, Any]] = []
+    for mac, address_type, parser, readings in decoded:
+        at = first_announced.get(str(mac).replace(":", "").lower())
+        heard = first_heard.get(str(mac))
+        if at is None or heard is None:
+            metrics = sorted(readings or {})
+            missing.append(
+                {"mac": mac, "address_type": address_type, "parser": parser, "metrics": metrics}
+            )
+        else:
+            delays[str(mac)] = round(max(0.0, at - heard), 3)
+    return {
+        "decoded": len(decoded),
+        "announced": len(delays),
+        "max_delay_s": max(delays.values(), default=None),
+        "delays_s": delays,
+        "not_announced": missing,
+    }
+
+
 def missing_identities(url: str, seen: set[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
     """Messages the broker delivered that are not in raw_advertisements."""
     with psycopg.connect(url) as conn:

@@ -22,6 +22,7 @@ from textual.fuzzy import Matcher
 from textual.screen import Screen
 
 from bt_mqtt.console import safe
+from bt_mqtt.console.commanding import Commander
 from bt_mqtt.console.detail import DeviceScreen
 from bt_mqtt.console.screens import (
     ConsoleScreen,
@@ -67,6 +68,8 @@ class History(Protocol):
     async def scanner_loss(self) -> dict[str, int]: ...
 
     async def storage(self) -> str: ...
+
+    async def recent_commands(self, scanner: str, limit: int) -> list[dict[str, Any]]: ...
 
     async def close(self) -> None: ...
 
@@ -137,8 +140,10 @@ class ConsoleApp(App[None]):
         db: History | None = None,
         parser_errors: Callable[[], dict[str, int]] | None = None,
         ansi: bool = False,
+        commander: Commander | None = None,
     ) -> None:
         super().__init__()
+        self.commander = commander  # sends scanner commands (None: the console cannot)
         self.state = state
         self.source = source
         self.clock = clock

@@ -38,6 +38,13 @@ GROUP BY 1
 """
 
 
+# the commands recorded for one scanner (subscriber/bt_mqtt/subscriber/commandlog.py)
+COMMANDS_SQL = """
+SELECT coalesce(replied_at, requested_at), verb, ok, error, ms, requested_by
+FROM scanner_commands WHERE scanner_id = %(scanner)s
+ORDER BY row_id DESC LIMIT %(limit)s
+"""
+
 # adverts published and never received, per scanner (see the subscriber's seq ledger)
 LOSS_SQL = "SELECT scanner_id, missing FROM scanner_loss"
 
@@ -117,6 +124,12 @@ class HistoryDb:
         from bt_mqtt.subscriber import budget  # noqa: PLC0415
 
         return budget.summary(budget.compute(await self._fetch(budget.SIZES, {})))
+
+    async def recent_commands(self, scanner: str, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` commands recorded for ``scanner``, newest first."""
+        rows = await self._fetch(COMMANDS_SQL, {"scanner": scanner, "limit": limit})
+        keys = ("at", "verb", "ok", "error", "ms", "by")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     async def close(self) -> None:
         if self._conn is not None:

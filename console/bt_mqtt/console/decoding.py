@@ -1,4 +1,5 @@
-"""The console decodes with the subscriber's parser registry (same parsers, same bind keys)."""
+"""The console decodes with the subscriber's parser registry (same parsers, same bind keys, same
+per-device parser hints)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from bt_mqtt.core.advert import Advert
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.registry import Registry
+from bt_mqtt.subscriber.devicesettings import Devices, apply_hints
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +22,10 @@ class RegistryDecoder:
         *,
         plugins: bool = True,
         theengs: bool = False,
+        devices: Devices | None = None,
     ) -> None:
         self.registry = Registry.default(plugins=plugins, theengs=theengs)
-        self.ctx = ParseContext(bindkeys=dict(bindkeys or {}))
+        self.ctx = apply_hints(ParseContext(bindkeys=dict(bindkeys or {})), devices or Devices())
 
     def __call__(self, advert: Advert) -> ParseResult | None:
         return self.registry.parse(advert, self.ctx)

@@ -66,6 +66,9 @@ def _serve(port: int, argv: list[str]) -> int:
     return EXIT_OK
 
 
+COMMAND_TIMEOUT_S = 10.0
+
+
 def build_app(args: argparse.Namespace) -> ConsoleApp:
     """The configured, not yet running app (exits 2 on a configuration error)."""
     if args.fps <= 0 or args.fps > 60:
@@ -76,6 +79,7 @@ def build_app(args: argparse.Namespace) -> ConsoleApp:
         logging.getLogger().addHandler(logging.NullHandler())
 
     from bt_mqtt.subscriber import config as subconfig  # noqa: PLC0415
+    from bt_mqtt.subscriber.devicesettings import Devices  # noqa: PLC0415
 
     env = dict(os.environ)
     try:
@@ -105,6 +109,7 @@ def build_app(args: argparse.Namespace) -> ConsoleApp:
         bindkeys = subconfig.bindkeys(cfg)
         plugins = cfg.parsers.plugins
         theengs = cfg.parsers.theengs
+        settings = Devices(cfg.devices)
     except (ConfigError, ValueError) as exc:
         fail_config(PROG, str(exc))
 
@@ -114,16 +119,20 @@ def build_app(args: argparse.Namespace) -> ConsoleApp:
     from bt_mqtt.console.state import ConsoleState, Limits  # noqa: PLC0415
     from bt_mqtt.console.views import Thresholds  # noqa: PLC0415
 
-    decoder = RegistryDecoder(bindkeys, plugins=plugins, theengs=theengs)
+    decoder = RegistryDecoder(bindkeys, plugins=plugins, theengs=theengs, devices=settings)
     limits = Limits(max_devices=args.max_devices, device_ttl_s=args.device_ttl)
     db = None
     if conninfo is not None:
         from bt_mqtt.console.db import HistoryDb  # noqa: PLC0415
 
         db = HistoryDb(conninfo)
+
+    from bt_mqtt.console.commanding import mqtt_commander  # noqa: PLC0415
+
     return ConsoleApp(
-        ConsoleState(decoder, limits),
+        ConsoleState(decoder, limits, settings),
         MqttFeed(mqtt, password),
+        commander=mqtt_commander(mqtt, password, COMMAND_TIMEOUT_S),
         fps=args.fps,
         thresholds=Thresholds(silent_after_s=args.silent_after),
         db=db,

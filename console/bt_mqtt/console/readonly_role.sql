@@ -47,3 +47,11 @@ BEGIN
     END IF;
 END
 $$;
+-- The record of scanner commands (migration 0009), shown on the Scanners screen.
+DO $$
+BEGIN
+    IF to_regclass('scanner_commands') IS NOT NULL THEN
+        GRANT SELECT ON scanner_commands TO btmqtt_console;
+    END IF;
+END
+$$;

@@ -8,7 +8,7 @@ a key changes what the screen shows.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,9 +18,10 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from bt_mqtt.console import health, safe, views
+from bt_mqtt.console import commanding, health, safe, views
 from bt_mqtt.console.views import DeviceFilter
 from bt_mqtt.console.widgets import Column, RowTable, StatusLine
+from bt_mqtt.core import command as cmd
 
 if TYPE_CHECKING:
     from bt_mqtt.console.app import ConsoleApp
@@ -207,10 +208,16 @@ class LiveScreen(ConsoleScreen):
 
 
 class ScannersScreen(ConsoleScreen):
-    """Each scanner's health from its heartbeats; offline, stale and silent ones stand out."""
+    """Each scanner's health from its heartbeats; offline, stale and silent ones stand out.
+    With a database, the selected scanner's recent commands; with a commander, ``c`` sends one
+    to it (a disruptive one after a confirmation)."""
 
     TITLE = "Scanners"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "devices", "Its devices")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "devices", "Its devices"),
+        Binding("c", "command", "Command"),
+        Binding("escape", "close_command", "Close", show=False),
+    ]
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -230,19 +237,31 @@ class ScannersScreen(ConsoleScreen):
             ],
             id="table",
         )
+        yield Input(placeholder="command: VERB [key=value ...]  (escape closes)", id="command")
         yield Static(id="detail", markup=False)
         yield Footer()
 
     LOSS_EVERY_S: ClassVar[float] = 15.0
+    COMMANDS_EVERY_S: ClassVar[float] = 5.0
+    RECENT: ClassVar[int] = 5
 
     def on_mount(self) -> None:
         self.query_one(RowTable).focus()
         self.lost: dict[str, int] | None = None
+        self.recent: dict[str, list[dict[str, Any]]] = {}
+        self.last_reply: Text | None = None
+        self._target: str | None = None
         if self.capp.db is not None:
             self.run_worker(self._load_loss(), exclusive=True)
             self.set_interval(
                 self.LOSS_EVERY_S, lambda: self.run_worker(self._load_loss(), exclusive=True)
             )
+            self.set_interval(self.COMMANDS_EVERY_S, self._reload_recent)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("command", "close_command"):
+            return self.capp.commander is not None  # hidden without one
+        return True
 
     async def _load_loss(self) -> None:
         db = self.capp.db
@@ -252,6 +271,19 @@ class ScannersScreen(ConsoleScreen):
         except Exception as exc:  # optional database: keep the live view going
             log.warning("scanner loss query failed: %s", exc)
 
+    def _reload_recent(self) -> None:
+        key = self.query_one(RowTable).current_key
+        if key:
+            self.run_worker(self._load_recent(key), group="recent", exclusive=True)
+
+    async def _load_recent(self, scanner: str) -> None:
+        db = self.capp.db
+        assert db is not None
+        try:
+            self.recent[scanner] = await db.recent_commands(scanner, self.RECENT)
+        except Exception as exc:  # older schema, or no database right now
+            log.warning("recent commands query failed: %s", exc)
+
     def render_view(self, now: float) -> None:
         app = self.capp
         table = self.query_one(RowTable)
@@ -260,10 +292,79 @@ class ScannersScreen(ConsoleScreen):
         self.query_one(StatusLine).update(self.status_text(now))
         key = table.current_key
         sc = app.state.scanners.get(key) if key else None
-        self.query_one("#detail", Static).update(health.scanner_detail(sc))
+        detail = health.scanner_detail(sc)
+        recent = getattr(self, "recent", {}).get(key or "")
+        if recent:
+            detail.append("\n")
+            detail.append_text(commanding.recent_text(recent))
+        last = getattr(self, "last_reply", None)
+        if last is not None:
+            detail.append("\n")
+            detail.append_text(last)
+        self.query_one("#detail", Static).update(detail)
 
     def on_row_table_selected(self, event: RowTable.Selected) -> None:
         self.capp.show_live_filtered(f"scanner:{event.key}")
+
+    # -- commands ----------------------------------------------------------------------------
+    def action_command(self) -> None:
+        key = self.query_one(RowTable).current_key
+        if not key or self.capp.commander is None:
+            return
+        self._target = key
+        inp = self.query_one("#command", Input)
+        inp.placeholder = f"command to {safe.clean(key, 64)}: VERB [key=value ...]"
+        inp.add_class("-open")
+        self.set_focus(inp)
+
+    def action_close_command(self) -> None:
+        inp = self.query_one("#command", Input)
+        inp.value = ""
+        inp.remove_class("-open")
+        self.query_one(RowTable).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        scanner = self._target
+        self.action_close_command()
+        if scanner is None:
+            return
+        try:
+            verb, args = commanding.parse_line(event.value)
+        except ValueError as exc:
+            self._show(safe.text(f"{scanner}: {exc}"))
+            return
+        if verb in cmd.DISRUPTIVE:
+            question = f"Send {verb} to {safe.clean(scanner, 64)}?"
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._send(scanner, verb, args)
+                else:
+                    self._show(safe.text(f"{scanner} {verb}: not sent"))
+
+            self.app.push_screen(commanding.ConfirmScreen(question), answered)
+            return
+        self._send(scanner, verb, args)
+
+    def _send(self, scanner: str, verb: str, args: dict[str, Any]) -> None:
+        self._show(safe.text(f"{scanner} {verb}: sent, waiting for the reply"))
+        self.run_worker(self._exchange(scanner, verb, args), group="command")
+
+    async def _exchange(self, scanner: str, verb: str, args: dict[str, Any]) -> None:
+        commander = self.capp.commander
+        assert commander is not None
+        try:
+            replies = await commander(scanner, verb, args)
+        except Exception as exc:  # the broker is unreachable or refused us
+            self._show(safe.text(f"{scanner} {verb}: not sent: {exc}"))
+            return
+        self._show(commanding.reply_text(scanner, verb, replies))
+        if self.capp.db is not None:
+            self.run_worker(self._load_recent(scanner), group="recent")
+
+    def _show(self, text: Text) -> None:
+        self.last_reply = text
+        self.refresh_view(self.capp.clock())
 
 
 class ParsersScreen(ConsoleScreen):

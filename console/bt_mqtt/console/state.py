@@ -11,6 +11,9 @@ them with the wire codec and the injected parser ``Decoder``, and keeps:
   service-data UUID (at most ``Limits.max_unknown_groups`` groups);
 - a ring buffer of the last ``Limits.tail_size`` messages, rejected ones included.
 
+The subscriber's `devices:` settings apply as in the database: a configured name wins over the
+advertised one, offsets are added to readings, an ignored device shows no readings.
+
 Nothing is dropped silently: rejected payloads are counted by reason in ``counters`` and kept
 in the tail (escaped: see ``core.safetext``).  No payload can stop the console: one that makes
 decoding fail in a way nobody foresaw is rejected as ``internal_error``.
@@ -35,6 +38,7 @@ from bt_mqtt.core.status import Status
 from bt_mqtt.core.status import decode as decode_status
 from bt_mqtt.core.wire import DEFAULT_MAX_BYTES, WireError, decode
 from bt_mqtt.parsers.api import ParseResult
+from bt_mqtt.subscriber.devicesettings import Devices
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +220,11 @@ def _check_numbers(adv: Advert) -> None:
 class ConsoleState:
     """The live model; see the module docstring."""
 
-    def __init__(self, decoder: Decoder, limits: Limits | None = None) -> None:
+    def __init__(
+        self, decoder: Decoder, limits: Limits | None = None, devices: Devices | None = None
+    ) -> None:
         self.decoder = decoder
+        self.settings = devices or Devices()  # the subscriber's devices: (names, offsets, ignore)
         self.limits = limits or Limits()
         self.devices: OrderedDict[str, DeviceState] = OrderedDict()
         self.scanners: dict[str, ScannerState] = {}
@@ -364,8 +371,9 @@ class ConsoleState:
         dev.last_seen = now
         dev.count += 1
         dev.rate.add(now)
-        if adv.name:
-            dev.name = adv.name
+        configured = self.settings.name(adv.mac)
+        if configured or adv.name:
+            dev.name = configured or adv.name
         dev.rssi_hist.append(adv.rssi)
         sighting = dev.scanners.get(msg.scanner_id)
         if sighting is None:
@@ -374,7 +382,7 @@ class ConsoleState:
             sighting.add(adv.rssi, now)
         if result is not None:
             dev.parser = result.parser
-            dev.readings.update(result.readings)
+            dev.readings.update(self.settings.readings(adv.mac, result.readings))
             if result.facts:
                 dev.facts.update(result.facts)
 

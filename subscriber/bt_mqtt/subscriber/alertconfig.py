@@ -7,6 +7,7 @@ never evaluated.  Threshold rules are a list (none by default).  Durations are s
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Final
 
 from attrs import define, field
@@ -66,7 +67,8 @@ class ScannerClockSkewRule:
 @define(frozen=True)
 class TransitLossRule:
     """More than ``max_ratio`` of the adverts a scanner published in the last ``window_s``
-    never arrived (gaps in ``seq``), over at least ``min_published`` adverts, for ``for_s``."""
+    never arrived (the seq ledger's account, see ``alertloss``), over at least
+    ``min_published`` adverts, for ``for_s``."""
 
     enabled: bool = True
     max_ratio: float = field(default=0.10, validator=at_least(0.0, exclusive=True))
@@ -123,9 +125,11 @@ class ThresholdRule:
 @define(frozen=True)
 class WebhookConfig:
     """Each alert transition is POSTed as JSON to ``url`` (http or https), retried up to
-    ``attempts`` times with doubling delays from ``retry_s``."""
+    ``attempts`` times with doubling delays from ``retry_s``.  ``ca_file``: PEM certificates
+    trusted for an https URL instead of the system's (a self-signed server's certificate)."""
 
     url: str | None = None
+    ca_file: str | None = None
     timeout_s: float = field(default=10.0, validator=at_least(0.1))
     attempts: int = field(default=6, validator=at_least(1))
     retry_s: float = field(default=2.0, validator=at_least(0.01))
@@ -150,6 +154,20 @@ class AlertsConfig:
     webhook: WebhookConfig = field(factory=WebhookConfig)
 
 
+def enabled_kinds(cfg: AlertsConfig) -> set[str]:
+    """The alert kinds the configuration evaluates (built-in rules on, threshold names)."""
+    rules = {
+        "scanner_offline": cfg.scanner_offline.enabled,
+        "scanner_degraded": cfg.scanner_degraded.enabled,
+        "scanner_clock_skew": cfg.scanner_clock_skew.enabled,
+        "transit_loss": cfg.transit_loss.enabled,
+        "sensor_silent": cfg.sensor_silent.enabled,
+        "battery_low": cfg.battery.enabled,
+        "battery_replaced": cfg.battery.enabled,
+    }
+    return {k for k, on in rules.items() if on} | {t.name for t in cfg.thresholds}
+
+
 def check_alerts(cfg: AlertsConfig) -> list[str]:
     """Problems the field validators cannot see, each naming its key."""
     problems: list[str] = []
@@ -167,4 +185,16 @@ def check_alerts(cfg: AlertsConfig) -> list[str]:
     url = cfg.webhook.url
     if url is not None and not url.startswith(("http://", "https://")):
         problems.append(f"alerts.webhook.url: {url!r} is not an http:// or https:// URL")
+    if cfg.webhook.ca_file is not None:
+        try:
+            webhook_tls(cfg.webhook)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            problems.append(f"alerts.webhook.ca_file: cannot use {cfg.webhook.ca_file!r}: {reason}")
     return problems
+
+
+def webhook_tls(w: WebhookConfig) -> ssl.SSLContext:
+    """The TLS context of an https webhook: the system's CAs, or ``ca_file``'s (raises
+    ``OSError`` or ``ssl.SSLError`` when that file cannot be read or holds no certificate)."""
+    return ssl.create_default_context(cafile=w.ca_file)

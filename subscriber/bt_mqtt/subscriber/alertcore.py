@@ -12,7 +12,8 @@ an alert fires or resolves:
 - a key with no check this time (the rule cannot judge: no data, suppressed) keeps its state.
 
 Firing alerts are restored after a restart with ``restore`` (from the database), so an alert
-that was firing does not fire again.  Pending conditions are not kept across a restart.
+that was firing does not fire again; pending tracks are restored by the shell
+(``alertservice``, from ``alert_pending``), so a pending alert fires on time.
 """
 
 from __future__ import annotations

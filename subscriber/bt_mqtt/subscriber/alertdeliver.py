@@ -66,9 +66,15 @@ class HttpError(Exception):
 
 
 async def post_json(
-    url: str, body: bytes, *, headers: dict[str, str] | None = None, timeout_s: float = 10.0
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout_s: float = 10.0,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
-    """POST ``body`` as JSON; the status code (raises ``HttpError`` unless 2xx)."""
+    """POST ``body`` as JSON; the status code (raises ``HttpError`` unless 2xx).  ``tls``: the
+    context for https (default: the system's CAs)."""
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     host = parts.hostname or ""
@@ -86,7 +92,7 @@ async def post_json(
     request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
     async def exchange() -> int:
-        ctx = ssl.create_default_context() if secure else None
+        ctx = (tls or ssl.create_default_context()) if secure else None
         reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
         try:
             writer.write(request)

@@ -3,6 +3,7 @@
 Every query takes ``now`` as a parameter (never the server's ``now()``), so tests can drive the
 clock.  Windows are on the adverts' ``time`` (the agent's clock; a skewed scanner is left to the
 clock-skew rule), silence on server times (``scanners.last_advert_at``, ``devices.updated_at``).
+Transit loss comes from issue 12's ``seq_ledger`` (``alertloss``), not from the archive.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Final
 
 import psycopg
 
+from bt_mqtt.subscriber.alertloss import BootLoss, LossWindow
 from bt_mqtt.subscriber.alertrules import (
     BUCKET_S,
     HISTORY_DAYS,
@@ -33,13 +35,20 @@ SELECT scanner_id, count(*), count(DISTINCT mac) FROM raw_advertisements
 WHERE time > %(now)s - make_interval(secs => %(window)s) AND time <= %(now)s
 GROUP BY scanner_id
 """
-LOSS: Final = """
-SELECT scanner_id, sum(hi - lo + 1), sum(n) FROM (
-    SELECT scanner_id, boot, max(seq) AS hi, min(seq) AS lo, count(*) AS n
-    FROM raw_advertisements
-    WHERE time > %(now)s - make_interval(secs => %(window)s) AND time <= %(now)s
-    GROUP BY scanner_id, boot
-) b GROUP BY scanner_id
+# Every boot's published seq and how many of its seqs above the given mark were received
+# (see ``alertloss``); a boot at or below its mark is not unnested.
+LEDGER: Final = """
+SELECT l.scanner_id, l.boot, p.published,
+    CASE WHEN p.published <= coalesce(m.lo, -1) THEN 0 ELSE (
+        SELECT coalesce(sum(upper(x) - lower(x)), 0)
+        FROM unnest(l.seqs * int8multirange(int8range(coalesce(m.lo, 0) + 1, NULL))) x
+    ) END
+FROM seq_ledger l
+CROSS JOIN LATERAL (
+    SELECT greatest(l.last_seq, coalesce(upper(l.seqs) - 1, 0)) AS published
+) p
+LEFT JOIN unnest(%(sids)s::text[], %(boots)s::text[], %(los)s::bigint[]) AS m (sid, boot, lo)
+    ON m.sid = l.scanner_id AND m.boot = l.boot
 """
 HISTORY: Final = """
 SELECT scanner_id, bucket, adverts, devices FROM scanner_activity
@@ -93,19 +102,32 @@ async def rollup(conn: psycopg.AsyncConnection[Any], now: datetime, buckets: int
     await conn.execute(ROLLUP, {"bucket": BUCKET_S, "lo": lo, "hi": hi})
 
 
+async def ledger_loss(
+    conn: psycopg.AsyncConnection[Any], now: datetime, window: LossWindow
+) -> dict[str, tuple[int, int]]:
+    """Per scanner (published, arrived) over the loss window, from the seq ledger."""
+    marks = window.marks(now)
+    keys = list((marks or {}).items())
+    params = {
+        "sids": [k[0] for k, _ in keys],
+        "boots": [k[1] for k, _ in keys],
+        "los": [lo for _, lo in keys],
+    }
+    rows = await (await conn.execute(LEDGER, params)).fetchall()
+    boots = [BootLoss(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+    return window.account(now, marks, boots)
+
+
 async def scanner_facts(
-    conn: psycopg.AsyncConnection[Any], now: datetime, loss_window_s: float
+    conn: psycopg.AsyncConnection[Any], now: datetime, loss_window: LossWindow
 ) -> list[ScannerFacts]:
-    """Every scanner's facts at ``now``."""
+    """Every scanner's facts at ``now`` (loss from the seq ledger through ``loss_window``)."""
     rows = await (await conn.execute(SCANNERS)).fetchall()
     window = {
         r[0]: (int(r[1]), int(r[2]))
         for r in await (await conn.execute(WINDOW, {"now": now, "window": BUCKET_S})).fetchall()
     }
-    loss = {
-        r[0]: (int(r[1]), int(r[2]))
-        for r in await (await conn.execute(LOSS, {"now": now, "window": loss_window_s})).fetchall()
-    }
+    loss = await ledger_loss(conn, now, loss_window)
     history: dict[str, list[Bucket]] = defaultdict(list)
     params = {"now": now, "recent": RECENT_S, "days": HISTORY_DAYS + 1, "hour": now.hour}
     for sid, start, adverts, devices in await (await conn.execute(HISTORY, params)).fetchall():

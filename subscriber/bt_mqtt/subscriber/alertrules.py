@@ -2,10 +2,11 @@
 
 The facts come from the database (``alertfacts``); the rules remember only what the database
 cannot tell them cheaply (each sensor's advertising interval once estimated, each device's last
-battery level).  Baselines are medians of 5-minute activity buckets: the same UTC hour on up to
-the 7 previous days when there are at least ``MIN_BUCKETS`` of them, otherwise the complete
-buckets of the last 3 hours, otherwise none (the scanner is still being learnt: no
-``scanner_degraded`` check).
+battery level, which the shell saves in ``alert_battery``).  A silent sensor fires at the last
+evaluation (every ``interval_s``) before its limit, so it is alerted within the limit.
+Baselines are medians of 5-minute activity buckets: the same UTC hour on up to the 7 previous
+days when there are at least ``MIN_BUCKETS`` of them, otherwise the complete buckets of the last
+3 hours, otherwise none (the scanner is still being learnt: no ``scanner_degraded`` check).
 """
 
 from __future__ import annotations
@@ -311,7 +312,9 @@ class Rules:
             return None  # not watched: too few adverts to know its interval
         silent = (now - d.last_heard).total_seconds()
         limit = max(r.factor * interval, r.min_s) if interval is not None else r.min_s
-        active = silent >= limit
+        # fire at the last evaluation before the limit: the next one (``interval_s`` later)
+        # would already be past it, and the issue's promise is "alerted within the limit"
+        active = silent + self.cfg.interval_s > limit
         if active and key not in firing and (grace or d.last_scanner_id in down):
             return None  # explained (scanner down) or not yet known (backlog still arriving)
         every = f" (usually every {interval:.0f} s)" if interval is not None else ""

@@ -25,10 +25,11 @@ import psycopg
 
 from bt_mqtt.core.mqttclient import connect_with_backoff
 from bt_mqtt.subscriber import alertfacts, alertstore
-from bt_mqtt.subscriber.alertconfig import AlertsConfig
-from bt_mqtt.subscriber.alertcore import FIRING, Lifecycle, Transition
+from bt_mqtt.subscriber.alertconfig import AlertsConfig, enabled_kinds, webhook_tls
+from bt_mqtt.subscriber.alertcore import FIRING, Key, Lifecycle, Track, Transition
 from bt_mqtt.subscriber.alertdeliver import HttpError, alert_message, alert_topic, encode, post_json
 from bt_mqtt.subscriber.alerteval import Evaluator
+from bt_mqtt.subscriber.alertloss import LossWindow
 from bt_mqtt.subscriber.alertstore import Stored
 from bt_mqtt.subscriber.config import SubscriberConfig
 from bt_mqtt.subscriber.metrics import Metrics
@@ -44,18 +45,62 @@ class AlertEngine:
         self.cfg = cfg
         self.evaluator = Evaluator(cfg, started)
         self._rolled: datetime | None = None
+        self.loss = LossWindow(cfg.transit_loss.window_s)
+        self._saved_pending: dict[Key, datetime] = {}  # as in alert_pending
+        self._saved_battery: dict[str, tuple[float, datetime | None]] = {}  # as in alert_battery
 
     @property
     def lifecycle(self) -> Lifecycle:
         return self.evaluator.lifecycle
 
     async def restore(self, conn: psycopg.AsyncConnection[Any]) -> list[alertstore.FiringRow]:
-        """Load the firing alerts (after a start or a reconnect); they will not fire again."""
+        """Load the firing alerts (after a start or a reconnect; they will not fire again), the
+        pending conditions of the rules still configured (the others' rows go at the next save)
+        and the battery levels."""
         rows = await alertstore.load_firing(conn)
         self.lifecycle.tracks.clear()
         for r in rows:
             self.lifecycle.restore(r.kind, r.subject, r.fired_at, r.message, r.value)
+        pending, battery = await alertstore.load_state(conn)
+        self._saved_pending = {}
+        kinds = enabled_kinds(self.cfg)
+        for p in pending:
+            if p.kind in kinds and (p.kind, p.subject) not in self.lifecycle.tracks:
+                self.lifecycle.tracks[(p.kind, p.subject)] = Track(
+                    False, p.since, p.message, p.value, p.detail
+                )
+            self._saved_pending[(p.kind, p.subject)] = p.since
+        rules = self.evaluator.rules
+        rules.battery.clear()
+        rules.replaced_at.clear()
+        for b in battery:
+            rules.battery[b.mac] = b.level
+            if b.replaced_at is not None:
+                rules.replaced_at[b.mac] = b.replaced_at
+        self._saved_battery = {b.mac: (b.level, b.replaced_at) for b in battery}
         return rows
+
+    async def _save_state(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Save the pending conditions and battery levels that changed since the last save."""
+        pending = {k: t for k, t in self.lifecycle.tracks.items() if not t.firing}
+        new = [
+            alertstore.Pending(k[0], k[1], t.since, t.message, t.value, t.detail)
+            for k, t in pending.items()
+            if self._saved_pending.get(k) != t.since
+        ]
+        gone = [k for k in self._saved_pending if k not in pending]
+        rules = self.evaluator.rules
+        battery = {m: (v, rules.replaced_at.get(m)) for m, v in rules.battery.items()}
+        changed = [
+            alertstore.Battery(m, v, at)
+            for m, (v, at) in battery.items()
+            if self._saved_battery.get(m) != (v, at)
+        ]
+        if not (new or gone or changed):
+            return
+        await alertstore.save_state(conn, new, gone, changed)
+        self._saved_pending = {k: t.since for k, t in pending.items()}
+        self._saved_battery = battery
 
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> list[Stored]:
         """One evaluation at ``now``; the transitions recorded."""
@@ -63,16 +108,16 @@ class AlertEngine:
         if self._rolled is None or bucket > self._rolled:
             await alertfacts.rollup(conn, now)
             self._rolled = bucket
-        scanners = await alertfacts.scanner_facts(conn, now, self.cfg.transit_loss.window_s)
+        scanners = await alertfacts.scanner_facts(conn, now, self.loss)
         estimates: dict[str, float] = {}
         if self.evaluator.intervals_due(now):
             s = self.cfg.sensor_silent
             estimates = await alertfacts.intervals(conn, now, s.lookback_s, s.min_adverts)
         devices = await alertfacts.device_facts(conn, now, estimates)
         transitions = self.evaluator.judge(scanners, devices, now)
-        if not transitions:
-            return []
-        return await alertstore.record(conn, transitions)
+        stored = await alertstore.record(conn, transitions) if transitions else []
+        await self._save_state(conn)
+        return stored
 
 
 class AlertService:
@@ -163,6 +208,7 @@ class AlertService:
     async def _webhook_worker(self, stop: asyncio.Event) -> None:
         w = self.acfg.webhook
         assert w.url is not None
+        tls = webhook_tls(w) if w.url.startswith("https://") else None
         while not stop.is_set():
             get = asyncio.ensure_future(self._webhook.get())
             halt = asyncio.ensure_future(stop.wait())
@@ -176,7 +222,7 @@ class AlertService:
             for attempt in range(1, w.attempts + 1):
                 try:
                     status = await post_json(
-                        w.url, payload, headers=w.headers, timeout_s=w.timeout_s
+                        w.url, payload, headers=w.headers, timeout_s=w.timeout_s, tls=tls
                     )
                 except HttpError as exc:
                     self.metrics.alert_webhook_failures += 1
@@ -272,6 +318,8 @@ class AlertService:
         if self.acfg.webhook.url is not None:
             workers.append(asyncio.ensure_future(self._webhook_worker(stop)))
         conn = None
+        loop = asyncio.get_running_loop()
+        tick = loop.time()
         try:
             while not stop.is_set():
                 if conn is None:
@@ -289,8 +337,11 @@ class AlertService:
                     )
                     await conn.close()
                     conn = None
+                # a fixed cadence (the rules fire at the last evaluation before a limit and
+                # count on the next one coming ``interval_s`` later, not later still)
+                tick = max(tick + self.acfg.interval_s, loop.time())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.acfg.interval_s)
+                    await asyncio.wait_for(stop.wait(), tick - loop.time())
         finally:
             for w in workers:
                 w.cancel()

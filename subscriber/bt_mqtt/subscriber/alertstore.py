@@ -2,8 +2,10 @@
 
 ``record`` writes a batch of transitions in one transaction: a firing alert inserts a row (at
 most one firing row per kind and subject, enforced by a unique index), a resolved one closes
-the firing row.  ``load_firing`` restores the lifecycle after a restart.  Only one subscriber
-evaluates alerts at a time: the one holding ``LOCK_KEY`` (a session advisory lock).
+the firing row.  ``load_firing`` restores the lifecycle after a restart, with ``load_state``
+(the pending conditions in ``alert_pending``, the battery levels in ``alert_battery``, which
+``save_state`` keeps up to date).  Only one subscriber evaluates alerts at a time: the one
+holding ``LOCK_KEY`` (a session advisory lock).
 """
 
 from __future__ import annotations
@@ -37,6 +39,42 @@ FIRING_ROWS: Final = (
     "SELECT id, kind, subject, fired_at, message, value FROM alerts WHERE state = 'firing' "
     "ORDER BY id"
 )
+
+
+PENDING_ROWS: Final = "SELECT kind, subject, since, message, value, detail FROM alert_pending"
+BATTERY_ROWS: Final = "SELECT mac, level, replaced_at FROM alert_battery"
+UPSERT_PENDING: Final = """
+INSERT INTO alert_pending (kind, subject, since, message, value, detail)
+VALUES (%s, %s, %s, %s, %s, %s::jsonb)
+ON CONFLICT (kind, subject) DO UPDATE SET since = EXCLUDED.since, message = EXCLUDED.message,
+    value = EXCLUDED.value, detail = EXCLUDED.detail
+"""
+DELETE_PENDING: Final = "DELETE FROM alert_pending WHERE kind = %s AND subject = %s"
+UPSERT_BATTERY: Final = """
+INSERT INTO alert_battery (mac, level, replaced_at) VALUES (%s, %s, %s)
+ON CONFLICT (mac) DO UPDATE SET level = EXCLUDED.level, replaced_at = EXCLUDED.replaced_at
+"""
+
+
+@define(frozen=True)
+class Pending:
+    """A condition true since ``since``, not firing yet."""
+
+    kind: str
+    subject: str
+    since: datetime
+    message: str
+    value: float | None
+    detail: dict[str, Any]
+
+
+@define(frozen=True)
+class Battery:
+    """A device's last battery level and when a replacement was seen (None: not recently)."""
+
+    mac: str
+    level: float
+    replaced_at: datetime | None
 
 
 @define(frozen=True)
@@ -109,3 +147,37 @@ async def delivery(
 ) -> None:
     """Record a delivery attempt (``webhook_delivered``, ``webhook_failed``, ...)."""
     await conn.execute(EVENT, (alert_id, at, event, _json(detail)))
+
+
+async def load_state(
+    conn: psycopg.AsyncConnection[Any],
+) -> tuple[list[Pending], list[Battery]]:
+    """The pending conditions and battery levels saved before a restart."""
+    pending = [
+        Pending(r[0], r[1], r[2], r[3], r[4], dict(r[5] or {}))
+        for r in await (await conn.execute(PENDING_ROWS)).fetchall()
+    ]
+    battery = [
+        Battery(r[0], float(r[1]), r[2])
+        for r in await (await conn.execute(BATTERY_ROWS)).fetchall()
+    ]
+    return pending, battery
+
+
+async def save_state(
+    conn: psycopg.AsyncConnection[Any],
+    pending: list[Pending],
+    gone: list[tuple[str, str]],
+    battery: list[Battery],
+) -> None:
+    """Save what changed (one transaction): new or changed pending conditions, those that
+    are not pending any more (``gone``: fired or false again), changed battery levels."""
+    async with conn.transaction():
+        for p in pending:
+            await conn.execute(
+                UPSERT_PENDING, (p.kind, p.subject, p.since, p.message, p.value, _json(p.detail))
+            )
+        for kind, subject in gone:
+            await conn.execute(DELETE_PENDING, (kind, subject))
+        for b in battery:
+            await conn.execute(UPSERT_BATTERY, (b.mac, b.level, b.replaced_at))

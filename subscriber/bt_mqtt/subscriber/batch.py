@@ -31,6 +31,8 @@ from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.subscriber import parsestatus
 from bt_mqtt.subscriber.clock import TimeTrust
 from bt_mqtt.subscriber.copytext import NULL, esc, fmt_bool, fmt_float, fmt_time, fmt_ts
+from bt_mqtt.subscriber.devicesettings import Devices
+from bt_mqtt.subscriber.heard import Heard
 from bt_mqtt.subscriber.heartbeat import Heartbeat, parse_heartbeat
 from bt_mqtt.subscriber.privacy import DROP, KEEP, Privacy
 from bt_mqtt.subscriber.rejected import Rejected, reject
@@ -75,6 +77,7 @@ class BatchPlan:
     their identities (they count as received in the seq ledger).  ``untrusted`` counts adverts
     stored at their arrival time because the agent's clock was implausible (see ``clock``);
     ``parse_failed`` counts adverts a parser claimed and failed on, by (parser, status).
+    ``heard`` is the batch in short for the HA bridge (only when asked for; see ``heard``).
     """
 
     raw: bytes = b""
@@ -95,6 +98,7 @@ class BatchPlan:
     seen: list[tuple[str, str, int]] = field(factory=list)
     untrusted: int = 0
     parse_failed: Counter[tuple[str, str]] = field(factory=Counter)
+    heard: Heard | None = None
 
 
 _KEYS: dict[str, tuple[str, str]] = {}  # metric -> (JSON key, COPY text), both escaped
@@ -112,11 +116,18 @@ def _key(metric: str) -> tuple[str, str] | None:
         return keys
 
 
-def _readings(k: int, result: ParseResult, plan: BatchPlan, out: list[str]) -> str:
-    """Append the finite numeric readings as (k, metric, value) lines; return them as a JSON
-    object in COPY text (NULL when none).  Anything else is counted and dropped."""
+def _readings(
+    k: int,
+    readings: Mapping[str, object],
+    plan: BatchPlan,
+    out: list[str],
+    values: dict[str, float] | None,
+) -> str:
+    """Append the finite numeric readings as (k, metric, value) lines (and to ``values``);
+    return them as a JSON object in COPY text (NULL when none).  Anything else is counted and
+    dropped."""
     parts: list[str] = []
-    for metric, value in result.readings.items():
+    for metric, value in readings.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             plan.bad_readings += 1
             continue
@@ -131,6 +142,8 @@ def _readings(k: int, result: ParseResult, plan: BatchPlan, out: list[str]) -> s
             shown = float.__repr__(value) if isinstance(value, float) else int.__repr__(value)
             parts.append(f"{json_key}:{shown}")
             out.append(reading_line(k, text_key, fmt_float(number)))
+            if values is not None:
+                values[metric] = number
         else:
             plan.bad_readings += 1
     return "{" + ",".join(parts) + "}" if parts else NULL
@@ -146,6 +159,8 @@ def plan_batch(
     skew_s: float,
     privacy: Privacy | None = None,
     trust: TimeTrust | None = None,
+    devices: Devices | None = None,
+    heard: Heard | None = None,
 ) -> BatchPlan:
     """``plan_chunk`` for a list of ``Incoming``."""
     return plan_chunk(
@@ -159,6 +174,8 @@ def plan_batch(
         skew_s=skew_s,
         privacy=privacy,
         trust=trust,
+        devices=devices,
+        heard=heard,
     )
 
 
@@ -175,14 +192,20 @@ def plan_chunk(
     privacy: Privacy | None = None,
     oversize: Mapping[int, tuple[int, bytes]] | None = None,
     trust: TimeTrust | None = None,
+    devices: Devices | None = None,
+    heard: Heard | None = None,
 ) -> BatchPlan:
     """Turn messages (topic, payload, received time as Unix seconds) into rows; see above.
 
     ``oversize`` maps the index of a message that arrived larger than ``max_bytes`` (and was
     cut to its first ``max_bytes`` bytes) to its (size, SHA-256).  ``privacy`` is applied to
     adverts no parser claims (None: all kept).  ``trust`` decides when the agent's ``ts`` is
-    the stored time (see ``clock``; None: the defaults)."""
+    the stored time (see ``clock``; None: the defaults).  ``devices`` are the per-device
+    settings (offsets added to the readings; an ignored device's adverts are archived without
+    readings).  ``heard``: the summary for the HA bridge to add this batch's decoded devices to
+    (see ``heard``; the caller decides when to hand it over as ``plan.heard``)."""
     plan = BatchPlan()
+    summary = heard
     trust = trust or TimeTrust()
     seen: set[tuple[str, str, int]] = set()
     lines: list[bytes] = []
@@ -270,6 +293,7 @@ def plan_chunk(
                 text = payload.decode()
             parser = status = NULL
             facts = readings = NULL
+            values: dict[str, float] | None = None
             if failed is not None:
                 parser = esc(storable(failed[0]))
                 status = failed[1]
@@ -283,7 +307,11 @@ def plan_chunk(
                         facts = esc(_dumps(result.facts))
                     except (TypeError, ValueError):
                         plan.bad_readings += 1
-                readings = _readings(k, result, plan, reading_lines)
+                values = {} if summary is not None else None
+                found = (
+                    result.readings if devices is None else devices.readings(mac, result.readings)
+                )
+                readings = _readings(k, found, plan, reading_lines, values)
             ms = int(t_recv * 1000)
             rt = recv_text.get(ms)
             if rt is None:
@@ -338,6 +366,12 @@ def plan_chunk(
             rejected.append(reject(_dt(t_recv), topic, payload, "internal_error", detail))
             continue
         seen.add(ident)
+        if values:
+            assert summary is not None and result is not None
+            summary.device(
+                mac, adv.address_type, adv.name, result.parser, result.facts, values, sid, rssi,
+                t_recv,
+            )  # fmt: skip
         if result is not None:
             plan.parsed[result.parser] += 1
         if skewed:

@@ -93,6 +93,10 @@ class RetentionConfig:
     rollup_1m_days: int | None = field(default=730, validator=at_least(1))
     rollup_1h_days: int | None = field(default=None, validator=at_least(1))
     rollup_1d_days: int | None = field(default=None, validator=at_least(1))
+    # alerts' tables (deleted row by row): activity buckets (the baselines need 8 days) and
+    # resolved alerts with their events
+    activity_days: int = field(default=35, validator=at_least(8))
+    alerts_days: int = field(default=365, validator=at_least(1))
 
 
 @define(frozen=True)

@@ -7,9 +7,10 @@ acknowledged on arrival.  The writer takes a chunk when it holds ``batch_size`` 
 writes it in one transaction and only then sends the chunk's PUBACKs, in one write, on the
 connection that delivered them (a chunk never spans two connections; after a reconnect the
 broker delivers the unacknowledged messages again, and those copies are acknowledged).  Planning
-the next chunk overlaps the commit of the previous one.  While the database is down the writer
-retries the same plan with capped exponential backoff and acknowledges nothing; the broker stops
-sending after ``receive_maximum`` unacknowledged messages and keeps the rest in our persistent
+the next chunk overlaps the commit of the previous one; with HA discovery on, each plan's short
+summary (``heard``) goes to the bridge as soon as it is planned.  While the database is down the
+writer retries the same plan with capped exponential backoff and acknowledges nothing; the broker
+stops sending after ``receive_maximum`` unacknowledged messages and keeps the rest in our persistent
 session.
 """
 
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +34,8 @@ from bt_mqtt.subscriber.batch import BatchPlan, Parses
 from bt_mqtt.subscriber.chunks import MERGE_CHUNKS, Chunk, ChunkQueue
 from bt_mqtt.subscriber.clock import TimeTrust
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
+from bt_mqtt.subscriber.devicesettings import Devices
+from bt_mqtt.subscriber.heard import Heard
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.planner import Planner
 from bt_mqtt.subscriber.privacy import Privacy
@@ -62,8 +66,10 @@ class Ingest:
         mqtt_password: str | None = None,
         metrics: Metrics | None = None,
         privacy: Privacy | None = None,
+        on_heard: Callable[[Heard], None] | None = None,
     ) -> None:
         self.cfg = cfg
+        self._on_heard = on_heard
         self.metrics = metrics or Metrics()
         self.registry = registry
         self.planner = Planner(
@@ -78,6 +84,8 @@ class Ingest:
             privacy=privacy,
             log=(cfg.log.level, cfg.log.format),
             trust=TimeTrust(cfg.ingest.clock_max_ahead_s, cfg.ingest.clock_max_delay_s),
+            devices=Devices(cfg.devices),
+            heard=on_heard is not None,
         )
         self.store = Store(
             conninfo,
@@ -276,6 +284,15 @@ class Ingest:
             )
         return True
 
+    def _hand_over(self, heard: Heard) -> None:
+        """Give the batch's parse results to the HA bridge (``on_heard``); its failure is
+        logged, never the ingest's."""
+        assert self._on_heard is not None
+        try:
+            self._on_heard(heard)
+        except Exception:
+            log.exception("the HA bridge failed on a batch", extra={"event": "ha_failed"})
+
     def _release(self, chunk: Chunk) -> None:
         """A committed chunk's bytes are no longer held: resume reading below half the bound."""
         self.queue.release(chunk)
@@ -360,6 +377,10 @@ class Ingest:
                 try:
                     chunk = await asyncio.wait_for(self._take(stop), self.cfg.ingest.sweep_s)
                 except TimeoutError:
+                    if self._on_heard is not None:
+                        held = await self.planner.flush_heard()
+                        if held:
+                            self._hand_over(held)
                     if writing is not None and writing.done():
                         if not writing.result():
                             return
@@ -370,6 +391,8 @@ class Ingest:
                 plan = await self.planner.plan(
                     chunk.topics, chunk.payloads, chunk.received, chunk.oversize
                 )
+                if plan.heard and self._on_heard is not None:
+                    self._hand_over(plan.heard)
                 if writing is not None and not await writing:
                     return
                 writing = asyncio.ensure_future(self._commit(chunk, plan, stop))

@@ -99,7 +99,7 @@ def _cmd_run(
     args: argparse.Namespace, cfg: SubscriberConfig, conninfo: dict[str, Any], source: str
 ) -> int:
     from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
-    from bt_mqtt.subscriber.hass.bridge import run_beside  # noqa: PLC0415
+    from bt_mqtt.subscriber.hass.bridge import make_bridge, run_beside  # noqa: PLC0415
     from bt_mqtt.subscriber.ingest import Ingest  # noqa: PLC0415
     from bt_mqtt.subscriber.metrics import Metrics, serve  # noqa: PLC0415
     from bt_mqtt.subscriber.migrate import MigrationError, migrate, pending  # noqa: PLC0415
@@ -130,6 +130,7 @@ def _cmd_run(
         if cfg.metrics.port is not None:
             server = await serve(metrics, cfg.metrics.host, cfg.metrics.port)
         try:
+            bridge = make_bridge(cfg, mqtt_password, lambda: metrics.loss)
             ingest = Ingest(
                 cfg,
                 conninfo,
@@ -137,14 +138,19 @@ def _cmd_run(
                 mqtt_password=mqtt_password,
                 metrics=metrics,
                 privacy=privacy,
+                on_heard=bridge.feed if bridge is not None else None,
             )
             jobs = [ingest.run(stop)]
+            from bt_mqtt.subscriber.commandlog import CommandLog  # noqa: PLC0415
+
+            commands = CommandLog(cfg, conninfo, mqtt_password=mqtt_password, metrics=metrics)
+            jobs.append(commands.run(stop))
             if cfg.alerts.enabled:
                 from bt_mqtt.subscriber.alertservice import AlertService  # noqa: PLC0415
 
                 alerts = AlertService(cfg, conninfo, metrics=metrics, mqtt_password=mqtt_password)
                 jobs.append(alerts.run(stop))
-            await run_beside(cfg, mqtt_password, stop, asyncio.gather(*jobs))
+            await run_beside(bridge, stop, asyncio.gather(*jobs))
         finally:
             if server is not None:
                 server.close()
@@ -159,13 +165,17 @@ def _cmd_retention(
     from bt_mqtt.subscriber.retention import run_retention  # noqa: PLC0415
 
     defaults: dict[str, tuple[int, int]] = {}
-    out = run_retention(cfg, conninfo, datetime.now(UTC), dry_run=args.dry_run, defaults=defaults)
+    pruned: dict[str, int] = {}
+    out = run_retention(
+        cfg, conninfo, datetime.now(UTC), dry_run=args.dry_run, defaults=defaults, pruned=pruned
+    )
     if args.dry_run:
         lines = [f"would drop {name}" for names in out.values() for name in names]
         lines += [
             f"{name}: {rows} rows, would delete {expired} (before the cut-off)"
             for name, (rows, expired) in sorted(defaults.items())
         ]
+        lines += [f"{table}: would delete {n} rows" for table, n in pruned.items() if n]
         sys.stdout.write("".join(line + "\n" for line in lines))
         import psycopg  # noqa: PLC0415
 

@@ -69,6 +69,9 @@ class Metrics:
     alert_webhook_sent: int = 0
     alert_webhook_failures: int = 0
     storage: Budget | None = None  # refreshed every few minutes by the ingest loop
+    commands_recorded: int = 0
+    commands_unreadable: int = 0
+    commands_not_stored: int = 0
 
 
 _COUNTERS: Final = (
@@ -90,6 +93,9 @@ _COUNTERS: Final = (
     ("alert_webhook_sent", "alert transitions delivered to the webhook"),
     ("alert_webhook_failures", "failed webhook attempts (each is retried up to the limit)"),
     ("untrusted_time", "adverts stored at their arrival time: the agent's clock was implausible"),
+    ("commands_recorded", "scanner commands and replies written to scanner_commands"),
+    ("commands_unreadable", "messages on command or reply topics that were not readable (kept)"),
+    ("commands_not_stored", "command log rows that could not be stored (logged)"),
 )
 _LOSS: Final = (
     ("published", "adverts the scanner published (its last_seq, or the highest seq received)"),

@@ -4,8 +4,11 @@ A chunk crosses to the worker as three flat lists (topics, payloads, received ti
 back as a ``BatchPlan`` whose rows are already COPY text, so both directions pickle cheaply.
 
 The worker owns the parser registry and the ``ParseContext`` (parser state such as BTHome packet
-ids), so chunks must be planned one at a time, in order (one worker).  ``Planner`` falls back to
-planning in the calling thread when ``workers`` is 0.  The worker logs through the same
+ids, and the per-device parser hints of ``devices:``), so chunks must be planned one at a time,
+in order (one worker).  ``Planner`` falls back to
+planning in the calling thread when ``workers`` is 0.  With ``heard`` (HA discovery on), the
+batches' short summaries are merged and handed over with a plan at most every ``HANDOVER_S``
+(``flush_heard`` takes what is held when no chunk comes).  The worker logs through the same
 logging set-up as its parent (``log``: level and format), so its records join the JSON stream.
 """
 
@@ -17,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -26,9 +30,12 @@ from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.subscriber.batch import BatchPlan, Parses, plan_chunk
 from bt_mqtt.subscriber.clock import TimeTrust
+from bt_mqtt.subscriber.devicesettings import Devices, apply_hints
+from bt_mqtt.subscriber.heard import Heard, Window
 from bt_mqtt.subscriber.privacy import Privacy
 
 log = logging.getLogger(__name__)
+HANDOVER_S = 1.0  # the HA bridge gets the latest values per device at most this often
 
 _state: dict[str, Any] = {}
 _PR_SET_PDEATHSIG = 1
@@ -57,8 +64,10 @@ def _init(
 
     _state["topics"] = Topics(prefix)
     _state["registry"] = Registry.default(**registry_kw)
-    _state["ctx"] = ParseContext(bindkeys=bindkeys)
+    _state["ctx"] = apply_hints(ParseContext(bindkeys=bindkeys), kw["devices"] or Devices())
+    _state["heard"] = kw.pop("heard")
     _state["kw"] = kw
+    _state["window"] = Window(HANDOVER_S)
 
 
 def _plan(
@@ -67,7 +76,8 @@ def _plan(
     received: list[float],
     oversize: dict[int, tuple[int, bytes]] | None = None,
 ) -> BatchPlan:
-    return plan_chunk(
+    window: Window = _state["window"]
+    plan = plan_chunk(
         topics,
         payloads,
         received,
@@ -75,8 +85,16 @@ def _plan(
         _state["registry"],
         _state["ctx"],
         oversize=oversize,
+        heard=window.current if _state["heard"] else None,
         **_state["kw"],
     )
+    plan.heard = window.due(time.monotonic())
+    return plan
+
+
+def _flush() -> Heard | None:
+    window: Window = _state["window"]
+    return window.flush(time.monotonic())
 
 
 def _noop() -> None:
@@ -100,15 +118,25 @@ class Planner:
         privacy: Privacy | None = None,
         log: tuple[str, str] | None = None,
         trust: TimeTrust | None = None,
+        devices: Devices | None = None,
+        heard: bool = False,
     ) -> None:
         registry_kw = {"plugins": plugins, "theengs": theengs}  # the worker builds the same one
-        kw = {"max_bytes": max_bytes, "skew_s": skew_s, "privacy": privacy, "trust": trust}
-        self._args = (prefix, bindkeys, registry_kw, kw, log)
-        self._max_bytes, self._skew_s, self._privacy = max_bytes, skew_s, privacy
-        self._trust = trust
+        kw: dict[str, Any] = {
+            "max_bytes": max_bytes,
+            "skew_s": skew_s,
+            "privacy": privacy,
+            "trust": trust,
+            "devices": devices,
+        }
+        self._args = (prefix, bindkeys, registry_kw, {**kw, "heard": heard}, log)
+        self._kw = kw
+        self._heard = heard
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._inline = (Topics(prefix), registry, ParseContext(bindkeys=bindkeys))
+        ctx = apply_hints(ParseContext(bindkeys=bindkeys), devices or Devices())
+        self._inline = (Topics(prefix), registry, ctx)
+        self._window = Window(HANDOVER_S)
 
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -130,19 +158,19 @@ class Planner:
         """The plan of one chunk.  A dead worker is replaced and the chunk planned again."""
         if self._workers == 0:
             routes, registry, ctx = self._inline
-            return plan_chunk(
+            plan = plan_chunk(
                 topics,
                 payloads,
                 received,
                 routes,
                 registry,
                 ctx,
-                max_bytes=self._max_bytes,
-                skew_s=self._skew_s,
-                privacy=self._privacy,
                 oversize=oversize,
-                trust=self._trust,
+                heard=self._window.current if self._heard else None,
+                **self._kw,
             )
+            plan.heard = self._window.due(time.monotonic())
+            return plan
         loop = asyncio.get_running_loop()
         while True:
             pool = self._start()
@@ -152,6 +180,17 @@ class Planner:
                 log.error("planner process died; starting a new one", extra={"event": "planner"})
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
+
+    async def flush_heard(self) -> Heard | None:
+        """What the hand-over window still holds (call when no chunk came for a while)."""
+        if not self._heard:
+            return None
+        if self._workers == 0:
+            return self._window.flush(time.monotonic())
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._start(), _flush)
+        except BrokenProcessPool:
+            return None  # plan() replaces the worker
 
     async def warm_up(self) -> None:
         """Start the worker now rather than on the first batch."""

@@ -5,7 +5,8 @@ Adverts in ``[since, until)`` (optionally one MAC) are read in time order in chu
 one transaction: the adverts' readings are deleted, the new ones inserted, ``parser`` and
 ``parse_status`` on the raw rows updated and the devices' parser, facts and last readings
 refreshed (the readings of the chunk's adverts merged in time order into ``last_readings``, as
-ingest does).  Running it twice gives the same rows.
+ingest does), with the current `devices:` settings (offsets, ignore, parser hints) applied as
+ingest applies them.  Running it twice gives the same rows.
 Progress (count, rate, ETA) goes to stderr.
 """
 
@@ -25,6 +26,7 @@ from bt_mqtt.core.wire import WireError, decode_obj
 from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.subscriber import history, parsestatus
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
+from bt_mqtt.subscriber.devicesettings import Devices, apply_hints
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
@@ -111,7 +113,8 @@ def reprocess(
         from bt_mqtt.parsers.registry import Registry  # noqa: PLC0415
 
         registry = Registry.default(plugins=cfg.parsers.plugins, theengs=cfg.parsers.theengs)
-    ctx = ParseContext(bindkeys=bindkeys(cfg))
+    devices = Devices(cfg.devices)  # the current settings: offsets, ignore, parser hints
+    ctx = apply_hints(ParseContext(bindkeys=bindkeys(cfg)), devices)
     counts = {"adverts": 0, "touched": 0, "readings": 0, "undecodable": 0}
     params: dict[str, Any] = {"since": since, "until": until, "mac": mac, "limit": CHUNK}
     with psycopg.connect(**conninfo, autocommit=True) as conn:
@@ -124,7 +127,7 @@ def reprocess(
             if not rows:
                 break
             params["after_t"], params["after_id"] = rows[-1][1], rows[-1][0]
-            _chunk(conn, rows, registry, ctx, parser, counts)
+            _chunk(conn, rows, registry, ctx, parser, counts, devices)
             counts["adverts"] += len(rows)
             progress.update(counts["adverts"])
         progress.update(counts["adverts"], final=True)
@@ -140,6 +143,7 @@ def _chunk(
     ctx: ParseContext,
     only: str | None,
     counts: dict[str, int],
+    settings: Devices,
 ) -> None:
     ids: list[int] = []
     times: list[datetime] = []
@@ -169,7 +173,7 @@ def _chunk(
         if result is None:
             continue
         mine: dict[str, float] = {}
-        for metric, value in result.readings.items():
+        for metric, value in settings.readings(mac, result.readings).items():
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             if numeric and math.isfinite(value):  # the same rule as ingest
                 readings.append((when, mac, scanner_id, new_parser, metric, value, adv_id))

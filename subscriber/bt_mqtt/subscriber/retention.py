@@ -3,15 +3,17 @@
 Raw adverts keep ``retention.raw_days``, readings ``retention.readings_days`` and rejected
 messages ``retention.rejected_days`` (both default to ``raw_days``).  Nothing is deleted row by
 row except rows in a ``*_default`` partition (adverts whose agent clock was far off) older than
-the cut-off, and rollup rows past ``retention.rollup_1m_days`` / ``_1h_days`` / ``_1d_days``
-(unset: kept forever).
+the cut-off, rollup rows past ``retention.rollup_1m_days`` / ``_1h_days`` / ``_1d_days``
+(unset: kept forever), and the alerts' small tables (``prune_alerts``): ``scanner_activity``
+buckets older than ``retention.activity_days`` and alerts resolved more than
+``retention.alerts_days`` ago, with their ``alert_events``.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 
@@ -19,6 +21,23 @@ from bt_mqtt.subscriber import history, partitions
 from bt_mqtt.subscriber.config import SubscriberConfig
 
 log = logging.getLogger(__name__)
+
+# table -> (rows that would go, delete): %(cut)s is the cut-off time
+ALERT_PRUNING: Final = {
+    "scanner_activity": (
+        "SELECT count(*) FROM scanner_activity WHERE bucket < %(cut)s",
+        "DELETE FROM scanner_activity WHERE bucket < %(cut)s",
+    ),
+    "alert_events": (
+        "SELECT count(*) FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+        "WHERE a.state = 'resolved' AND a.resolved_at < %(cut)s",
+        None,  # deleted with their alerts (ON DELETE CASCADE)
+    ),
+    "alerts": (
+        "SELECT count(*) FROM alerts WHERE state = 'resolved' AND resolved_at < %(cut)s",
+        "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < %(cut)s",
+    ),
+}
 
 
 def cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, Any]:
@@ -51,6 +70,40 @@ def rollup_keep_from(cfg: SubscriberConfig, now: datetime) -> datetime:
     return start - timedelta(days=days)
 
 
+def alert_cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, datetime]:
+    """The oldest time each alert table keeps (firing alerts are always kept)."""
+    alerts = now - timedelta(days=cfg.retention.alerts_days)
+    return {
+        "scanner_activity": now - timedelta(days=cfg.retention.activity_days),
+        "alert_events": alerts,
+        "alerts": alerts,
+    }
+
+
+def prune_alerts(
+    conn: psycopg.Connection[Any], cfg: SubscriberConfig, now: datetime, *, dry_run: bool
+) -> dict[str, int]:
+    """Delete (or count, with ``dry_run``) the alert tables' rows past their cut-off; rows
+    by table."""
+    out: dict[str, int] = {}
+    cuts = alert_cutoffs(cfg, now)
+    with conn.transaction():
+        for table, (count, delete) in ALERT_PRUNING.items():
+            row = conn.execute(count, {"cut": cuts[table]}).fetchone()
+            out[table] = int(row[0]) if row else 0
+            if delete is not None and not dry_run and out[table]:
+                conn.execute(delete, {"cut": cuts[table]})
+            log.info(
+                "%s: %s %d rows before %s",
+                table,
+                "would delete" if dry_run else "deleted",
+                out[table],
+                cuts[table],
+                extra={"event": "alert_rows_pruned", "table": table, "rows": out[table]},
+            )
+    return out
+
+
 def run_retention(
     cfg: SubscriberConfig,
     conninfo: dict[str, Any],
@@ -58,12 +111,14 @@ def run_retention(
     *,
     dry_run: bool = False,
     defaults: dict[str, tuple[int, int]] | None = None,
+    pruned: dict[str, int] | None = None,
 ) -> dict[str, list[str]]:
     """Drop expired partitions (or list them with ``dry_run``); returns names by table.
 
     ``defaults``, when given, receives for each table's ``<table>_default`` partition (rows,
     rows before the cut-off, which are deleted): such rows are rare since the subscriber stores
-    an implausible agent time as the arrival time (``clock``), but older data may hold some."""
+    an implausible agent time as the arrival time (``clock``), but older data may hold some.
+    ``pruned``, when given, receives the alert tables' rows deleted (``prune_alerts``)."""
     out: dict[str, list[str]] = {}
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         for table, cutoff in cutoffs(cfg, now).items():
@@ -98,6 +153,9 @@ def run_retention(
                 )
         if not dry_run:
             partitions.ensure_ahead(conn, partitions.day_of(now), cfg.retention.future_days)
+        rows_pruned = prune_alerts(conn, cfg, now, dry_run=dry_run)
+        if pruned is not None:
+            pruned.update(rows_pruned)
     total = sum(len(v) for v in out.values())
     log.info(
         "retention: %s %d partitions",

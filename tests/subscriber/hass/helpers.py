@@ -1,4 +1,9 @@
-"""Running the HA bridge in tests: on its own thread, fed through a real broker."""
+"""Running the HA bridge in tests: on its own thread, fed through a real broker.
+
+The subscriber hands the bridge each batch the planner made; here a small feeder does the same
+without a database: it reads the raw adverts from the broker and plans each one with the real
+``plan_chunk`` (parsers, device settings, parser hints) before ``Bridge.feed``.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,19 @@ import threading
 import time
 from typing import Any
 
+import gmqtt
+
 from bt_mqtt.core import wire
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.topics import Topics
+from bt_mqtt.parsers.api import ParseContext
 from bt_mqtt.parsers.registry import Registry
-from bt_mqtt.subscriber.config import SubscriberConfig, SubscriberMqttConfig
-from bt_mqtt.subscriber.devicesettings import DeviceSettings
+from bt_mqtt.subscriber.batch import plan_chunk
+from bt_mqtt.subscriber.config import SubscriberConfig, SubscriberMqttConfig, bindkeys
+from bt_mqtt.subscriber.devicesettings import Devices, DeviceSettings, apply_hints
 from bt_mqtt.subscriber.hass.bridge import Bridge
 from bt_mqtt.subscriber.hass.config import HomeAssistantConfig
+from bt_mqtt.subscriber.heard import Heard
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.procs import require_binary
 
@@ -26,16 +37,49 @@ class RunningBridge:
     """The bridge on its own thread and event loop."""
 
     def __init__(self, cfg: SubscriberConfig) -> None:
-        self.bridge = Bridge(cfg, Registry.default(plugins=False), mqtt_password=None)
+        self.cfg = cfg
+        self.bridge = Bridge(cfg, mqtt_password=None)
+        self.registry = Registry.default(plugins=False)
+        self.devices = Devices(cfg.devices)
+        self.ctx = apply_hints(ParseContext(bindkeys=bindkeys(cfg)), self.devices)
+        self.topics = Topics(cfg.mqtt.topic_prefix)
         self.loop = asyncio.new_event_loop()
         self.stop_event: asyncio.Event | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    def _plan(self, client: Any, topic: str, payload: bytes, qos: int, props: Any) -> int:
+        heard = Heard()
+        plan_chunk(
+            [topic],
+            [payload],
+            [time.time()],
+            self.topics,
+            self.registry,
+            self.ctx,
+            max_bytes=self.cfg.ingest.max_payload_bytes,
+            skew_s=self.cfg.ingest.clock_skew_s,
+            devices=self.devices,
+            heard=heard,
+        )
+        if heard:
+            self.bridge.feed(heard)
+        return 0
+
     def _run(self) -> None:
         async def main() -> None:
             self.stop_event = asyncio.Event()
-            await self.bridge.run(self.stop_event)
+            feeder = gmqtt.Client(f"hass-feeder-{time.time_ns()}")
+            subscribed = asyncio.Event()
+            feeder.on_message = self._plan
+            feeder.on_subscribe = lambda *a: subscribed.set()
+            await feeder.connect(self.cfg.mqtt.host, self.cfg.mqtt.port)
+            feeder.subscribe(self.topics.raw_filter(), qos=1)
+            await asyncio.wait_for(subscribed.wait(), 30)
+            try:
+                await self.bridge.run(self.stop_event)
+            finally:
+                await feeder.disconnect()
 
         self.loop.run_until_complete(main())
 

@@ -15,7 +15,8 @@ import yaml
 
 from bt_mqtt.core import wire
 from bt_mqtt.demo import encoders
-from bt_mqtt.subscriber.hass.bridge import remove_all
+from bt_mqtt.subscriber.hass.bridge import Bridge, remove_all
+from bt_mqtt.subscriber.ledger import Loss
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.mqtt import read_retained
 from tests.subscriber.hass.helpers import SCANNER, RunningBridge, advert, config, publish
@@ -38,15 +39,15 @@ def test_retained_configs_states_and_rejects(mosquitto: Broker) -> None:
         wait(lambda: read_retained(mosquitto, "bt-mqtt/ha/status") == b"online")
         adv = encoders.atc1441(ATC, -55, 1, 21.7, 45, 80, 2.95)
         advert(mosquitto, adv, 1)
-        # the same advert again, heard by the same scanner: the last decode is reused
         advert(mosquitto, attrs.evolve(adv, rssi=-58), 2)
+        # what the planner rejects never reaches the bridge (the ingest keeps it)
         publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", b"{not json")
-        publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", b"[" * 5000 + b"]" * 5000)
         other = wire.encode(adv, "someone-else", "b", 1, wire.format_ts(time.time()))
         publish(mosquitto, f"bt-mqtt/raw/{SCANNER}", other)  # scanner id differs from topic
+        publish(mosquitto, f"bt-mqtt/scanner/{SCANNER}/status", b"[1]")  # not a heartbeat
         stats = bridge.bridge.stats
-        wait(lambda: stats["adverts"] == 5)
-        assert (stats["decoded"], stats["reused"], stats["invalid"]) == (1, 1, 3)
+        wait(lambda: stats["invalid"] == 1)
+        assert (stats["batches"], stats["adverts"], stats["decoded"]) == (2, 2, 2)
         cfg = json.loads(read_retained(mosquitto, TEMP_CONFIG) or b"{}")
         assert cfg["unique_id"] == "btmqtt_a4c138123456_temperature_c"
         assert read_retained(mosquitto, TEMP_STATE) == b"21.7"
@@ -54,6 +55,15 @@ def test_retained_configs_states_and_rejects(mosquitto: Broker) -> None:
         bridge.stop()
     # a clean stop says offline itself (the last will covers a crash)
     assert read_retained(mosquitto, "bt-mqtt/ha/status") == b"offline"
+
+
+def test_transit_loss_comes_from_the_ingest_ledger(mosquitto: Broker) -> None:
+    figures = {"pi": Loss(published=200, received=190, missing=10, agent_dropped=0)}
+    bridge = Bridge(config(mosquitto), mqtt_password=None, loss=lambda: figures)
+    assert bridge._loss_pct("pi") == 5.0
+    assert bridge._loss_pct("other") is None
+    figures["pi"] = Loss(0, 0, 0, 0)
+    assert bridge._loss_pct("pi") is None
 
 
 def test_hass_remove_empties_everything_the_bridge_made(mosquitto: Broker, tmp_path: Path) -> None:
@@ -122,6 +132,9 @@ def test_subscriber_run_starts_the_bridge_beside_the_ingest(
             lambda: count(pg_database, raw) == 1, "the advert archived", 30, proc=proc, log=log
         )
         wait(lambda: read_retained(mosquitto, TEMP_STATE) == b"22", timeout=30)
+        # the database stores the same corrected value HA shows
+        temps = "SELECT round(value * 10) FROM sensor_readings WHERE metric = 'temperature_c'"
+        assert count(pg_database, temps) == 220
         cfg_msg = json.loads(read_retained(mosquitto, TEMP_CONFIG) or b"{}")
         assert cfg_msg["device"]["name"] == "Kitchen"
     finally:

@@ -2,7 +2,8 @@
 
 What a user sees: the devices and scanners appear by themselves with the right units, classes,
 names, area and via-device; corrected values; values at once after HA restarts; a scanner's
-last will turns it offline; a device the configuration excludes disappears; the bridge going
+last will turns it offline; alerts are problem binary sensors on their scanner or device,
+following firing/resolved; a device the configuration excludes disappears; the bridge going
 away makes its entities unavailable.
 """
 
@@ -115,6 +116,24 @@ def test_home_assistant_shows_devices_and_scanners(mosquitto: Broker, home_assis
         )
         ents = ha.wait_for(lambda e: e[f"btmqtt_scanner_{SCANNER}_status"]["state"] == "off")
         assert ents[f"btmqtt_scanner_{SCANNER}_cpu_pct"]["state"] == "unavailable"
+
+        # alerts: a problem binary sensor on the scanner it concerns, on while firing
+        alert_topic = f"bt-mqtt/alert/scanner_offline/{SCANNER}"
+        body = {"state": "firing", "kind": "scanner_offline", "subject": SCANNER, "message": "x"}
+        publish(mosquitto, alert_topic, json.dumps(body).encode(), retain=True)
+        alert = f"btmqtt_scanner_{SCANNER}_alert_scanner_offline"
+        ents = ha.wait_for(lambda e: e.get(alert, {}).get("state") == "on")
+        assert ents[alert]["attributes"]["device_class"] == "problem"
+        assert ents[alert]["attributes"]["message"] == "x"
+        assert ents[alert]["device"]["name"] == f"BT-MQTT scanner {SCANNER}"
+        battery = f"{uid(ATC, '')}alert_battery_low"
+        low = {"state": "firing", "kind": "battery_low", "subject": ATC, "message": "low"}
+        publish(mosquitto, f"bt-mqtt/alert/battery_low/{ATC}", json.dumps(low).encode(), True)
+        ents = ha.wait_for(lambda e: e.get(battery, {}).get("state") == "on")
+        assert ents[battery]["device"]["name"] == "Kitchen"  # the thermometer's own device
+        body["state"] = "resolved"
+        publish(mosquitto, alert_topic, json.dumps(body).encode(), retain=True)
+        ha.wait_for(lambda e: e[alert]["state"] == "off")
     finally:
         bridge.stop()
     # the bridge stopped: its device entities are unavailable

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseContext, ParseResult
 from bt_mqtt.parsers.bthome_objects import BIN, NUM, OBJECTS
 from bt_mqtt.parsers.registry import Registry
@@ -43,7 +44,7 @@ def decoded_vectors() -> list[tuple[Advert, ParseResult]]:
 
 def all_configs() -> tuple[dict[str, bytes], dict[str, set[str]]]:
     """Every config topic -> payload the tracker publishes, and metric -> parsers seen."""
-    topics = disc.Topics()
+    topics = Topics()
     tracker = Tracker(HomeAssistantConfig(discovery=True), Devices(), topics, "test")
     configs: dict[str, bytes] = {}
     seen: dict[str, set[str]] = defaultdict(set)
@@ -54,7 +55,7 @@ def all_configs() -> tuple[dict[str, bytes], dict[str, set[str]]]:
         adv = Advert(mac=mac, rssi=-60, address_type="public", name=advert.name)
         for metric in result.readings:
             seen[metric].add(result.parser)
-        for msg in tracker.advert(now, "scanner-1", i + 1, "b", adv, result):
+        for msg in tracker.advert(now, "scanner-1", adv, result):
             if msg.topic.endswith("/config"):
                 configs[msg.topic] = msg.payload
     bthome = ParseResult(
@@ -63,10 +64,18 @@ def all_configs() -> tuple[dict[str, bytes], dict[str, set[str]]]:
     )
     adv = Advert(mac="02:FF:FF:FF:FF:FF", rssi=-50, address_type="public")
     hb = {"status": "online", "version": "1.2.3", "received_per_s": 3.5}
-    for msg in tracker.advert(now, "scanner-2", 1, "b", adv, bthome) + tracker.heartbeat(
+    for msg in tracker.advert(now, "scanner-2", adv, bthome) + tracker.heartbeat(
         now, "scanner-2", hb
     ):
         if msg.topic.endswith("/config"):
+            configs[msg.topic] = msg.payload
+    # alerts: on a scanner, on a known device, on a device HA has not seen otherwise
+    for kind, subject in (
+        ("scanner_offline", "scanner-2"),
+        ("battery_low", "02:FF:FF:FF:FF:FF"),
+        ("freezer_warm", "02:EE:EE:EE:EE:EE"),
+    ):
+        for msg in tracker.alert(kind, subject, present=True):
             configs[msg.topic] = msg.payload
     return configs, seen
 
@@ -76,8 +85,9 @@ def test_every_discovery_payload_passes_home_assistants_schemas() -> None:
     offered_metrics = {m for m, parsers in seen.items() if any(offered(m, p) for p in parsers)}
     # the vectors exercise most of what the parsers can say: a shrinking set means lost coverage
     assert len(offered_metrics) >= 100, sorted(offered_metrics)
-    scanner_configs = [t for t in configs if "/btmqtt_scanner_" in t]
+    scanner_configs = [t for t in configs if "/btmqtt_scanner_" in t and "/alert_" not in t]
     assert len(scanner_configs) == len(disc.SCANNER_ENTITIES) * 2
+    assert len([t for t in configs if "/alert_" in t]) == 3
     verdict = validate_discovery(sorted(configs.items()))
     assert verdict["version"] == "2024.1.6"
     assert verdict["checked"] == len(configs)

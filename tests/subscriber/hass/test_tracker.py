@@ -6,14 +6,14 @@ import json
 from typing import Any
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.topics import Topics
 from bt_mqtt.parsers.api import ParseResult
 from bt_mqtt.subscriber.devicesettings import Devices, DeviceSettings
-from bt_mqtt.subscriber.hass import discovery as disc
 from bt_mqtt.subscriber.hass.config import HomeAssistantConfig
 from bt_mqtt.subscriber.hass.tracker import Publish, Tracker
 
 MAC = "A4:C1:38:12:34:56"
-T = disc.Topics()
+T = Topics()
 
 
 def make(settings: dict[str, DeviceSettings] | None = None, **kw: Any) -> Tracker:
@@ -38,7 +38,8 @@ def states(msgs: list[Publish]) -> dict[str, str]:
 
 def feed(tr: Tracker, now: float, result: ParseResult, **kw: Any) -> list[Publish]:
     scanner = kw.pop("scanner", "pi")
-    return tr.advert(now, scanner, kw.pop("seq", 1), "boot", advert(**kw), result)
+    kw.pop("seq", None)
+    return tr.advert(now, scanner, advert(**kw), result)
 
 
 def test_first_decoded_advert_announces_device_scanner_and_states() -> None:
@@ -67,9 +68,9 @@ def test_first_decoded_advert_announces_device_scanner_and_states() -> None:
 
 def test_undecoded_or_private_random_addresses_never_appear() -> None:
     tr = make()
-    undecoded = configs(tr.advert(0, "pi", 1, "b", advert(), None))
+    undecoded = configs(tr.advert(0, "pi", advert(), None))
     assert undecoded and all("/btmqtt_scanner_pi/" in t for t in undecoded)  # the scanner only
-    assert tr.advert(0, "pi", 2, "b", advert(), ParseResult("ibeacon", {})) == []
+    assert tr.advert(0, "pi", advert(), ParseResult("ibeacon", {})) == []
     rpa = feed(tr, 0, atc(), mac="5A:11:22:33:44:55", address_type="random")
     nrpa = feed(tr, 0, atc(), mac="1A:11:22:33:44:55", address_type="random")
     assert rpa == [] and nrpa == []
@@ -143,7 +144,7 @@ def test_expire_after_follows_the_observed_advertising_interval() -> None:
     assert tr.expire_after(MAC) == 60  # 3 x 20 s
     assert reannounced and reannounced[-1]["expire_after"] == 60
     # adverts heard by two scanners within a second are one advert, not a 0.05 s interval
-    tr.advert(now + 0.05, "other", 1, "b2", advert(rssi=-90), atc())
+    tr.advert(now + 0.05, "other", advert(rssi=-90), atc())
     assert tr.expire_after(MAC) == 60
 
 
@@ -191,19 +192,54 @@ def test_forget_empties_configs_and_states() -> None:
 
 def test_scanner_transit_loss_and_version() -> None:
     tr = make()
-    for seq in (1, 2, 3, 5, 6, 7, 8, 9, 10, 10):  # 4 lost, 10 duplicated
-        tr.advert(0, "pi", seq, "boot1", advert(), None)
-    assert tr.transit_loss_pct("pi") == 0.0  # the duplicate hides the loss: counted as received
-    tr.advert(0, "pi", 11, "boot1", advert(), None)
-    tr.advert(0, "pi", 13, "boot1", advert(), None)
-    assert tr.transit_loss_pct("pi") == 100 * 1 / 13
-    out = tr.heartbeat(0, "pi", {"status": "online", "version": "2.0"})
+    assert configs(tr.advert(0, "pi", advert(), None))  # the scanner is announced
+    out = tr.heartbeat(0, "pi", {"status": "online", "version": "2.0"}, 100 * 1 / 13)
     cfg = configs(out)
     assert cfg["homeassistant/sensor/btmqtt_scanner_pi/cpu_pct/config"]["device"]["sw_version"] == (
         "2.0"
     )
     loss = [m for m in out if m.topic == "bt-mqtt/ha/scanner/pi/transit_loss_pct"]
     assert loss and loss[0].payload == b"7.69"
-    # a new boot starts counting again
-    tr.advert(0, "pi", 1, "boot2", advert(), None)
-    assert tr.transit_loss_pct("pi") == 0.0
+    # no figure from the ledger (yet): nothing said
+    out = tr.heartbeat(0, "pi", {"status": "online", "version": "2.0"})
+    assert not [m for m in out if "transit_loss" in m.topic]
+
+
+def test_alerts_become_problem_binary_sensors_on_their_scanner_or_device() -> None:
+    tr = make()
+    feed(tr, 0, atc())  # the device is known: the alert joins its HA device
+    out = tr.alert("battery_low", MAC, present=True)
+    cfg = configs(out)["homeassistant/binary_sensor/btmqtt_a4c138123456/alert_battery_low/config"]
+    assert cfg["device_class"] == "problem"
+    assert cfg["unique_id"] == "btmqtt_a4c138123456_alert_battery_low"
+    assert (
+        cfg["state_topic"]
+        == cfg["json_attributes_topic"]
+        == ("bt-mqtt/alert/battery_low/A4:C1:38:12:34:56")
+    )
+    assert "firing" in cfg["value_template"]
+    assert cfg["device"]["name"] == "ATC_123456"
+    assert tr.alert("battery_low", MAC, present=True) == []  # announced once
+    sc = configs(tr.alert("scanner_offline", "pi", present=True))
+    scfg = sc["homeassistant/binary_sensor/btmqtt_scanner_pi/alert_scanner_offline/config"]
+    assert scfg["device"]["identifiers"] == ["btmqtt_scanner_pi"]
+    unknown = configs(tr.alert("sensor_silent", "D4:11:22:33:44:55", present=True))
+    (ucfg,) = unknown.values()
+    assert ucfg["device"]["name"] == "BT device D4:11:22:33:44:55"
+    assert tr.alert("custom", "not a subject", present=True) == []
+    # HA restarts: the alert configs are said again
+    again = configs(tr.ha_online())
+    assert "homeassistant/binary_sensor/btmqtt_scanner_pi/alert_scanner_offline/config" in again
+    # the alert's retained topic emptied: its entity goes
+    gone = tr.alert("scanner_offline", "pi", present=False)
+    assert [(m.topic, m.payload) for m in gone] == [
+        ("homeassistant/binary_sensor/btmqtt_scanner_pi/alert_scanner_offline/config", b"")
+    ]
+
+
+def test_alerts_of_devices_kept_out_of_ha_are_not_offered() -> None:
+    tr = make({MAC: DeviceSettings(ignore=True)})
+    assert tr.alert("battery_low", MAC, present=True) == []
+    listed = make({MAC: DeviceSettings(name="x")}, devices="listed")
+    assert listed.alert("battery_low", "D4:11:22:33:44:55", present=True) == []
+    assert listed.alert("battery_low", MAC, present=True)

@@ -1,14 +1,15 @@
 """The HA bridge: an MQTT client of its own beside the ingest, publishing HA discovery.
 
-It subscribes (QoS 1, clean session: nothing queues while it is down) to the raw adverts, the
-scanners' status topics, HA's birth topic and the discovery configs under HA's prefix; decodes
-adverts with the parser registry; and publishes what ``Tracker`` says.  Its availability topic
-carries a retained ``online``, and ``offline`` as its last will and when it stops.
+The ingest hands it each batch's parse results as soon as the batch is planned (``feed``, a
+``Heard``: the latest readings per device, already corrected), so no advert is decoded twice.
+It subscribes (QoS 1, clean session: nothing queues while it is down) to the scanners' status
+topics, the alert topics, HA's birth topic and the discovery configs under HA's prefix, and
+publishes what ``Tracker`` says.  Its availability topic carries a retained ``online``, and
+``offline`` as its last will and when it stops.
 
 Retained configs of devices the configuration now excludes (``ignore``, ``homeassistant:
 false``, not listed) are emptied as they are seen, so removing a device from discovery removes
 its entities at the next start.  ``remove_all`` empties every config this bridge ever made.
-Adverts that fail validation are counted here and otherwise left to the ingest, which keeps them.
 """
 
 from __future__ import annotations
@@ -18,32 +19,31 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import gmqtt
 
-from bt_mqtt.core import wire
-from bt_mqtt.core.advert import Advert
 from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
+from bt_mqtt.core.topics import ALERT, STATUS, Topics
 from bt_mqtt.core.version import VERSION
-from bt_mqtt.parsers.api import ParseContext, ParseResult
-from bt_mqtt.parsers.registry import Registry
 from bt_mqtt.subscriber import receiver
-from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
+from bt_mqtt.subscriber.config import SubscriberConfig
 from bt_mqtt.subscriber.devicesettings import Devices
 from bt_mqtt.subscriber.hass import discovery as disc
 from bt_mqtt.subscriber.hass.tracker import Publish, Tracker
+from bt_mqtt.subscriber.heard import Heard
+from bt_mqtt.subscriber.ledger import Loss
 
 log = logging.getLogger(__name__)
 TICK_S: Final = 1.0
-SEEN_MAX: Final = 50_000  # devices whose last content is remembered
 
 
-def topics_for(cfg: SubscriberConfig) -> disc.Topics:
-    return disc.Topics(cfg.homeassistant.prefix, cfg.mqtt.topic_prefix)
+def topics_for(cfg: SubscriberConfig) -> Topics:
+    return Topics(cfg.mqtt.topic_prefix, cfg.homeassistant.prefix)
 
 
-def excluded_node(tracker: Tracker, topic: str, topics: disc.Topics) -> str | None:
+def excluded_node(tracker: Tracker, topic: str, topics: Topics) -> str | None:
     """The MAC of a retained device config under HA's prefix that the configuration excludes
     now (None: keep it, or not ours)."""
     parts = topic[len(topics.ha_prefix) + 1 :].split("/")
@@ -65,32 +65,41 @@ class Bridge:
     """See the module docstring.  ``stats`` counts what it did."""
 
     def __init__(
-        self, cfg: SubscriberConfig, registry: Registry, *, mqtt_password: str | None
+        self,
+        cfg: SubscriberConfig,
+        *,
+        mqtt_password: str | None,
+        loss: Callable[[], Mapping[str, Loss]] | None = None,
     ) -> None:
         self.cfg = cfg
-        self.registry = registry
+        self._loss = loss  # the ingest's seq ledger figures by scanner
         self.topics = topics_for(cfg)
         self.tracker = Tracker(cfg.homeassistant, Devices(cfg.devices), self.topics, VERSION)
-        self.ctx = ParseContext(bindkeys=bindkeys(cfg))
         self._password = mqtt_password
         self._client: gmqtt.Client | None = None
         self._acks: list[bytes] = []
         self._ack_conn: Any = None
         self._flush_scheduled = False
         self._birth: asyncio.TimerHandle | None = None
-        self._max_payload = cfg.ingest.max_payload_bytes
-        # MAC as sent -> (content key, advert, parse result) of its last decoded content
-        self._seen: dict[str, tuple[tuple[str, str], Advert, ParseResult | None]] = {}
         self.stats: dict[str, int] = {
+            "batches": 0,
             "adverts": 0,
             "decoded": 0,
             "invalid": 0,
             "heartbeats": 0,
+            "alerts": 0,
             "published": 0,
             "removed": 0,
             "births": 0,
-            "reused": 0,
         }
+
+    def feed(self, heard: Heard) -> None:
+        """One ingest batch's parse results (called on the bridge's event loop).  Before the
+        bridge is connected they still update its state, which it says on connecting."""
+        self.stats["batches"] += 1
+        self.stats["adverts"] += heard.adverts()
+        self.stats["decoded"] += len(heard)
+        self._send(self.tracker.heard(heard))
 
     # -- outgoing ---------------------------------------------------------------------------
     def _send(self, messages: list[Publish]) -> None:
@@ -124,23 +133,29 @@ class Bridge:
 
     def _dispatch(self, topic: str, payload: bytes) -> None:
         t = self.topics
-        now = time.monotonic()
-        if topic.startswith(t.topic_prefix + "/raw/"):
-            self.stats["adverts"] += 1
-            self._raw(now, topic[len(t.topic_prefix) + 5 :], payload)
-        elif topic == t.ha_status:
+        if topic == t.ha_status():
             if payload.strip() == b"online":
                 self.stats["births"] += 1
                 self._schedule_birth()
-        elif topic.startswith(t.ha_prefix + "/"):
+            return
+        if topic.startswith(t.ha_prefix + "/"):
             mac = excluded_node(self.tracker, topic, t) if payload else None
             if mac is not None:
                 log.info("removing %s from Home Assistant", mac, extra={"event": "ha_removed"})
                 self.stats["removed"] += 1
                 parts = topic.split("/")
-                self._send([Publish(topic, b""), Publish(t.device_state(mac, parts[-2]), b"")])
-        elif topic.endswith("/status"):
-            scanner_id = topic[len(t.topic_prefix) + 9 : -len("/status")]
+                gone = [Publish(topic, b"")]
+                if not parts[-2].startswith("alert_"):
+                    gone.append(Publish(t.device_state(mac, parts[-2]), b""))
+                self._send(gone)
+            return
+        route = t.classify(topic)
+        if route is None:
+            return
+        if route.kind == ALERT and route.alert_kind and route.subject:
+            self.stats["alerts"] += 1
+            self._send(self.tracker.alert(route.alert_kind, route.subject, bool(payload)))
+        elif route.kind == STATUS and route.scanner_id and payload:
             try:
                 obj = json.loads(payload)
             except ValueError:
@@ -148,49 +163,16 @@ class Bridge:
                 return
             if isinstance(obj, dict):
                 self.stats["heartbeats"] += 1
-                self._send(self.tracker.heartbeat(now, scanner_id, obj))
+                loss = self._loss_pct(route.scanner_id)
+                self._send(self.tracker.heartbeat(time.time(), route.scanner_id, obj, loss))
+            else:
+                self.stats["invalid"] += 1
 
-    def _raw(self, now: float, scanner_id: str, payload: bytes) -> None:
-        """One advert.  The same device content heard again (by another scanner, or repeated)
-        reuses the last validation and decode: only the envelope fields that change are
-        checked.  Anything else goes through ``wire`` and the parsers in full."""
-        try:
-            obj = wire.loads(payload.decode()) if len(payload) <= self._max_payload else None
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            obj = None
-        if not isinstance(obj, dict):
-            self.stats["invalid"] += 1
-            return
-        mac, seq, rssi, boot = obj.get("mac"), obj.get("seq"), obj.get("rssi"), obj.get("boot")
-        if not (
-            obj.get("v") == 1
-            and obj.get("scanner_id") == scanner_id
-            and type(seq) is int
-            and seq > 0
-            and isinstance(boot, str)
-        ):  # the envelope fields the bridge uses (the ingest checks every field, and keeps
-            self.stats["invalid"] += 1  # what fails)
-            return
-        key = (repr(obj.get("manufacturer_data")), repr(obj.get("service_data")))
-        cached = self._seen.get(mac) if isinstance(mac, str) else None
-        if cached is not None and cached[0] == key and type(rssi) is int and -32768 <= rssi < 32768:
-            self.stats["reused"] += 1
-            known = cached[1]
-            adv = Advert(known.mac, rssi, known.address_type, name=known.name)
-            self._send(self.tracker.advert(now, scanner_id, seq, boot, adv, cached[2]))
-            return
-        try:
-            advert = wire.advert_from_obj(obj)
-        except wire.WireError:
-            self.stats["invalid"] += 1
-            return
-        result = self.registry.parse(advert, self.ctx)
-        if result is not None:
-            self.stats["decoded"] += 1
-        if len(self._seen) >= SEEN_MAX:
-            self._seen.clear()
-        self._seen[str(mac)] = (key, advert, result)
-        self._send(self.tracker.advert(now, scanner_id, seq, boot, advert, result))
+    def _loss_pct(self, scanner_id: str) -> float | None:
+        figures = self._loss().get(scanner_id) if self._loss is not None else None
+        if figures is None or figures.published <= 0:
+            return None
+        return 100.0 * figures.missing / figures.published
 
     def _schedule_birth(self) -> None:
         """HA subscribes to the state topics only after reading the configs: send the configs
@@ -205,11 +187,17 @@ class Bridge:
 
     def _on_connect(self, client: gmqtt.Client, flags: int, rc: int, props: Any) -> None:
         t = self.topics
-        filters = [t.raw_filter, t.status_filter, t.ha_status, *t.config_filter()]
-        client.subscribe([gmqtt.Subscription(f, qos=1) for f in filters])
+        filters = [t.status_filter(), t.alert_filter(), t.ha_status()]
+        subs = [gmqtt.Subscription(f, qos=1) for f in filters]
+        # the configs already retained (to empty excluded ones), not the bridge's own again
+        subs += [
+            gmqtt.Subscription(f, qos=1, no_local=True)
+            for f in t.discovery_filters(disc.COMPONENTS)
+        ]
+        client.subscribe(subs)
         # after the SUBSCRIBE on the same connection: the broker handles them in order, so once
         # "online" is retained the bridge hears what is published
-        client.publish(t.bridge_status, disc.ONLINE.encode(), qos=1, retain=True)
+        client.publish(t.bridge_status(), disc.ONLINE.encode(), qos=1, retain=True)
         # after a reconnect (the broker may have restarted without persistence) say it all again
         self._send(self.tracker.ha_online())
         log.info(
@@ -223,7 +211,7 @@ class Bridge:
             m,
             self.cfg.homeassistant.client_id,
             password=self._password,
-            will=(self.topics.bridge_status, disc.OFFLINE.encode()),
+            will=(self.topics.bridge_status(), disc.OFFLINE.encode()),
             optimistic_acks=False,
         )
         receiver.install(client, self._on_publish)
@@ -235,9 +223,9 @@ class Bridge:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), TICK_S)
-                self._send(self.tracker.tick(time.monotonic()))
+                self._send(self.tracker.tick(time.time()))
         finally:
-            client.publish(self.topics.bridge_status, disc.OFFLINE.encode(), qos=1, retain=True)
+            client.publish(self.topics.bridge_status(), disc.OFFLINE.encode(), qos=1, retain=True)
             with contextlib.suppress(Exception):
                 await client.disconnect()
             log.info("HA bridge stopped", extra={"event": "ha_stopped", **self.stats})
@@ -258,7 +246,7 @@ async def remove_all(
             parts = topic.split("/")
             if len(parts) >= 4 and parts[-3].startswith("btmqtt_"):
                 found.append(topic)
-        elif topic.startswith(f"{topics.topic_prefix}/ha/"):
+        elif topic.startswith(f"{topics.prefix}/ha/"):
             states.append(topic)
 
     client = build_client(cfg.mqtt, cfg.homeassistant.client_id + "-remove", password=mqtt_password)
@@ -267,7 +255,7 @@ async def remove_all(
     client.subscribe(
         [
             gmqtt.Subscription(f, qos=0)
-            for f in [*topics.config_filter(), f"{topics.topic_prefix}/ha/#"]
+            for f in [*topics.discovery_filters(disc.COMPONENTS), topics.bridge_filter()]
         ]
     )
     await asyncio.sleep(settle_s)
@@ -278,20 +266,24 @@ async def remove_all(
     return len(found)
 
 
-async def run_beside(
+def make_bridge(
     cfg: SubscriberConfig,
     mqtt_password: str | None,
-    stop: asyncio.Event,
-    main: Any,
-) -> None:
-    """Await ``main`` (the ingest), with the bridge running beside it when
-    ``homeassistant.discovery`` is on; the bridge stops when either ``stop`` is set or ``main``
-    ends.  The bridge has its own parser registry (the ingest's counts stay its own)."""
+    loss: Callable[[], Mapping[str, Loss]] | None = None,
+) -> Bridge | None:
+    """The bridge when ``homeassistant.discovery`` is on (give ``Bridge.feed`` to the ingest);
+    ``loss`` reads the ingest's seq-ledger figures (transit loss per scanner)."""
     if not cfg.homeassistant.discovery:
+        return None
+    return Bridge(cfg, mqtt_password=mqtt_password, loss=loss)
+
+
+async def run_beside(bridge: Bridge | None, stop: asyncio.Event, main: Any) -> None:
+    """Await ``main`` (the ingest), with ``bridge`` (if any) running beside it; the bridge stops
+    when either ``stop`` is set or ``main`` ends, and its failure never stops the ingest."""
+    if bridge is None:
         await main
         return
-    registry = Registry.default(plugins=cfg.parsers.plugins, theengs=cfg.parsers.theengs)
-    bridge = Bridge(cfg, registry, mqtt_password=mqtt_password)
     bridge_stop = asyncio.Event()
 
     async def relay() -> None:

@@ -1,20 +1,15 @@
-"""HA MQTT discovery topics and retained config payloads (pure: no I/O, no clock).
+"""HA MQTT discovery config payloads (pure: no I/O, no clock).
 
-Every topic the HA bridge uses is built by ``Topics`` (one home; to move into
-``bt_mqtt.core.topics`` once that module exists):
+The topics are built by ``bt_mqtt.core.topics.Topics`` (their one home): a retained config per
+entity under HA's prefix; ``node`` is ``btmqtt_<12 hex digits of the MAC>``,
+``btmqtt_scanner_<scanner id>``.  Device metrics read the bridge's retained state topics; a
+scanner's entities read the agent's own status topic (so its last will reaches HA without the
+bridge), except transit loss, which the bridge computes; an alert's binary sensor reads the
+retained alert topic itself (so it follows the alert even while the bridge is down).
 
-- ``{ha_prefix}/{platform}/{node}/{object}/config`` -- retained discovery config, one per entity;
-  ``node`` is ``btmqtt_<12 hex digits of the MAC>`` or ``btmqtt_scanner_<scanner id>``.
-- ``{topic_prefix}/ha/device/{hex mac}/{metric}`` -- retained state of one metric (a number, or
-  ``1``/``0`` for binary sensors).
-- ``{topic_prefix}/ha/scanner/{scanner_id}/{name}`` -- retained state the bridge computes for a
-  scanner (``transit_loss_pct``); the rest of a scanner's entities read the agent's own status
-  topic, so its last will reaches HA without the bridge.
-- ``{topic_prefix}/ha/status`` -- the bridge's availability, ``online``/``offline`` (last will).
-- ``{ha_prefix}/status`` -- HA's birth/will message (``online`` after HA started).
-
-``unique_id`` is ``btmqtt_<hex mac>_<metric>`` (``btmqtt_scanner_<id>_<name>``): stable across
-restarts, renames and corrections, so retained configs never produce duplicates.
+``unique_id`` is ``btmqtt_<hex mac>_<metric>`` (``btmqtt_scanner_<id>_<name>``,
+``btmqtt_alert_<kind>_<subject>``): stable across restarts, renames and corrections, so
+retained configs never produce duplicates.
 """
 
 from __future__ import annotations
@@ -24,6 +19,8 @@ from typing import Any, Final
 
 from attrs import define
 
+from bt_mqtt.core.topics import Topics
+from bt_mqtt.core.topics import device_node as hex_node
 from bt_mqtt.subscriber.hass.entities import BINARY_SENSOR, SENSOR, EntityKind
 
 ORIGIN_NAME: Final = "BT-MQTT"
@@ -31,58 +28,25 @@ ONLINE: Final = "online"
 OFFLINE: Final = "offline"
 
 
-def mac_hex(mac: str) -> str:
-    """``AA:BB:CC:DD:EE:FF`` -> ``aabbccddeeff``."""
-    return mac.replace(":", "").lower()
-
-
 def device_node(mac: str) -> str:
-    return f"btmqtt_{mac_hex(mac)}"
+    return f"btmqtt_{hex_node(mac)}"
 
 
 def scanner_node(scanner_id: str) -> str:
     return f"btmqtt_scanner_{scanner_id}"
 
 
-@define(frozen=True)
-class Topics:
-    """The bridge's topics, from the HA discovery prefix and BT-MQTT's topic prefix."""
+COMPONENTS: Final = (SENSOR, BINARY_SENSOR)  # every platform the bridge publishes configs for
 
-    ha_prefix: str = "homeassistant"
-    topic_prefix: str = "bt-mqtt"
 
-    def config(self, platform: str, node: str, object_id: str) -> str:
-        return f"{self.ha_prefix}/{platform}/{node}/{object_id}/config"
-
-    def device_state(self, mac: str, metric: str) -> str:
-        return f"{self.topic_prefix}/ha/device/{mac_hex(mac)}/{metric}"
-
-    def scanner_state(self, scanner_id: str, name: str) -> str:
-        return f"{self.topic_prefix}/ha/scanner/{scanner_id}/{name}"
-
-    def scanner_status(self, scanner_id: str) -> str:
-        """The agent's heartbeat topic (retained, last will ``offline``)."""
-        return f"{self.topic_prefix}/scanner/{scanner_id}/status"
-
-    @property
-    def bridge_status(self) -> str:
-        return f"{self.topic_prefix}/ha/status"
-
-    @property
-    def ha_status(self) -> str:
-        return f"{self.ha_prefix}/status"
-
-    @property
-    def raw_filter(self) -> str:
-        return f"{self.topic_prefix}/raw/+"
-
-    @property
-    def status_filter(self) -> str:
-        return f"{self.topic_prefix}/scanner/+/status"
-
-    def config_filter(self) -> list[str]:
-        """Filters matching every config this bridge may have published (for cleanup)."""
-        return [f"{self.ha_prefix}/{p}/+/+/config" for p in (SENSOR, BINARY_SENSOR)]
+def bridge_availability(topics: Topics) -> list[dict[str, str]]:
+    return [
+        {
+            "topic": topics.bridge_status(),
+            "payload_available": ONLINE,
+            "payload_not_available": OFFLINE,
+        }
+    ]
 
 
 @define(frozen=True)
@@ -132,13 +96,7 @@ def entity_config(
         "name": kind.label,
         "unique_id": f"{device_node(info.mac)}_{metric}",
         "state_topic": topics.device_state(info.mac, metric),
-        "availability": [
-            {
-                "topic": topics.bridge_status,
-                "payload_available": ONLINE,
-                "payload_not_available": OFFLINE,
-            }
-        ],
+        "availability": bridge_availability(topics),
         "device": device_block(info),
         "origin": _origin(version),
     }
@@ -223,7 +181,7 @@ def scanner_config(
     version: str,
 ) -> dict[str, Any]:
     """The discovery config of one scanner entity."""
-    status_topic = topics.scanner_status(scanner_id)
+    status_topic = topics.status(scanner_id)
     cfg: dict[str, Any] = {
         "name": entity.label,
         "unique_id": f"{scanner_node(scanner_id)}_{entity.object_id}",
@@ -235,7 +193,7 @@ def scanner_config(
         cfg["value_template"] = "{{ 'ON' if value_json.status == 'online' else 'OFF' }}"
     elif entity.bridge:
         cfg["state_topic"] = topics.scanner_state(scanner_id, entity.object_id)
-        cfg["availability"] = [{"topic": topics.bridge_status}]
+        cfg["availability"] = [{"topic": topics.bridge_status()}]
         cfg["state_class"] = "measurement"
     else:
         cfg["state_topic"] = status_topic
@@ -258,6 +216,44 @@ def scanner_config(
     if entity.category:
         cfg["entity_category"] = entity.category
     return cfg
+
+
+def bare_device(mac: str) -> dict[str, Any]:
+    """The device block of a device HA has not been told about otherwise (an alert's)."""
+    return {
+        "identifiers": [device_node(mac)],
+        "connections": [["mac", mac.lower()]],
+        "name": f"BT device {mac}",
+    }
+
+
+def alert_label(kind: str) -> str:
+    """``scanner_offline`` -> ``Alert: scanner offline``."""
+    return "Alert: " + kind.replace("_", " ")
+
+
+def alert_config(
+    topics: Topics,
+    kind: str,
+    subject: str,
+    node: str,
+    device: dict[str, Any],
+    *,
+    version: str,
+) -> dict[str, Any]:
+    """The ``problem`` binary sensor of one alert kind and subject: on while it fires, off once
+    resolved; it reads the retained alert message itself (its fields become attributes)."""
+    topic = topics.alert(kind, subject)
+    return {
+        "name": alert_label(kind),
+        "unique_id": f"{node}_alert_{kind}",
+        "state_topic": topic,
+        "value_template": "{{ 'ON' if value_json.state == 'firing' else 'OFF' }}",
+        "json_attributes_topic": topic,
+        "device_class": "problem",
+        "device": device,
+        "origin": _origin(version),
+    }
 
 
 def encode(config: dict[str, Any] | None) -> bytes:

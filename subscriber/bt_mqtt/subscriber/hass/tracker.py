@@ -1,7 +1,10 @@
 """What the HA bridge publishes, and when (pure: the caller passes the time in seconds).
 
-``Tracker`` is fed decoded adverts (``advert``), scanner heartbeats (``heartbeat``), HA's birth
-message (``ha_online``) and a periodic ``tick``; each returns the messages to publish.
+``Tracker`` is fed what each ingest batch heard (``heard``: the planner's parse results, the
+latest per device, readings already corrected by ``devicesettings``; ``advert`` is the same for
+one advert), scanner heartbeats (``heartbeat``), alerts (``alert``), HA's birth message
+(``ha_online``) and a periodic ``tick``; each returns the messages to publish.  Times are Unix
+seconds (an advert's is its receive time).
 
 - A device is announced (one retained config per offered metric) on its first decoded advert if
   ``eligible``; its configs are announced again when its best scanner (``via_device``) or its
@@ -12,6 +15,9 @@ message (``ha_online``) and a periodic ``tick``; each returns the messages to pu
   that HA's ``expire_after`` fires only when the device falls silent.
 - ``expire_after`` is ``expire_factor`` x the longest of the last ``GAPS`` gaps between the
   device's adverts (any scanner), clamped; ``expire_initial_s`` until ``MIN_GAPS`` are known.
+- Each alert kind and subject (a scanner id or a device address) is announced once as a
+  ``problem`` binary sensor on that scanner's or device's HA device; it reads the retained
+  alert topic itself, so it is on while the alert fires and off once resolved.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from typing import Any, Final
 from attrs import define, field
 
 from bt_mqtt.core.advert import Advert
+from bt_mqtt.core.topics import HA_ID_RE, MAC_RE, SCANNER_ID_RE, Topics
 from bt_mqtt.parsers.api import ParseResult
 from bt_mqtt.subscriber.devicesettings import Devices
 from bt_mqtt.subscriber.hass import discovery as disc
 from bt_mqtt.subscriber.hass.config import LISTED, HomeAssistantConfig
 from bt_mqtt.subscriber.hass.entities import BINARY_SENSOR, describe, offered
+from bt_mqtt.subscriber.heard import DeviceHeard, Heard
 
 GAPS: Final = 32
 MIN_GAPS: Final = 3
@@ -61,7 +69,8 @@ class _Device:
     mac: str
     parser: str
     info: disc.DeviceInfo
-    metrics: dict[str, _Metric] = field(factory=dict)
+    metrics: dict[str, _Metric] = field(factory=dict)  # the metrics offered to HA
+    considered: set[str] = field(factory=set)  # every metric seen, offered or not
     rssi: dict[str, tuple[float, float]] = field(factory=dict)  # scanner -> (ewma, last heard)
     via: str | None = None
     via_since: float = float("-inf")
@@ -76,26 +85,22 @@ class _Scanner:
     scanner_id: str
     version: str | None = None
     announced: bool = False
-    boot: str | None = None
-    first_seq: int = 0
-    high_seq: int = 0
-    received: int = 0
 
 
-def random_private(advert: Advert) -> bool:
+def random_private(mac: str, address_type: str | None) -> bool:
     """A resolvable or non-resolvable private address (phones, laptops): it changes every few
     minutes, so it is never offered to HA.  Random *static* addresses (top bits 11) are
     stable and used by many sensors."""
-    if advert.address_type != "random":
+    if address_type != "random":
         return False
-    return (int(advert.mac[0:2], 16) >> 6) != 0b11
+    return (int(mac[0:2], 16) >> 6) != 0b11
 
 
 class Tracker:
     """The bridge's state; see the module docstring."""
 
     def __init__(
-        self, cfg: HomeAssistantConfig, devices: Devices, topics: disc.Topics, version: str
+        self, cfg: HomeAssistantConfig, devices: Devices, topics: Topics, version: str
     ) -> None:
         self.cfg = cfg
         self.devices = devices
@@ -103,56 +108,135 @@ class Tracker:
         self.version = version
         self._devices: dict[str, _Device] = {}
         self._scanners: dict[str, _Scanner] = {}
+        self._alerts: dict[tuple[str, str], Publish] = {}  # (kind, subject) -> its config
         self.refused: int = 0  # decoded adverts of devices not offered to HA
+        self._next_tick = float("inf")  # when the first held-back value is due
 
     # -- eligibility -------------------------------------------------------------------------
-    def eligible(self, advert: Advert) -> bool:
+    def eligible(self, mac: str, address_type: str | None) -> bool:
         """Whether a decoded device may appear in HA (see ``HomeAssistantConfig.devices``)."""
-        settings = self.devices.get(advert.mac)
+        settings = self.devices.get(mac)
         if settings.ignore or settings.homeassistant is False:
             return False
         if settings.homeassistant is True:
             return True
         if self.cfg.devices == LISTED:
-            return self.devices.listed(advert.mac)
-        return not random_private(advert)
+            return self.devices.listed(mac)
+        return not random_private(mac, address_type)
+
+    def _alert_eligible(self, mac: str) -> bool:
+        """A device's alert appears in HA unless the configuration keeps the device out."""
+        settings = self.devices.get(mac)
+        if settings.ignore or settings.homeassistant is False:
+            return False
+        return (
+            self.cfg.devices != LISTED or settings.homeassistant is True or self.devices.listed(mac)
+        )
 
     # -- inputs ------------------------------------------------------------------------------
     def advert(
         self,
         now: float,
         scanner_id: str,
-        seq: int,
-        boot: str,
         advert: Advert,
         result: ParseResult | None,
     ) -> list[Publish]:
-        """One advert as received from ``scanner_id`` (decoded or not)."""
-        out = self._count(scanner_id, boot, seq)
-        if result is None or not result.readings:
-            return out
-        dev = self._devices.get(advert.mac)
-        if dev is None:
-            if not self.eligible(advert):
-                self.refused += 1
-                return out
-            dev = self._new_device(advert, result)
-        if now - dev.last_at >= SAME_ADVERT_S and dev.last_at > float("-inf"):
-            dev.gaps.append(now - dev.last_at)
-        if now - dev.last_at >= SAME_ADVERT_S:
-            dev.last_at = now
-        self._hear(dev, scanner_id, advert.rssi, now)
-        out += self._update_configs(dev, result, now)
-        for metric, raw in result.readings.items():
-            m = dev.metrics.get(metric)
-            if m is None:
-                continue
-            m.value = self.devices.corrected(dev.mac, metric, raw)
-            out += self._maybe_state(dev, metric, m, now)
+        """One advert as received from ``scanner_id`` (decoded or not; readings uncorrected):
+        what the planner's ``Heard`` says of it, fed to ``heard``."""
+        batch = Heard()
+        out = self._known_scanner(scanner_id)
+        if result is not None:
+            values = {
+                k: float(v)
+                for k, v in self.devices.readings(advert.mac, result.readings).items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+            if values:
+                batch.device(
+                    advert.mac, advert.address_type, advert.name, result.parser, result.facts,
+                    values, scanner_id, advert.rssi, now,
+                )  # fmt: skip
+        return out + self.heard(batch)
+
+    def heard(self, batch: Heard) -> list[Publish]:
+        """What one ingest batch heard (see ``bt_mqtt.subscriber.heard``)."""
+        out: list[Publish] = []
+        for heard in batch:
+            out += self._device(heard, heard.at)
         return out
 
-    def heartbeat(self, now: float, scanner_id: str, payload: dict[str, Any]) -> list[Publish]:
-        """A scanner's status message (heartbeat or last will)."""
+    def _device(self, heard: DeviceHeard, at: float) -> list[Publish]:
+        out: list[Publish] = []
+        dev = self._devices.get(heard.mac)
+        if dev is None:
+            if not self.eligible(heard.mac, heard.address_type):
+                self.refused += heard.adverts
+                return out
+            dev = self._new_device(heard)
+        if at - dev.last_at >= SAME_ADVERT_S and dev.last_at > float("-inf"):
+            dev.gaps.append(at - dev.last_at)
+        if at - dev.last_at >= SAME_ADVERT_S:
+            dev.last_at = at
+        for scanner_id, rssi in heard.rssi.items():
+            if scanner_id not in self._scanners:
+                out += self._known_scanner(scanner_id)
+            self._hear(dev, scanner_id, rssi, at)
+        metrics = dev.metrics
+        if at - dev.checked_at >= CHECK_S or not dev.considered.issuperset(heard.readings):
+            out += self._update_configs(dev, heard.readings, at)
+        # a state is due no sooner than this after the last one (see _maybe_state)
+        soonest = min(self.cfg.min_interval_s, dev.expire_s / 3)
+        for metric, value in heard.readings.items():
+            m = metrics.get(metric)
+            if m is None:
+                continue
+            m.value = value
+            if at - m.sent_at >= soonest or m.platform == BINARY_SENSOR:
+                sent = self._maybe_state(dev, metric, m, at)
+                if sent:
+                    out += sent
+                    continue
+            if value != m.sent:  # held back: tick sends it
+                self._next_tick = min(self._next_tick, m.sent_at + self.cfg.min_interval_s)
+        return out
+
+    def alert(self, kind: str, subject: str, present: bool) -> list[Publish]:
+        """An alert's retained topic was seen (``present``: a message; not: emptied)."""
+        key = (kind, subject)
+        if not present:
+            old = self._alerts.pop(key, None)
+            return [] if old is None else [Publish(old.topic, b"")]
+        if key in self._alerts:
+            return []
+        if MAC_RE.fullmatch(subject):
+            if not self._alert_eligible(subject):
+                return []
+            known = self._devices.get(subject)
+            node = disc.device_node(subject)
+            block = disc.device_block(known.info) if known else disc.bare_device(subject)
+        elif SCANNER_ID_RE.fullmatch(subject):
+            node = disc.scanner_node(subject)
+            sc = self._scanners.get(subject)
+            block = disc.scanner_device(subject, sc.version if sc else None)
+        else:
+            return []  # about nothing HA shows as a device
+        object_id = f"alert_{kind}"
+        if not HA_ID_RE.fullmatch(object_id):
+            return []
+        cfg = disc.alert_config(self.topics, kind, subject, node, block, version=self.version)
+        msg = Publish(self.topics.discovery(BINARY_SENSOR, node, object_id), disc.encode(cfg))
+        self._alerts[key] = msg
+        return [msg]
+
+    def heartbeat(
+        self,
+        now: float,
+        scanner_id: str,
+        payload: dict[str, Any],
+        loss_pct: float | None = None,
+    ) -> list[Publish]:
+        """A scanner's status message (heartbeat or last will); ``loss_pct``: its transit loss
+        as the ingest's seq ledger counts it (None: not known)."""
         sc = self._scanner(scanner_id)
         out: list[Publish] = []
         version = payload.get("version")
@@ -161,20 +245,27 @@ class Tracker:
             sc.announced = False
         if not sc.announced:
             out += self._announce_scanner(sc)
-        if payload.get("status") == "online":
-            loss = self.transit_loss_pct(scanner_id)
-            if loss is not None:
-                topic = self.topics.scanner_state(scanner_id, "transit_loss_pct")
-                out.append(Publish(topic, disc.format_value(round(loss, 2)).encode()))
+        if payload.get("status") == "online" and loss_pct is not None:
+            topic = self.topics.scanner_state(scanner_id, "transit_loss_pct")
+            out.append(Publish(topic, disc.format_value(round(loss_pct, 2)).encode()))
         return out
 
     def tick(self, now: float) -> list[Publish]:
-        """Send values held back by ``min_interval_s`` once it has passed."""
+        """Send values held back by ``min_interval_s`` once it has passed (nothing to do, and
+        nothing looked at, before the first of them is due)."""
+        if now < self._next_tick:
+            return []
         out: list[Publish] = []
+        next_tick = float("inf")
         for dev in self._devices.values():
             for metric, m in dev.metrics.items():
                 if m.value is not None and m.value != m.sent:
-                    out += self._maybe_state(dev, metric, m, now)
+                    sent = self._maybe_state(dev, metric, m, now)
+                    if sent:
+                        out += sent
+                    else:
+                        next_tick = min(next_tick, m.sent_at + self.cfg.min_interval_s)
+        self._next_tick = next_tick
         return out
 
     def ha_online(self) -> list[Publish]:
@@ -184,6 +275,7 @@ class Tracker:
             out += self._announce_scanner(sc)
         for dev in self._devices.values():
             out += self._configs(dev)
+        out += self._alerts.values()
         for dev in self._devices.values():
             for metric, m in dev.metrics.items():
                 if m.sent is not None:
@@ -198,20 +290,11 @@ class Tracker:
         out = []
         for metric, m in dev.metrics.items():
             node = disc.device_node(mac)
-            out.append(Publish(self.topics.config(m.platform, node, metric), b""))
+            out.append(Publish(self.topics.discovery(m.platform, node, metric), b""))
             out.append(Publish(self.topics.device_state(mac, metric), b""))
         return out
 
     # -- figures -----------------------------------------------------------------------------
-    def transit_loss_pct(self, scanner_id: str) -> float | None:
-        """Adverts of the scanner's current boot that never reached us, in per cent of its
-        sequence numbers seen so far (QoS 1 duplicates count as received)."""
-        sc = self._scanners.get(scanner_id)
-        if sc is None or sc.boot is None:
-            return None
-        span = sc.high_seq - sc.first_seq + 1
-        return max(0.0, 100.0 * (span - sc.received) / span)
-
     def expire_after(self, mac: str) -> int | None:
         dev = self._devices.get(mac)
         return None if dev is None else dev.expire_s
@@ -224,15 +307,9 @@ class Tracker:
         return sorted(self._devices)
 
     # -- internals ---------------------------------------------------------------------------
-    def _count(self, scanner_id: str, boot: str, seq: int) -> list[Publish]:
+    def _known_scanner(self, scanner_id: str) -> list[Publish]:
         sc = self._scanner(scanner_id)
-        out = [] if sc.announced else self._announce_scanner(sc)
-        if boot != sc.boot:
-            sc.boot, sc.first_seq, sc.high_seq, sc.received = boot, seq, seq, 0
-        sc.received += 1
-        sc.first_seq = min(sc.first_seq, seq)
-        sc.high_seq = max(sc.high_seq, seq)
-        return out
+        return [] if sc.announced else self._announce_scanner(sc)
 
     def _scanner(self, scanner_id: str) -> _Scanner:
         sc = self._scanners.get(scanner_id)
@@ -245,7 +322,7 @@ class Tracker:
         node = disc.scanner_node(sc.scanner_id)
         return [
             Publish(
-                self.topics.config(e.platform, node, e.object_id),
+                self.topics.discovery(e.platform, node, e.object_id),
                 disc.encode(
                     disc.scanner_config(
                         self.topics,
@@ -259,21 +336,18 @@ class Tracker:
             for e in disc.SCANNER_ENTITIES
         ]
 
-    def _new_device(self, advert: Advert, result: ParseResult) -> _Device:
-        settings = self.devices.get(advert.mac)
-        facts = result.facts
-        name = settings.name or advert.name or f"{result.parser} {advert.mac[-8:]}"
-        manufacturer = facts.get("manufacturer")
-        model = facts.get("model")
+    def _new_device(self, heard: DeviceHeard) -> _Device:
+        settings = self.devices.get(heard.mac)
+        name = settings.name or heard.name or f"{heard.parser} {heard.mac[-8:]}"
         info = disc.DeviceInfo(
-            mac=advert.mac,
+            mac=heard.mac,
             name=name,
-            manufacturer=manufacturer if isinstance(manufacturer, str) else None,
-            model=model if isinstance(model, str) else result.parser,
+            manufacturer=heard.manufacturer,
+            model=heard.model or heard.parser,
             area=settings.area,
         )
-        dev = _Device(advert.mac, result.parser, info, expire_s=self.cfg.expire_initial_s)
-        self._devices[advert.mac] = dev
+        dev = _Device(heard.mac, heard.parser, info, expire_s=self.cfg.expire_initial_s)
+        self._devices[heard.mac] = dev
         return dev
 
     def _hear(self, dev: _Device, scanner_id: str, rssi: int, now: float) -> None:
@@ -300,11 +374,16 @@ class Tracker:
         want = round(self.cfg.expire_factor * max(dev.gaps))
         return int(min(self.cfg.expire_max_s, max(self.cfg.expire_min_s, want)))
 
-    def _update_configs(self, dev: _Device, result: ParseResult, now: float) -> list[Publish]:
+    def _update_configs(
+        self, dev: _Device, readings: dict[str, float], now: float
+    ) -> list[Publish]:
         changed = False
         metrics = dev.metrics
-        for metric in result.readings:
-            if metric not in metrics and offered(metric, result.parser):
+        for metric in readings:
+            if metric in dev.considered:
+                continue
+            dev.considered.add(metric)
+            if offered(metric, dev.parser) and HA_ID_RE.fullmatch(metric):
                 metrics[metric] = _Metric(describe(metric).platform)
                 changed = True
         if not changed and now - dev.checked_at < CHECK_S:
@@ -341,7 +420,8 @@ class Tracker:
                 expire_after_s=dev.expire_s,
                 version=self.version,
             )
-            out.append(Publish(self.topics.config(kind.platform, node, metric), disc.encode(cfg)))
+            topic = self.topics.discovery(kind.platform, node, metric)
+            out.append(Publish(topic, disc.encode(cfg)))
         return out
 
     def _state(self, dev: _Device, metric: str, value: float) -> Publish:
