@@ -44,6 +44,8 @@ CREATE TABLE reading_blocks (
     CHECK (cardinality(t_delta_us) = cardinality(value)
            AND cardinality(t_delta_us) = cardinality(advert_id_delta))
 ) WITH (toast_tuple_target = 128);
+-- the blocks of some days, every device (the rollup job recomputing a time range)
+CREATE INDEX reading_blocks_day_idx ON reading_blocks (day);
 
 -- The rows of one reading block (the running sums of its deltas), in order.
 CREATE FUNCTION bt_mqtt_reading_block_rows(t_delta_us bigint[], value double precision[],

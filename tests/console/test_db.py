@@ -123,6 +123,8 @@ def test_detail_and_parsers_screens_show_stored_history(
                 lambda: {r.key: r.cells[5] for r in parsers.rows}.get("bthome") == "8",
                 "stored totals",
             )
+            await until(lambda: "B/advert" in text_of(app.screen, "#storage"), "storage budget")
+            assert "rollups" in text_of(app.screen, "#storage")
             await pilot.press("2")  # Scanners: adverts lost on the way, from the database
             scanners = app.screen.query_one(RowTable)
             await until(

@@ -132,3 +132,31 @@ def test_duplicates_and_redeliveries_stored_once(
     assert count(pg_database, RAW) == 300
     assert count(pg_database, READINGS) == expected_readings(msgs)
     assert count(pg_database, "SELECT sum(advert_count) FROM devices") == 300
+
+
+def test_the_running_subscriber_rolls_up_what_it_stored(
+    mosquitto: Broker, pg_database: str, tmp_path: Path
+) -> None:
+    cfg = write_config(
+        tmp_path / "sub.yaml", mosquitto.port, pg_database, ingest={"sweep_s": 0.2, "rollup_s": 0.2}
+    )
+    log = tmp_path / "sub.log"
+    proc = start_subscriber(cfg, log)
+    rolled = "SELECT coalesce(sum(n), 0) FROM readings_1d"
+    try:
+        wait_subscribed(log, proc)
+        msgs = list(stream(300))
+        publish(mosquitto.port, msgs)
+        wait_until(
+            lambda: count(pg_database, rolled) == count(pg_database, READINGS) > 0,
+            "every reading in the daily rollups",
+            60,
+            proc=proc,
+            log=log,
+            every=0.2,
+        )
+    finally:
+        assert stop(proc) == 0
+    assert count(pg_database, READINGS) == expected_readings(msgs)
+    assert count(pg_database, "SELECT count(*) FROM rollup_marks") == 0
+    assert count(pg_database, "SELECT sum(n) FROM readings_1m") == expected_readings(msgs)

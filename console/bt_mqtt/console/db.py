@@ -118,6 +118,13 @@ class HistoryDb:
         rows = await self._fetch(LOSS_SQL, {})
         return {str(sid): int(n) for sid, n in rows}
 
+    async def storage(self) -> str:
+        """The storage budget as one line: adverts and days held, bytes per advert and per
+        day, the raw archive, readings and rollups apart (``bt_mqtt.subscriber.budget``)."""
+        from bt_mqtt.subscriber import budget  # noqa: PLC0415
+
+        return budget.summary(budget.compute(await self._fetch(budget.SIZES, {})))
+
     async def recent_commands(self, scanner: str, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` commands recorded for ``scanner``, newest first."""
         rows = await self._fetch(COMMANDS_SQL, {"scanner": scanner, "limit": limit})

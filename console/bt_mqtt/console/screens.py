@@ -389,6 +389,7 @@ class ParsersScreen(ConsoleScreen):
             ],
             id="parsers",
         )
+        yield Static("", id="storage", markup=False)
         with Vertical(id="unknown-box"):
             yield Static("Unknown adverts by company id / service UUID", id="unknown-title")
             yield RowTable(
@@ -416,6 +417,9 @@ class ParsersScreen(ConsoleScreen):
         assert db is not None
         try:
             self.stored = await db.parser_totals(24)
+            storage = self.query_one("#storage", Static)
+            storage.update(await db.storage())
+            storage.display = True
         except Exception as exc:  # optional database: keep the live view going
             log.warning("parser totals query failed: %s", exc)
 

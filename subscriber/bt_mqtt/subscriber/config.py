@@ -89,6 +89,10 @@ class RetentionConfig:
     readings_days: int | None = field(default=None, validator=at_least(1))
     rejected_days: int | None = field(default=None, validator=at_least(1))
     future_days: int = field(default=7, validator=at_least(1))
+    # rollups (readings_1m/_1h/_1d); None keeps them forever
+    rollup_1m_days: int | None = field(default=730, validator=at_least(1))
+    rollup_1h_days: int | None = field(default=None, validator=at_least(1))
+    rollup_1d_days: int | None = field(default=None, validator=at_least(1))
     # alerts' tables (deleted row by row): activity buckets (the baselines need 8 days) and
     # resolved alerts with their events
     activity_days: int = field(default=35, validator=at_least(8))
@@ -111,6 +115,7 @@ class IngestConfig:
     missed_heartbeats: int = field(default=3, validator=at_least(1))
     db_retry_cap_s: float = field(default=30.0, validator=at_least(0.1))
     sweep_s: float = field(default=5.0, validator=at_least(0.1))
+    rollup_s: float = field(default=60.0, validator=at_least(0.1))  # rollup job (history.py)
     plan_workers: int = field(default=1, validator=[at_least(0), attrs.validators.le(1)])
 
 

@@ -29,7 +29,7 @@ import psycopg
 
 from bt_mqtt.core.mqttclient import build_client, connect_with_backoff
 from bt_mqtt.core.topics import Topics, shared
-from bt_mqtt.subscriber import receiver
+from bt_mqtt.subscriber import history, receiver
 from bt_mqtt.subscriber.batch import BatchPlan, Parses
 from bt_mqtt.subscriber.chunks import MERGE_CHUNKS, Chunk, ChunkQueue
 from bt_mqtt.subscriber.clock import TimeTrust
@@ -39,11 +39,13 @@ from bt_mqtt.subscriber.heard import Heard
 from bt_mqtt.subscriber.metrics import Metrics
 from bt_mqtt.subscriber.planner import Planner
 from bt_mqtt.subscriber.privacy import Privacy
+from bt_mqtt.subscriber.retention import rollup_keep_from
 from bt_mqtt.subscriber.store import DatabaseUnavailable, Store, Transition
 
 log = logging.getLogger(__name__)
 
 MAX_REJECT_LOGS_PER_BATCH = 5
+BUDGET_EVERY_S = 300.0  # how often the storage budget in the metrics is refreshed
 
 
 def subscriptions(cfg: SubscriberConfig) -> list[str]:
@@ -92,6 +94,8 @@ class Ingest:
             timeout_s=cfg.database.statement_timeout_s,
         )
         self._password = mqtt_password
+        self._next_budget = 0.0
+        self._next_rollup = 0.0
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self._client: gmqtt.Client | None = None
@@ -331,6 +335,21 @@ class Ingest:
         except (DatabaseUnavailable, psycopg.Error) as exc:
             self.metrics.db_errors += 1
             log.warning("loss query failed: %s", exc, extra={"event": "db_write_failed"})
+        if time.monotonic() >= self._next_rollup:
+            self._next_rollup = time.monotonic() + self.cfg.ingest.rollup_s
+            try:
+                done = await self.store.roll_up(rollup_keep_from(self.cfg, datetime.now(UTC)))
+                if done >= history.RUN_LIMIT:  # more waiting: again at the next sweep
+                    self._next_rollup = 0.0
+            except (DatabaseUnavailable, psycopg.Error) as exc:
+                self.metrics.db_errors += 1
+                log.warning("rollup job failed: %s", exc, extra={"event": "rollup_failed"})
+        if time.monotonic() >= self._next_budget:
+            self._next_budget = time.monotonic() + BUDGET_EVERY_S
+            try:
+                self.metrics.storage = await self.store.storage_budget()
+            except (DatabaseUnavailable, psycopg.Error) as exc:
+                log.warning("storage budget failed: %s", exc, extra={"event": "budget_failed"})
 
     async def _writer(self, stop: asyncio.Event) -> None:
         """Take, plan and commit chunks in order; planning the next chunk overlaps the commit

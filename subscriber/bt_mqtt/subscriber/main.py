@@ -59,9 +59,16 @@ def build_parser() -> ArgumentParser:
     rp.add_argument("--mac", type=_mac, help="only this device")
     rp.add_argument("--parser", help="only adverts this parser claimed or now claims")
     ret = sub.add_parser("retention", help="drop expired partitions, create future ones")
-    ret.add_argument("--dry-run", action="store_true", help="only list what would be dropped")
+    ret.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only list what would be dropped, and print the storage budget",
+    )
     sub.add_parser("compact", help="rewrite closed days into the compact archive's blocks")
     sub.add_parser("hass-remove", help="remove every BT-MQTT entity from Home Assistant")
+    sub.add_parser(
+        "rollup", help="bring the rollups up to date now (after migrating a large database)"
+    )
     return p
 
 
@@ -186,6 +193,12 @@ def _cmd_retention(
         ]
         lines += [f"{table}: would delete {n} rows" for table, n in pruned.items() if n]
         sys.stdout.write("".join(line + "\n" for line in lines))
+        import psycopg  # noqa: PLC0415
+
+        from bt_mqtt.subscriber import budget  # noqa: PLC0415
+
+        with psycopg.connect(**conninfo, autocommit=True) as conn:
+            sys.stdout.write(budget.render(budget.measure(conn)) + "\n")
     return 0
 
 
@@ -198,6 +211,24 @@ def _cmd_reprocess(
         sys.stderr.write(f"{PROG}: error: --until must be after --since\n")
         return EXIT_USAGE
     reprocess(cfg, conninfo, args.since, args.until, mac=args.mac, parser=args.parser)
+    return 0
+
+
+def _cmd_rollup(cfg: SubscriberConfig, conninfo: dict[str, Any]) -> int:
+    import psycopg  # noqa: PLC0415
+
+    from bt_mqtt.subscriber import history  # noqa: PLC0415
+    from bt_mqtt.subscriber.retention import rollup_keep_from  # noqa: PLC0415
+
+    def progress(done: int) -> None:
+        sys.stderr.write(f"\rrollup: {done:,} marks recomputed")
+        sys.stderr.flush()
+
+    keep_from = rollup_keep_from(cfg, datetime.now(UTC))
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        done = history.roll_up(conn, keep_from, progress=progress)
+    sys.stderr.write("\n")
+    log.info("rolled up %d marks", done, extra={"event": "rolled_up", "marks": done})
     return 0
 
 
@@ -235,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_retention(args, cfg, conninfo)
         if command == "reprocess":
             return _cmd_reprocess(args, cfg, conninfo)
+        if command == "rollup":
+            return _cmd_rollup(cfg, conninfo)
         if command == "hass-remove":
             return _cmd_hass_remove(cfg, source)
         return _cmd_run(args, cfg, conninfo, source)

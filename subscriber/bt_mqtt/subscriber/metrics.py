@@ -14,6 +14,7 @@ from typing import Final
 
 from attrs import define, field
 
+from bt_mqtt.subscriber.budget import Budget
 from bt_mqtt.subscriber.ledger import Loss
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Metrics:
     alerts_resolved: Counter[str] = field(factory=Counter)
     alert_webhook_sent: int = 0
     alert_webhook_failures: int = 0
+    storage: Budget | None = None  # refreshed every few minutes by the ingest loop
     commands_recorded: int = 0
     commands_unreadable: int = 0
     commands_not_stored: int = 0
@@ -138,6 +140,8 @@ def render(m: Metrics) -> str:
     full = f"{PREFIX}pending_bytes"
     out += [f"# HELP {full} payload bytes held, not yet committed", f"# TYPE {full} gauge"]
     out.append(f"{full} {m.pending_bytes}")
+    if m.storage is not None:
+        out += _storage(m.storage)
     h = m.batch_latency
     full = f"{PREFIX}batch_seconds"
     out += [f"# HELP {full} time to write and commit one batch", f"# TYPE {full} histogram"]
@@ -165,6 +169,25 @@ def _alert_lines(m: Metrics) -> list[str]:
         out += [f"# HELP {full} {what}, by kind", f"# TYPE {full} counter"]
         counts = getattr(m, f"alerts_{name}")
         out += [f'{full}{{kind="{k}"}} {n}' for k, n in sorted(counts.items())]
+    return out
+
+
+_STORAGE: Final = (
+    ("table_bytes", "bytes", "size of a table, indexes and TOAST included"),
+    ("table_bytes_per_advert", "per_advert", "table bytes per advert held in the raw archive"),
+    ("table_bytes_per_day", "per_day", "table bytes per day held in the raw archive"),
+)
+
+
+def _storage(b: Budget) -> list[str]:
+    out: list[str] = []
+    for name, attr, text in _STORAGE:
+        full = f"{PREFIX}{name}"
+        out += [f"# HELP {full} {text}", f"# TYPE {full} gauge"]
+        out += [f'{full}{{table="{t.table}"}} {getattr(t, attr):.1f}' for t in b.tables]
+    full = f"{PREFIX}archive_adverts"
+    out += [f"# HELP {full} adverts held in raw_advertisements (estimate)", f"# TYPE {full} gauge"]
+    out.append(f"{full} {b.adverts}")
     return out
 
 

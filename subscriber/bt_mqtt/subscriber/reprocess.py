@@ -29,7 +29,7 @@ from attrs import Factory, define
 
 from bt_mqtt.core.wire import WireError, decode_obj
 from bt_mqtt.parsers.api import ParseContext
-from bt_mqtt.subscriber import parsestatus
+from bt_mqtt.subscriber import history, parsestatus
 from bt_mqtt.subscriber.archive import decode_block, encode_block
 from bt_mqtt.subscriber.config import SubscriberConfig, bindkeys
 from bt_mqtt.subscriber.devicesettings import Devices, apply_hints
@@ -176,6 +176,7 @@ def reprocess(
             )
             progress.update(counts["adverts"])
         progress.update(counts["adverts"], final=True)
+        history.roll_up(conn)  # the minutes marked below (and any ingest marked meanwhile)
     log.info("reprocessed %d adverts", counts["adverts"], extra={"event": "reprocessed", **counts})
     return counts
 
@@ -258,6 +259,7 @@ def _chunk(
             for r in got.readings:
                 copy.write_row(r)
         conn.execute(_SET_PARSER, (got.ids, got.times, got.parsers, got.statuses))
+        history.mark(conn, got.times)  # the rollups of these minutes are recomputed
         _update_devices(conn, got)
     counts["touched"] += len(got.ids)
     counts["readings"] += len(got.readings)
@@ -324,6 +326,7 @@ def _block(
                     "a": [r[6] for r in got.readings],
                 },
             )
+            history.mark(conn, got.times)
             _update_devices(conn, got)
     counts["touched"] += len(got.ids)
     counts["readings"] += len(got.readings)

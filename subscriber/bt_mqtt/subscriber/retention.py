@@ -4,20 +4,22 @@ Closed days are first compacted into blocks (``compact``); blocks of days past a
 retention are deleted with its partitions.  Raw adverts keep ``retention.raw_days``, readings
 ``retention.readings_days`` and rejected messages ``retention.rejected_days`` (both default to
 ``raw_days``).  Nothing is deleted row by row except rows in a ``*_default`` partition (adverts
-whose agent clock was far off) older than the cut-off, and the alerts' small tables
-(``prune_alerts``): ``scanner_activity`` buckets older than ``retention.activity_days`` and
-alerts resolved more than ``retention.alerts_days`` ago, with their ``alert_events``.
+whose agent clock was far off) older than the cut-off, rollup rows past
+``retention.rollup_1m_days`` / ``_1h_days`` / ``_1d_days`` (unset: kept forever), and the
+alerts' small tables (``prune_alerts``): ``scanner_activity`` buckets older than
+``retention.activity_days`` and alerts resolved more than ``retention.alerts_days`` ago, with
+their ``alert_events``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
 
-from bt_mqtt.subscriber import partitions
+from bt_mqtt.subscriber import history, partitions
 from bt_mqtt.subscriber.compact import compact, drop_blocks_before
 from bt_mqtt.subscriber.config import SubscriberConfig
 
@@ -49,6 +51,26 @@ def cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, Any]:
         "sensor_readings_hot": today - timedelta(days=cfg.readings_days),
         "rejected_messages": today - timedelta(days=cfg.rejected_days),
     }
+
+
+def rollup_cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, datetime | None]:
+    """The first bucket each rollup table keeps (None: all)."""
+    r = cfg.retention
+    days = {"1m": r.rollup_1m_days, "1h": r.rollup_1h_days, "1d": r.rollup_1d_days}
+    start = datetime.combine(partitions.day_of(now), datetime.min.time(), tzinfo=UTC)
+    return {
+        history.LEVELS[level]: None if d is None else start - timedelta(days=d)
+        for level, d in days.items()
+    }
+
+
+def rollup_keep_from(cfg: SubscriberConfig, now: datetime) -> datetime:
+    """The first minute the rollup job may recompute: older readings or 1-minute rollups may
+    already be gone, and a few late readings must not replace full rollups."""
+    start = datetime.combine(partitions.day_of(now), datetime.min.time(), tzinfo=UTC)
+    minute_days = cfg.retention.rollup_1m_days
+    days = cfg.readings_days if minute_days is None else min(cfg.readings_days, minute_days)
+    return start - timedelta(days=days)
 
 
 def alert_cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, datetime]:
@@ -124,6 +146,16 @@ def run_retention(
                     log.info("would drop %s", name, extra={"event": "partition_would_drop"})
             else:
                 out[table] = partitions.drop_before(conn, table, cutoff)
+        rollups = history.expire_rollups(conn, rollup_cutoffs(cfg, now), dry_run=dry_run)
+        for table, rows in rollups.items():
+            if rows:
+                log.info(
+                    "%s %d rows of %s",
+                    "would delete" if dry_run else "deleted",
+                    rows,
+                    table,
+                    extra={"event": "rollup_expired", "table": table, "rows": rows},
+                )
         if not dry_run:
             partitions.ensure_ahead(conn, partitions.day_of(now), cfg.retention.future_days)
         cut = cutoffs(cfg, now)

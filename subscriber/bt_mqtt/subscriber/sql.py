@@ -39,6 +39,7 @@ COPY_REJECTED: Final = (
 # in the same order), the scanners' counts of adverts the privacy policy dropped (parallel
 # arrays drop_ids, drop_counts, drop_at; empty when none), and the ledger: the batch's seqs and
 # those of privacy-dropped adverts (seen_ids, seen_boots, seen_seqs) added to each boot's set.
+# The minutes that got readings are marked for the rollup job (``history``; one row a batch).
 # Returns (adverts, readings, devices, {"parser/parse_status": count} of the new adverts).
 INGEST: Final = """
 WITH ins AS (
@@ -72,6 +73,11 @@ WITH ins AS (
     INSERT INTO sensor_readings_hot (time, mac, scanner_id, parser, metric, value, advert_id)
     SELECT n.time, n.mac, n.scanner_id, n.parser, r.metric, r.value, n.id
     FROM new n JOIN stage_readings r USING (k)
+    RETURNING 1
+), marks AS (
+    INSERT INTO rollup_marks (minutes)
+    SELECT array_agg(DISTINCT date_bin('1 minute', time, timestamptz '2000-01-01 00:00:00+00'))
+    FROM new WHERE readings IS NOT NULL HAVING count(*) > 0
     RETURNING 1
 ), dev AS (
     INSERT INTO devices AS d (mac, first_seen, last_seen, last_rssi, address_type, name, parser,

@@ -25,7 +25,7 @@ from typing import Any, Final
 import psycopg
 from attrs import define, field
 
-from bt_mqtt.subscriber import ledger, partitions, sql
+from bt_mqtt.subscriber import budget, history, ledger, partitions, sql
 from bt_mqtt.subscriber.batch import BatchPlan
 from bt_mqtt.subscriber.heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, Heartbeat
 from bt_mqtt.subscriber.rejected import reject
@@ -369,6 +369,33 @@ class Store:
             await self.close()
             raise DatabaseUnavailable(str(exc).strip()) from exc
         return ledger.loss_rows(rows)
+
+    async def storage_budget(self) -> budget.Budget:
+        """The database's storage budget (see ``budget``); raises ``DatabaseUnavailable``."""
+        conn = self._require()
+        try:
+            cur = await conn.execute(budget.SIZES)
+            return budget.compute(await cur.fetchall())
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            await self.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+
+    async def roll_up(self, keep_from: datetime | None, limit: int = history.RUN_LIMIT) -> int:
+        """One claim of the rollup job (``history``): the minutes of at most ``limit`` marks
+        recomputed, in one transaction; returns the marks claimed.  Raises
+        ``DatabaseUnavailable``."""
+        conn = self._require()
+        try:
+            async with conn.transaction():
+                await conn.execute(history.LOCK)
+                cur = await conn.execute(history.CLAIM, {"limit": limit})
+                rows = await cur.fetchall()
+                for statement, params in history.plan(history.claimed(rows), keep_from):
+                    await conn.execute(statement, params)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            await self.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        return len(rows)
 
     async def prepare_partitions(self, now: datetime | None = None) -> None:
         """Create partitions from yesterday to ``future_days`` ahead (call at start and daily)."""
