@@ -80,7 +80,7 @@ def test_retention_prunes_activity_and_old_resolved_alerts(
         f"database: {{url: '{pg_database}'}}\nretention: {{activity_days: 30, alerts_days: 5}}\n"
     )
     run_retention(load_config(cfg_file, env={}), {"conninfo": pg_database}, now, pruned=pruned)
-    assert pruned == {"scanner_activity": 3, "alert_events": 4, "alerts": 2}
+    assert pruned == {"scanner_activity": 3, "alert_events": 4, "alerts": 2, "scanner_commands": 0}
     assert _q(pg_database, "SELECT count(*) FROM scanner_activity") == [(1,)]
     assert _q(pg_database, "SELECT kind FROM alerts") == [("still",)]
     assert _q(pg_database, "SELECT event FROM alert_events") == [("fired",)]
@@ -91,3 +91,28 @@ def test_activity_days_must_cover_the_baselines(tmp_path: Path) -> None:
     cfg_file.write_text("retention: {activity_days: 3}\n")
     with pytest.raises(ConfigError, match=r"retention\.activity_days: 3 must be >= 8"):
         load_config(cfg_file, env={})
+
+
+def test_retention_prunes_scanner_commands_by_their_newest_time(pg_database: str) -> None:
+    """A command asked long ago but answered lately is kept; one asked and never answered, or a
+    reply alone, is deleted once past ``retention.commands_days``."""
+    migrate({"conninfo": pg_database})
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=400), now - timedelta(days=2)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        for rid, asked, answered in (
+            ("unanswered", old, None),
+            ("answered-lately", old, recent),
+            ("reply-alone", None, old),
+            ("fresh", recent, recent),
+        ):
+            conn.execute(
+                "INSERT INTO scanner_commands (request_id, scanner_id, verb, requested_at, "
+                "replied_at) VALUES (%s, 'pi-1', 'status', %s, %s)",
+                (rid, asked, answered),
+            )
+    pruned: dict[str, int] = {}
+    run_retention(load_config(None, env={}), {"conninfo": pg_database}, now, pruned=pruned)
+    assert pruned["scanner_commands"] == 2
+    kept = _q(pg_database, "SELECT request_id FROM scanner_commands ORDER BY request_id")
+    assert kept == [("answered-lately",), ("fresh",)]

@@ -97,6 +97,7 @@ class RetentionConfig:
     # resolved alerts with their events
     activity_days: int = field(default=35, validator=at_least(8))
     alerts_days: int = field(default=365, validator=at_least(1))
+    commands_days: int = field(default=365, validator=at_least(1))  # scanner_commands
     # days kept as rows (today, yesterday, ...); older days are compacted into blocks
     hot_days: int = field(default=2, validator=at_least(1))
 

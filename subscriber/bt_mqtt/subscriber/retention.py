@@ -6,9 +6,9 @@ retention are deleted with its partitions.  Raw adverts keep ``retention.raw_day
 ``raw_days``).  Nothing is deleted row by row except rows in a ``*_default`` partition (adverts
 whose agent clock was far off) older than the cut-off, rollup rows past
 ``retention.rollup_1m_days`` / ``_1h_days`` / ``_1d_days`` (unset: kept forever), and the
-alerts' small tables (``prune_alerts``): ``scanner_activity`` buckets older than
-``retention.activity_days`` and alerts resolved more than ``retention.alerts_days`` ago, with
-their ``alert_events``.
+small tables (``prune_rows``): ``scanner_activity`` buckets older than
+``retention.activity_days``, alerts resolved more than ``retention.alerts_days`` ago with their
+``alert_events``, and scanner commands older than ``retention.commands_days``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from bt_mqtt.subscriber.config import SubscriberConfig
 log = logging.getLogger(__name__)
 
 # table -> (rows that would go, delete): %(cut)s is the cut-off time
-ALERT_PRUNING: Final = {
+ROW_PRUNING: Final = {
     "scanner_activity": (
         "SELECT count(*) FROM scanner_activity WHERE bucket < %(cut)s",
         "DELETE FROM scanner_activity WHERE bucket < %(cut)s",
@@ -39,6 +39,11 @@ ALERT_PRUNING: Final = {
     "alerts": (
         "SELECT count(*) FROM alerts WHERE state = 'resolved' AND resolved_at < %(cut)s",
         "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < %(cut)s",
+    ),
+    # scanner commands and replies: by the newer of their two times
+    "scanner_commands": (
+        "SELECT count(*) FROM scanner_commands WHERE greatest(requested_at, replied_at) < %(cut)s",
+        "DELETE FROM scanner_commands WHERE greatest(requested_at, replied_at) < %(cut)s",
     ),
 }
 
@@ -73,25 +78,26 @@ def rollup_keep_from(cfg: SubscriberConfig, now: datetime) -> datetime:
     return start - timedelta(days=days)
 
 
-def alert_cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, datetime]:
-    """The oldest time each alert table keeps (firing alerts are always kept)."""
+def row_cutoffs(cfg: SubscriberConfig, now: datetime) -> dict[str, datetime]:
+    """The oldest time each table pruned row by row keeps (firing alerts are always kept)."""
     alerts = now - timedelta(days=cfg.retention.alerts_days)
     return {
         "scanner_activity": now - timedelta(days=cfg.retention.activity_days),
         "alert_events": alerts,
         "alerts": alerts,
+        "scanner_commands": now - timedelta(days=cfg.retention.commands_days),
     }
 
 
-def prune_alerts(
+def prune_rows(
     conn: psycopg.Connection[Any], cfg: SubscriberConfig, now: datetime, *, dry_run: bool
 ) -> dict[str, int]:
-    """Delete (or count, with ``dry_run``) the alert tables' rows past their cut-off; rows
-    by table."""
+    """Delete (or count, with ``dry_run``) the small tables' rows past their cut-off (the
+    alerts' and the scanner commands'); rows by table."""
     out: dict[str, int] = {}
-    cuts = alert_cutoffs(cfg, now)
+    cuts = row_cutoffs(cfg, now)
     with conn.transaction():
-        for table, (count, delete) in ALERT_PRUNING.items():
+        for table, (count, delete) in ROW_PRUNING.items():
             row = conn.execute(count, {"cut": cuts[table]}).fetchone()
             out[table] = int(row[0]) if row else 0
             if delete is not None and not dry_run and out[table]:
@@ -102,7 +108,7 @@ def prune_alerts(
                 "would delete" if dry_run else "deleted",
                 out[table],
                 cuts[table],
-                extra={"event": "alert_rows_pruned", "table": table, "rows": out[table]},
+                extra={"event": "rows_pruned", "table": table, "rows": out[table]},
             )
     return out
 
@@ -121,7 +127,7 @@ def run_retention(
     ``defaults``, when given, receives for each table's ``<table>_default`` partition (rows,
     rows before the cut-off, which are deleted): such rows are rare since the subscriber stores
     an implausible agent time as the arrival time (``clock``), but older data may hold some.
-    ``pruned``, when given, receives the alert tables' rows deleted (``prune_alerts``)."""
+    ``pruned``, when given, receives the rows deleted from the small tables (``prune_rows``)."""
     out: dict[str, list[str]] = {}
     if not dry_run:  # closed days become blocks first (the rows' partitions are then empty)
         compact(conninfo, now, cfg.retention.hot_days)
@@ -168,7 +174,7 @@ def run_retention(
             blocks,
             extra={"event": "blocks_expired", "blocks": blocks},
         )
-        rows_pruned = prune_alerts(conn, cfg, now, dry_run=dry_run)
+        rows_pruned = prune_rows(conn, cfg, now, dry_run=dry_run)
         if pruned is not None:
             pruned.update(rows_pruned)
     total = sum(len(v) for v in out.values())
