@@ -8,7 +8,8 @@ Starts its own PostgreSQL (fsync on) and, for two source trees in the same run (
 generated history through that tree's ingest code (``bench/archive_load.py`` in a child whose
 ``PYTHONPATH`` puts the tree first): the demo's device mix over ``--days`` simulated days, time
 stretched by ``--stretch`` (the default gives about 300,000 adverts, the issue's measurement).
-This tree then compacts the closed days (``compact``).  Both reprocess one simulated day.
+This tree then compacts the closed days (``compact``) and catches its rollups up (the running
+subscriber's job does that every minute; timed apart).  Both reprocess one simulated day.
 Prints, for each: bytes per advert of every table (indexes and TOAST included, after VACUUM),
 the archive + readings sum, ingest rate (database, ``Store.write``), compaction and reprocess
 rates (medians over ``--rounds``, the order of the trees alternating), and the ratio this
@@ -123,6 +124,11 @@ def report(base: dict[str, Any], new: dict[str, Any]) -> None:
             f"  compaction of every closed day: {new['compacted'] / new['compact_s']:,.0f}"
             f" adverts/s ({new['compact_s']:.1f} s)"
         )
+    if new.get("rollup_s"):
+        print(
+            f"  rollup job catching up the whole load: {new['adverts'] / new['rollup_s']:,.0f}"
+            f" adverts/s ({new['rollup_s']:.1f} s)"
+        )
     line(
         "reprocess of one day",
         base["reprocess_adverts"] / base["reprocess_s"],
@@ -133,7 +139,7 @@ def report(base: dict[str, Any], new: dict[str, Any]) -> None:
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The runs' median of every timing (sizes and counts are the same in every run)."""
     out = dict(runs[-1])
-    for key in ("write_s", "plan_s", "compact_s", "reprocess_s"):
+    for key in ("write_s", "plan_s", "compact_s", "rollup_s", "reprocess_s"):
         if key in out:
             out[key] = statistics.median(r[key] for r in runs)
     return out
