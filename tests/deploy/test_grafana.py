@@ -20,6 +20,7 @@ from bt_mqtt.demo.scenario import SCANNERS, build_devices, events
 from bt_mqtt.subscriber import history
 from bt_mqtt.subscriber.alertconfig import AlertsConfig, ThresholdRule
 from bt_mqtt.subscriber.alertservice import AlertEngine
+from bt_mqtt.subscriber.compact import compact_day
 from tests.deploy.grafana_macros import UnknownMacro, expand
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.waiting import wait_until
@@ -205,3 +206,13 @@ def test_every_panel_returns_rows_from_demo_data(
             got = {m for _, m, _ in chart[interval]}
             assert got == {f"{m} {s}" for m in metrics for s in ("mean", "min", "max")}
     assert ran >= 16
+    # the archived days: once compacted into blocks, the storage dashboard counts them by day
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        for day in sorted({(now - timedelta(minutes=MINUTES)).date(), now.date()}):
+            compact_day(conn, day)
+        conn.execute("SET ROLE btmqtt_console")
+        board = json.loads((ROOT / "dashboards" / "bt-mqtt-storage.json").read_text())
+        by_day = {p["id"]: p["targets"][0]["rawSql"] for p in panels(board)}
+        for pid, wanted in ((1, {"raw_blocks", "reading_blocks"}), (3, {"blocks (raw_blocks)"})):
+            rows = conn.execute(expand(by_day[pid], start, end, {}).encode()).fetchall()
+            assert wanted <= {r[1] for r in rows if r[2]}, (pid, rows)
