@@ -42,7 +42,18 @@ def _console_can_read_and_not_write(url: str, owner: str, read_only_default: boo
     with psycopg.connect(console, autocommit=True) as conn:
         got = conn.execute("SELECT name FROM devices WHERE mac = %s", (MAC,)).fetchone()
         assert got == ("DIY-sensor",)
-        for table in ("raw_advertisements", "sensor_readings", "scanners"):
+        for table in (
+            "raw_advertisements",
+            "sensor_readings",
+            "scanners",
+            "sensor_readings_hot",
+            "raw_blocks",
+            "reading_blocks",
+            "readings_1m",
+            "readings_1h",
+            "readings_1d",
+            "latest_readings",
+        ):
             conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         setting = conn.execute("SHOW default_transaction_read_only").fetchone()
         assert setting == ("on" if read_only_default else "off",)

@@ -10,7 +10,8 @@ Grafana (the grafana-postgresql-datasource) rewrites, before sending the SQL:
   ``$__timeGroupAlias`` adds ``AS "time"``
 - ``$__unixEpochFilter(col)`` -> ``col >= <from epoch> AND col <= <to epoch>``
 
-and before that, in the browser, the variables: ``$__interval`` (for example ``1m``), and the
+and before that, in the browser, the variables: ``$__interval`` (for example ``1m``),
+``$__interval_ms`` (the same in milliseconds, ``60000``), and the
 dashboard's own (``$mac``, ``${mac}``).  Anything else that looks like a macro is an error here,
 so a panel using one this expander does not know fails its test instead of passing untested.
 """
@@ -43,7 +44,11 @@ def expand(
     sql: str, start: datetime, end: datetime, variables: dict[str, str], interval: str = "1m"
 ) -> str:
     """The SQL Grafana would send for this time range and these variable values."""
-    values = {"__interval": interval, **variables}
+    values = {
+        "__interval": interval,
+        "__interval_ms": f"{interval_seconds(interval) * 1000:.0f}",
+        **variables,
+    }
 
     def var(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)

@@ -17,8 +17,10 @@ import yaml
 from bt_mqtt.agent.dedup import Dedup, content_of
 from bt_mqtt.core.wire import encode, format_ts
 from bt_mqtt.demo.scenario import SCANNERS, build_devices, events
+from bt_mqtt.subscriber import history
 from bt_mqtt.subscriber.alertconfig import AlertsConfig, ThresholdRule
 from bt_mqtt.subscriber.alertservice import AlertEngine
+from bt_mqtt.subscriber.compact import compact_day
 from tests.deploy.grafana_macros import UnknownMacro, expand
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.waiting import wait_until
@@ -35,6 +37,7 @@ from tests.subscriber.streams import Msg
 ROOT = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 MINUTES = 16
+INTERVALS = ["1m", "1h", "1d"]  # Grafana intervals reaching each rollup level
 
 
 def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,6 +74,7 @@ def test_expander_refuses_what_it_does_not_know() -> None:
     assert expand("$__timeGroupAlias(t, $__interval)", now, now, {}, "5m") == (
         'floor(extract(epoch from t)/300)*300 AS "time"'
     )
+    assert expand("$__interval_ms < 3600000", now, now, {}, "1h") == "3600000 < 3600000"
     with pytest.raises(UnknownMacro):
         expand("$__timeGroupAliasFill(t, '1m', 0)", now, now, {})
     with pytest.raises(UnknownMacro):
@@ -145,12 +149,14 @@ def test_every_panel_returns_rows_from_demo_data(
         / "readonly_role.sql"
     ).read_text()
     with psycopg.connect(pg_database, autocommit=True) as conn:
+        history.roll_up(conn)  # what the subscriber's job has not rolled up yet
         conn.execute(sql.encode())
         [(mac,)] = conn.execute(
             "SELECT subject FROM alerts WHERE kind = 'warm' ORDER BY subject LIMIT 1"
         ).fetchall()
     start, end = now - timedelta(hours=1), now + timedelta(minutes=1)
     ran = 0
+    by_level: dict[tuple[str, int, str], list[tuple[Any, ...]]] = {}
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute("SET ROLE btmqtt_console")
         conn.execute("SET default_transaction_read_only = on")
@@ -164,14 +170,49 @@ def test_every_panel_returns_rows_from_demo_data(
                 variables[v["name"]] = mac
             for p in panels(board):
                 for t in p["targets"]:
-                    query = expand(t["rawSql"], start, end, variables, "1m")
-                    try:
-                        rows = conn.execute(query.encode()).fetchall()
-                    except psycopg.Error as exc:
-                        raise AssertionError(f"{path.name}: {p['title']}: {exc}\n{query}") from None
-                    assert rows, f"{path.name}: {p['title']} returned no rows\n{query}"
-                    if t["format"] == "time_series":
-                        names = [c.name for c in conn.execute(query.encode()).description or []]
-                        assert "time" in names, (path.name, p["title"], names)
-                    ran += 1
-    assert ran >= 14
+                    # a panel choosing its source by the interval runs at every level
+                    levels = INTERVALS if "$__interval_ms" in t["rawSql"] else ["1m"]
+                    for interval in levels:
+                        query = expand(t["rawSql"], start, end, variables, interval)
+                        try:
+                            rows = conn.execute(query.encode()).fetchall()
+                        except psycopg.Error as exc:
+                            where = f"{path.name}: {p['title']} at {interval}"
+                            raise AssertionError(f"{where}: {exc}\n{query}") from None
+                        assert rows, f"{path.name}: {p['title']} at {interval}: no rows\n{query}"
+                        if t["format"] == "time_series":
+                            names = [c.name for c in conn.execute(query.encode()).description or []]
+                            assert "time" in names, (path.name, p["title"], names)
+                        by_level[path.stem, p["id"], interval] = rows
+                        ran += 1
+        # the device's metric chart: at 1 min, exactly the 1 min rollups (mean, min and max of
+        # each bucket; no other level leaks in); at 1 h and 1 d, one point per metric and stat
+        chart = {k[2]: v for k, v in by_level.items() if k[:2] == ("bt-mqtt-device", 2)}
+        assert set(chart) == set(INTERVALS)
+        minutes = conn.execute(
+            "SELECT bucket, metric, sum / n, min, max FROM readings_1m "
+            "WHERE mac = %s AND bucket > %s - interval '1 minute' AND bucket <= %s",
+            (mac, start, end),
+        ).fetchall()
+        assert len(minutes) > 1
+        want = [
+            (bucket.timestamp(), f"{metric} {stat}", round(v, 6))
+            for bucket, metric, mean, low, high in minutes
+            for stat, v in (("mean", mean), ("min", low), ("max", high))
+        ]
+        assert sorted((float(t), m, round(v, 6)) for t, m, v in chart["1m"]) == sorted(want)
+        metrics = {m for _, m, *_ in minutes}
+        for interval in ("1h", "1d"):
+            got = {m for _, m, _ in chart[interval]}
+            assert got == {f"{m} {s}" for m in metrics for s in ("mean", "min", "max")}
+    assert ran >= 16
+    # the archived days: once compacted into blocks, the storage dashboard counts them by day
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        for day in sorted({(now - timedelta(minutes=MINUTES)).date(), now.date()}):
+            compact_day(conn, day)
+        conn.execute("SET ROLE btmqtt_console")
+        board = json.loads((ROOT / "dashboards" / "bt-mqtt-storage.json").read_text())
+        by_day = {p["id"]: p["targets"][0]["rawSql"] for p in panels(board)}
+        for pid, wanted in ((1, {"raw_blocks", "reading_blocks"}), (3, {"blocks (raw_blocks)"})):
+            rows = conn.execute(expand(by_day[pid], start, end, {}).encode()).fetchall()
+            assert wanted <= {r[1] for r in rows if r[2]}, (pid, rows)

@@ -9,8 +9,8 @@
 --   CREATE ROLE btmqtt_console LOGIN PASSWORD '...';
 -- then run this script again as the owner, which grants the rest.
 --
--- The role can only SELECT the four tables and the loss accounting (through the parents, so new daily partitions need
--- no grants).  Its sessions are also read-only by default when the owner may set that (it needs
+-- The role can only SELECT the tables and views below (through the parents, so new daily
+-- partitions need no grants).  Its sessions are also read-only by default when the owner may set that (it needs
 -- the same right); otherwise a NOTICE says so, and the console makes its own sessions read-only.
 DO $$
 BEGIN
@@ -44,6 +44,19 @@ DO $$
 BEGIN
     IF to_regclass('alerts') IS NOT NULL THEN
         GRANT SELECT ON alerts, alert_events, scanner_activity TO btmqtt_console;
+    END IF;
+END
+$$;
+-- History (migrations 0006, 0007): rollups and latest values, read by Grafana's device
+-- dashboard; the hot readings and the compact archive's blocks, sized by its storage dashboard
+-- (`sensor_readings` is a view over them).
+DO $$
+BEGIN
+    IF to_regclass('readings_1m') IS NOT NULL THEN
+        GRANT SELECT ON readings_1m, readings_1h, readings_1d, latest_readings TO btmqtt_console;
+    END IF;
+    IF to_regclass('raw_blocks') IS NOT NULL THEN
+        GRANT SELECT ON raw_blocks, reading_blocks, sensor_readings_hot TO btmqtt_console;
     END IF;
 END
 $$;
