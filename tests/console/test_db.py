@@ -12,6 +12,8 @@ import pytest
 
 from bt_mqtt.console.db import HistoryDb
 from bt_mqtt.console.widgets import RowTable
+from bt_mqtt.subscriber import partitions
+from bt_mqtt.subscriber.compact import compact
 from bt_mqtt.subscriber.migrate import migrate
 from tests.console import helpers
 from tests.console.test_screens import text_of
@@ -77,6 +79,31 @@ def test_history_registry_and_parser_totals(pg_database: str) -> None:
             await db.close()
 
     asyncio.run(main())
+
+
+def test_history_reads_compacted_days_from_the_archive_blocks(pg_database: str) -> None:
+    """The same chart once the days are compacted: the hot rows are gone, the blocks of the
+    window's days hold the readings."""
+    migrate({"conninfo": pg_database})
+    today = datetime.now(UTC).date()
+    with psycopg.connect(pg_database, autocommit=True) as conn:  # daily partitions get compacted
+        for table in ("raw_advertisements", "sensor_readings_hot"):
+            partitions.ensure(conn, table, [today - timedelta(days=d) for d in range(3)])
+    _seed(pg_database)
+
+    async def chart() -> dict[str, list[float]]:
+        db = HistoryDb({"conninfo": pg_database})
+        try:
+            return await db.history(MAC, 24, 12)
+        finally:
+            await db.close()
+
+    before = asyncio.run(chart())
+    compact({"conninfo": pg_database}, datetime.now(UTC) + timedelta(days=4), 2)
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT count(*) FROM sensor_readings_hot").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM reading_blocks").fetchone() != (0,)
+    assert asyncio.run(chart()) == before and before["temperature_c"][-1] == 20.0
 
 
 def test_documented_read_only_role_can_read_and_not_write(pg_database: str) -> None:

@@ -14,12 +14,13 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# FROM: the device's readings in [%(lo)s, %(hi)s), hot rows and the blocks of those days only
+# (``history.readings_in_range``, added when the first query is made: it imports psycopg)
 HISTORY_SQL = """
 SELECT metric,
-       least(%(n)s - 1, floor(extract(epoch FROM time - %(since)s) / %(width)s))::int AS bucket,
+       least(%(n)s - 1, floor(extract(epoch FROM time - %(lo)s) / %(width)s))::int AS bucket,
        avg(value)
-FROM sensor_readings
-WHERE mac = %(mac)s AND time >= %(since)s
+FROM ({readings}) readings
 GROUP BY metric, bucket
 ORDER BY metric, bucket
 """
@@ -81,10 +82,20 @@ class HistoryDb:
         """
         from datetime import UTC, datetime, timedelta  # noqa: PLC0415
 
+        from bt_mqtt.subscriber.history import readings_in_range  # noqa: PLC0415
+
+        sql = HISTORY_SQL.format(readings=readings_in_range(one_device=True))
         since = datetime.fromtimestamp(time.time(), UTC) - timedelta(hours=hours)
         width = hours * 3600 / buckets
         rows = await self._fetch(
-            HISTORY_SQL, {"mac": mac, "since": since, "width": width, "n": buckets}
+            sql,
+            {
+                "mac": mac,
+                "lo": since,
+                "hi": since + timedelta(hours=hours + 1),  # and what arrives meanwhile
+                "width": width,
+                "n": buckets,
+            },
         )
         raw: dict[str, dict[int, float]] = {}
         for metric, bucket, value in rows:

@@ -80,26 +80,31 @@ def _newest(value: str, at: str) -> str:
     return f"(max(ARRAY[date_part('epoch', {at}), {value}]))[2]"
 
 
-# The readings with ``time`` in [%(lo)s, %(hi)s): the hot rows, and the compact archive's
-# blocks of the UTC days in that range only (the ``sensor_readings`` view cannot tell which
-# blocks a time range needs, and would unpack them all).
-_READINGS_IN_RANGE: Final = (
-    "SELECT time, mac, metric, value FROM sensor_readings_hot "
-    "WHERE time >= %(lo)s AND time < %(hi)s "
-    "UNION ALL "
-    "SELECT r.time, r.mac, r.metric, r.value FROM ("
-    "SELECT (b.day::timestamp AT TIME ZONE 'UTC') + u.t_us * interval '1 microsecond' AS time, "
-    "b.mac, b.metric, u.value FROM reading_blocks b "
-    "CROSS JOIN LATERAL bt_mqtt_reading_block_rows(b.t_delta_us, b.value, b.advert_id_delta) u "
-    "WHERE b.day >= (%(lo)s AT TIME ZONE 'UTC')::date "
-    "AND b.day <= (%(hi)s AT TIME ZONE 'UTC')::date"
-    ") r WHERE r.time >= %(lo)s AND r.time < %(hi)s"
-)
+def readings_in_range(*, one_device: bool = False) -> str:
+    """SELECT (time, mac, metric, value) of the readings with ``time`` in [%(lo)s, %(hi)s)
+    (and ``mac`` = %(mac)s with ``one_device``): the hot rows, and the compact archive's blocks
+    of the UTC days in that range only (the ``sensor_readings`` view cannot tell which blocks a
+    time range needs, and would unpack them all)."""
+    hot = "AND mac = %(mac)s " if one_device else ""
+    block = "AND b.mac = %(mac)s " if one_device else ""
+    return (
+        "SELECT time, mac, metric, value FROM sensor_readings_hot "
+        f"WHERE time >= %(lo)s AND time < %(hi)s {hot}"
+        "UNION ALL "
+        "SELECT r.time, r.mac, r.metric, r.value FROM ("
+        "SELECT (b.day::timestamp AT TIME ZONE 'UTC') + u.t_us * interval '1 microsecond' AS time, "
+        "b.mac, b.metric, u.value FROM reading_blocks b "
+        "CROSS JOIN LATERAL bt_mqtt_reading_block_rows(b.t_delta_us, b.value, b.advert_id_delta) u "
+        "WHERE b.day >= (%(lo)s AT TIME ZONE 'UTC')::date "
+        f"AND b.day <= (%(hi)s AT TIME ZONE 'UTC')::date {block}"
+        ") r WHERE r.time >= %(lo)s AND r.time < %(hi)s"
+    )
+
 
 # Each level: (table, SELECT of its rows for buckets in [%(lo)s, %(hi)s) from the finer level).
 _FROM_READINGS: Final = (
     f"SELECT mac, metric, {_bucket('minute', 'time')}, count(*)::int, sum(value), min(value), "
-    f"max(value), {_newest('value', 'time')}, max(time) FROM ({_READINGS_IN_RANGE}) readings "
+    f"max(value), {_newest('value', 'time')}, max(time) FROM ({readings_in_range()}) readings "
     "GROUP BY 1, 2, 3"
 )
 
