@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,17 +224,16 @@ def test_anonymous_clients_are_refused(broker: Broker) -> None:
     assert res.returncode != 0 and "not authori" in (res.stdout + res.stderr).lower()
 
 
-def test_the_agent_works_under_the_acl(
-    tmp_path: Path, broker: Broker, collect: Callable[..., MqttCollector]
-) -> None:
-    """The real agent, logged in as its scanner id: adverts, retained status and last will."""
-    everything = collect(SUB, "bt-mqtt/#")
+def _agent_as_a(
+    tmp_path: Path, broker: Broker, adverts: list[dict[str, Any]], **sections: Any
+) -> Path:
+    """The agent's configuration as scanner A (its password in a private file), replaying
+    ``adverts`` in a loop, plus ``sections``."""
     pw = tmp_path / "agent-pw"
     pw.write_text(PASSWORDS[A])
     pw.chmod(0o600)
-    advert = {"mac": "C0:FF:EE:00:00:01", "rssi": -60, "manufacturer_data": {"76": "0215"}}
-    replay = write_replay(tmp_path / "replay.jsonl", [advert] * 3)
-    conf = write_config(
+    replay = write_replay(tmp_path / "replay.jsonl", adverts)
+    return write_config(
         tmp_path / "agent.yaml",
         {
             "scanner_id": A,
@@ -244,9 +244,23 @@ def test_the_agent_works_under_the_acl(
                 "password_file": str(pw),
             },
             "bluetooth": {"backend": "replay", "replay": {"file": str(replay), "loop": True}},
-            "dedup": {"window_s": 0},
-            "log": {"level": "info", "format": "json"},
+            **sections,
         },
+    )
+
+
+def test_the_agent_works_under_the_acl(
+    tmp_path: Path, broker: Broker, collect: Callable[..., MqttCollector]
+) -> None:
+    """The real agent, logged in as its scanner id: adverts, retained status and last will."""
+    everything = collect(SUB, "bt-mqtt/#")
+    advert = {"mac": "C0:FF:EE:00:00:01", "rssi": -60, "manufacturer_data": {"76": "0215"}}
+    conf = _agent_as_a(
+        tmp_path,
+        broker,
+        [advert] * 3,
+        dedup={"window_s": 0},
+        log={"level": "info", "format": "json"},
     )
     proc = start_agent(conf, tmp_path / "agent.log")
     try:
@@ -274,23 +288,11 @@ def test_only_the_server_account_commands_a_scanner(
     subscriber's account gets its reply; with the console's account or as scanner B (which may
     not publish commands) nothing reaches the agent and the CLI times out."""
     everything = collect(SUB, "bt-mqtt/#")
-    pw = tmp_path / "agent-pw"
-    pw.write_text(PASSWORDS[A])
-    pw.chmod(0o600)
-    replay = write_replay(tmp_path / "replay.jsonl", [{"mac": "C0:FF:EE:00:00:01", "rssi": -60}])
-    conf = write_config(
-        tmp_path / "agent.yaml",
-        {
-            "scanner_id": A,
-            "mqtt": {
-                "host": broker.host,
-                "port": broker.port,
-                "username": A,
-                "password_file": str(pw),
-            },
-            "bluetooth": {"backend": "replay", "replay": {"file": str(replay), "loop": True}},
-            "commands": {"enabled": True},
-        },
+    conf = _agent_as_a(
+        tmp_path,
+        broker,
+        [{"mac": "C0:FF:EE:00:00:01", "rssi": -60}],
+        commands={"enabled": True},
     )
 
     def command(user: str, verb: str, timeout: float) -> subprocess.CompletedProcess[str]:
